@@ -1,0 +1,388 @@
+//! Checkpoints: one safetensors file holding the weights and, in its header metadata, a JSON
+//! description of everything needed to sample from it or to resume training.
+//!
+//! Tensors are stored under prefixes: `ema.<path>` (the weights used for sampling),
+//! `model.<path>` (the raw training weights) and `optimizer` (burn's optimizer record, as
+//! bytes) — the last two only in training checkpoints. The file is readable from Python
+//! (`safetensors.safe_open`), and written atomically: a temp file beside the target, synced,
+//! then renamed over it, so a crash leaves the previous checkpoint intact.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::rng::SeededRng;
+use crate::schedule::ScheduleConfig;
+use crate::CoreError;
+
+/// Bumped when the layout of checkpoints changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+const METADATA_KEY: &str = "diffgen";
+pub const EMA_PREFIX: &str = "ema";
+pub const MODEL_PREFIX: &str = "model";
+const OPTIMIZER_KEY: &str = "optimizer";
+
+/// What a checkpoint says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointMeta {
+    pub format: u32,
+    pub diffgen_version: String,
+    pub modality: String,
+    /// The modality's full configuration, as it was trained.
+    pub config: serde_json::Value,
+    pub schedule: ScheduleConfig,
+    /// Normalisation and data statistics the modality needs to sample (e.g. atom-count
+    /// histograms, angle means).
+    pub data: serde_json::Value,
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// Present in checkpoints that training can resume from.
+    pub resume: Option<ResumeState>,
+}
+
+/// The state besides weights that exact resumption needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeState {
+    pub rng: SeededRng,
+    /// Recent gradient norms of the adaptive clipper.
+    pub clip_history: Vec<f64>,
+    /// Parameter ids by path, so the optimizer record matches the reloaded parameters.
+    pub param_ids: BTreeMap<String, u64>,
+    pub best_val_loss: Option<f64>,
+}
+
+/// A float tensor read from a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// A checkpoint in memory.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub meta: CheckpointMeta,
+    /// Float tensors by full name (`ema.layers.0.weight`, …).
+    pub tensors: BTreeMap<String, StoredTensor>,
+    /// burn's optimizer record (burnpack bytes), in training checkpoints.
+    pub optimizer: Option<Vec<u8>>,
+}
+
+impl Checkpoint {
+    pub fn new(meta: CheckpointMeta) -> Self {
+        Self {
+            meta,
+            tensors: BTreeMap::new(),
+            optimizer: None,
+        }
+    }
+
+    /// Stores every float parameter of `module` under `prefix`, returning the ids by path.
+    pub fn insert_module<M: Module>(&mut self, prefix: &str, module: &M) -> BTreeMap<String, u64> {
+        let mut collector = ParamCollector::default();
+        module.visit(&mut collector);
+        let mut ids = BTreeMap::new();
+        for (path, id, tensor) in collector.params {
+            ids.insert(path.clone(), id);
+            self.tensors.insert(format!("{prefix}.{path}"), tensor);
+        }
+        ids
+    }
+
+    /// Loads the parameters stored under `prefix` into `module`. Every parameter must be
+    /// present with its shape; `ids` (from [`ResumeState::param_ids`]) restores parameter ids.
+    pub fn load_module<M: Module>(
+        &self,
+        prefix: &str,
+        module: M,
+        ids: Option<&BTreeMap<String, u64>>,
+        device: &Device,
+        origin: &Path,
+    ) -> Result<M, CoreError> {
+        let mut loader = ParamLoader {
+            source: &self.tensors,
+            prefix,
+            ids,
+            device,
+            stack: Vec::new(),
+            problems: Vec::new(),
+            used: 0,
+        };
+        let module = module.map(&mut loader);
+        if !loader.problems.is_empty() {
+            let shown: Vec<_> = loader.problems.iter().take(5).cloned().collect();
+            let more = loader.problems.len().saturating_sub(5);
+            let suffix = if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            };
+            return Err(CoreError::checkpoint(
+                origin,
+                format!("does not fit this model: {}{suffix}", shown.join("; ")),
+            ));
+        }
+        let stored = self
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(&format!("{prefix}.")))
+            .count();
+        if stored != loader.used {
+            return Err(CoreError::checkpoint(
+                origin,
+                format!(
+                    "does not fit this model: it stores {stored} `{prefix}` tensors, the model has {}",
+                    loader.used
+                ),
+            ));
+        }
+        Ok(module)
+    }
+
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.tensors
+            .keys()
+            .any(|k| k.starts_with(&format!("{prefix}.")))
+    }
+
+    /// Serialises to safetensors bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CoreError> {
+        let meta =
+            serde_json::to_string(&self.meta).map_err(|e| CoreError::Other(e.to_string()))?;
+        let raw: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = self
+            .tensors
+            .iter()
+            .map(|(name, t)| {
+                let bytes = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (name.clone(), t.shape.clone(), bytes, Dtype::F32)
+            })
+            .chain(self.optimizer.iter().map(|b| {
+                (
+                    OPTIMIZER_KEY.to_string(),
+                    vec![b.len()],
+                    b.clone(),
+                    Dtype::U8,
+                )
+            }))
+            .collect();
+        let views = raw
+            .iter()
+            .map(|(name, shape, bytes, dtype)| {
+                TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CoreError::Other(format!("safetensors: {e}")))?;
+        let info = HashMap::from([(METADATA_KEY.to_string(), meta)]);
+        safetensors::serialize(views, Some(info))
+            .map_err(|e| CoreError::Other(format!("safetensors: {e}")))
+    }
+
+    /// Parses safetensors bytes; `origin` names the file in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Self, CoreError> {
+        let bad = |reason: String| CoreError::checkpoint(origin, reason);
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+        let meta_json = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(METADATA_KEY))
+            .ok_or_else(|| bad("has no diffgen metadata (not a diffgen checkpoint)".into()))?;
+        let meta: CheckpointMeta = serde_json::from_str(meta_json)
+            .map_err(|e| bad(format!("unreadable diffgen metadata: {e}")))?;
+        if meta.format != FORMAT_VERSION {
+            return Err(bad(format!(
+                "checkpoint format {} is not supported by this build (format {FORMAT_VERSION})",
+                meta.format
+            )));
+        }
+        let st =
+            SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensors ({e})")))?;
+        let mut tensors = BTreeMap::new();
+        let mut optimizer = None;
+        for (name, view) in st.iter() {
+            match (name, view.dtype()) {
+                (OPTIMIZER_KEY, Dtype::U8) => optimizer = Some(view.data().to_vec()),
+                (_, Dtype::F32) => {
+                    let values = view
+                        .data()
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
+                    tensors.insert(
+                        name.to_string(),
+                        StoredTensor {
+                            shape: view.shape().to_vec(),
+                            values,
+                        },
+                    );
+                }
+                (_, dtype) => {
+                    return Err(bad(format!(
+                        "tensor `{name}` has dtype {dtype:?}; expected F32"
+                    )))
+                }
+            }
+        }
+        Ok(Self {
+            meta,
+            tensors,
+            optimizer,
+        })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), CoreError> {
+        let bytes = self.to_bytes()?;
+        write_atomic(path, |file| file.write_all(&bytes))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, CoreError> {
+        let bytes = fs::read(path).map_err(|e| CoreError::io(path, e))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Refuses a checkpoint of another modality.
+    pub fn expect_modality(&self, modality: &str, origin: &Path) -> Result<(), CoreError> {
+        if self.meta.modality == modality {
+            Ok(())
+        } else {
+            Err(CoreError::checkpoint(
+                origin,
+                format!(
+                    "is a `{}` checkpoint, not `{modality}`; use `--modality {}`",
+                    self.meta.modality, self.meta.modality
+                ),
+            ))
+        }
+    }
+
+    /// A copy without training state: the sampling weights only (for bundling).
+    pub fn for_inference(&self) -> Self {
+        let mut meta = self.meta.clone();
+        meta.resume = None;
+        Self {
+            meta,
+            tensors: self
+                .tensors
+                .iter()
+                .filter(|(k, _)| k.starts_with(&format!("{EMA_PREFIX}.")))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            optimizer: None,
+        }
+    }
+}
+
+/// Writes `path` through a temp file in the same directory and a rename, so readers see the
+/// old file or the new one, never a part. On error the temp file is removed.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> Result<(), CoreError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        write(&mut file)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(CoreError::io(path, e));
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct ParamCollector {
+    stack: Vec<String>,
+    params: Vec<(String, u64, StoredTensor)>,
+}
+
+impl ModuleVisitor for ParamCollector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = param.val();
+        let shape = value.dims().to_vec();
+        let values = crate::tensor_util::to_vec(value);
+        self.params.push((
+            self.stack.join("."),
+            param.id.val(),
+            StoredTensor { shape, values },
+        ));
+    }
+}
+
+struct ParamLoader<'a> {
+    source: &'a BTreeMap<String, StoredTensor>,
+    prefix: &'a str,
+    ids: Option<&'a BTreeMap<String, u64>>,
+    device: &'a Device,
+    stack: Vec<String>,
+    problems: Vec<String>,
+    used: usize,
+}
+
+impl ModuleMapper for ParamLoader<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.stack.join(".");
+        let (id, old, mapper) = param.consume();
+        let Some(stored) = self.source.get(&format!("{}.{path}", self.prefix)) else {
+            self.problems.push(format!("`{path}` is missing"));
+            return Param::from_mapped_value(id, old, mapper);
+        };
+        self.used += 1;
+        if stored.shape != old.dims() {
+            self.problems.push(format!(
+                "`{path}` has shape {:?}, the model expects {:?}",
+                stored.shape,
+                old.dims()
+            ));
+            return Param::from_mapped_value(id, old, mapper);
+        }
+        let mut value = Tensor::<D>::from_data(
+            TensorData::new(stored.values.clone(), stored.shape.clone()),
+            self.device,
+        );
+        if old.is_require_grad() {
+            value = value.require_grad();
+        }
+        let id = self
+            .ids
+            .and_then(|ids| ids.get(&path))
+            .map(|&v| ParamId::from(v))
+            .unwrap_or(id);
+        Param::from_mapped_value(id, value, mapper)
+    }
+}

@@ -1,0 +1,59 @@
+//! The network side of the contract, and classifier-free guidance.
+
+use burn::tensor::Tensor;
+
+use crate::forward::Objective;
+
+/// A denoising network `(x_t, t, context) → prediction`.
+///
+/// `t` is the noise level as a fraction `t / T` in [0, 1], one per sample. The declared
+/// [`Objective`] tells samplers how to read the prediction, so they never look inside.
+pub trait Denoiser<const D: usize> {
+    type Context;
+
+    fn objective(&self) -> Objective;
+
+    fn predict(&self, x_t: Tensor<D>, t: Tensor<1>, context: &Self::Context) -> Tensor<D>;
+
+    /// The same context with its condition dropped (the "null" label), for classifier-free
+    /// guidance; `None` for unconditional models.
+    fn unconditional(&self, _context: &Self::Context) -> Option<Self::Context> {
+        None
+    }
+}
+
+/// Classifier-free guidance: `u + w·(c − u)` from the unconditional (u) and conditional (c)
+/// predictions. `w = 1` is the plain conditional model, `w = 0` the unconditional one.
+pub struct Guided<'a, M> {
+    model: &'a M,
+    scale: f64,
+}
+
+impl<'a, M> Guided<'a, M> {
+    pub fn new(model: &'a M, scale: f64) -> Self {
+        Self { model, scale }
+    }
+}
+
+impl<const D: usize, M: Denoiser<D>> Denoiser<D> for Guided<'_, M> {
+    type Context = M::Context;
+
+    fn objective(&self) -> Objective {
+        self.model.objective()
+    }
+
+    fn predict(&self, x_t: Tensor<D>, t: Tensor<1>, context: &Self::Context) -> Tensor<D> {
+        let conditional = self.model.predict(x_t.clone(), t.clone(), context);
+        match self.model.unconditional(context) {
+            Some(null) if self.scale != 1.0 => {
+                let unconditional = self.model.predict(x_t, t, &null);
+                unconditional.clone() + (conditional - unconditional).mul_scalar(self.scale)
+            }
+            _ => conditional,
+        }
+    }
+
+    fn unconditional(&self, context: &Self::Context) -> Option<Self::Context> {
+        self.model.unconditional(context)
+    }
+}

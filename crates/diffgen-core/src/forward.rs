@@ -1,0 +1,147 @@
+//! The forward process q(x_t | x_0), the prediction objectives and loss weighting.
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// What the denoiser predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// The noise ε (DDPM, EDM).
+    #[default]
+    Epsilon,
+    /// The clean sample x_0.
+    Sample,
+    /// The velocity v = α·ε − σ·x_0 (Salimans & Ho).
+    Velocity,
+}
+
+/// Per-sample weight of the squared error, as a function of the SNR at t.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LossWeighting {
+    /// Plain mean squared error on the objective (DDPM's "simple" loss; EDM's l2).
+    #[default]
+    Uniform,
+    /// Min-SNR-γ (Hang et al. 2023): the x_0-space weight min(SNR, γ), expressed for the
+    /// chosen objective.
+    MinSnr { gamma: f64 },
+}
+
+impl LossWeighting {
+    pub fn weight(self, objective: Objective, snr: f64) -> f64 {
+        match self {
+            LossWeighting::Uniform => 1.0,
+            LossWeighting::MinSnr { gamma } => {
+                let clipped = snr.min(gamma);
+                match objective {
+                    Objective::Epsilon => clipped / snr.max(f64::MIN_POSITIVE),
+                    Objective::Sample => clipped,
+                    Objective::Velocity => clipped / (snr + 1.0),
+                }
+            }
+        }
+    }
+}
+
+/// `x_t = α·x_0 + σ·ε`, with `alpha` and `sigma` broadcastable per-sample coefficients.
+pub fn add_noise<const D: usize>(
+    x0: Tensor<D>,
+    eps: Tensor<D>,
+    alpha: Tensor<D>,
+    sigma: Tensor<D>,
+) -> Tensor<D> {
+    x0 * alpha + eps * sigma
+}
+
+impl Objective {
+    /// The regression target of the denoiser.
+    pub fn target<const D: usize>(
+        self,
+        x0: Tensor<D>,
+        eps: Tensor<D>,
+        alpha: Tensor<D>,
+        sigma: Tensor<D>,
+    ) -> Tensor<D> {
+        match self {
+            Objective::Epsilon => eps,
+            Objective::Sample => x0,
+            Objective::Velocity => eps * alpha - x0 * sigma,
+        }
+    }
+
+    /// Recovers (x̂_0, ε̂) from a prediction at a level with coefficients (α, σ).
+    ///
+    /// For the x_0 objective ε̂ divides by σ, so it must not be asked at σ = 0; the samplers
+    /// never evaluate the network there.
+    pub fn split<const D: usize>(
+        self,
+        x_t: Tensor<D>,
+        prediction: Tensor<D>,
+        alpha: f64,
+        sigma: f64,
+    ) -> (Tensor<D>, Tensor<D>) {
+        match self {
+            Objective::Epsilon => {
+                let x0 = (x_t - prediction.clone().mul_scalar(sigma)).div_scalar(alpha);
+                (x0, prediction)
+            }
+            Objective::Sample => {
+                let eps = (x_t - prediction.clone().mul_scalar(alpha)).div_scalar(sigma);
+                (prediction, eps)
+            }
+            Objective::Velocity => {
+                let x0 = x_t.clone().mul_scalar(alpha) - prediction.clone().mul_scalar(sigma);
+                let eps = x_t.mul_scalar(sigma) + prediction.mul_scalar(alpha);
+                (x0, eps)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor_util::{tensor_from_vec, to_vec};
+    use burn::tensor::Device;
+
+    #[test]
+    fn split_inverts_target_for_every_objective() {
+        let dev = Device::flex();
+        let x0 = tensor_from_vec(vec![0.3, -1.2, 0.7], [3], &dev);
+        let eps = tensor_from_vec(vec![-0.5, 0.1, 2.0], [3], &dev);
+        let (a, s) = (0.8_f64, 0.6_f64);
+        let x_t = add_noise(
+            x0.clone(),
+            eps.clone(),
+            x0.ones_like().mul_scalar(a),
+            x0.ones_like().mul_scalar(s),
+        );
+        for obj in [Objective::Epsilon, Objective::Sample, Objective::Velocity] {
+            let target = obj.target(
+                x0.clone(),
+                eps.clone(),
+                x0.ones_like().mul_scalar(a),
+                x0.ones_like().mul_scalar(s),
+            );
+            let (x0_hat, eps_hat) = obj.split(x_t.clone(), target, a, s);
+            for (u, v) in to_vec(x0_hat).iter().zip(to_vec(x0.clone())) {
+                assert!((u - v).abs() < 1e-5, "{obj:?} x0");
+            }
+            for (u, v) in to_vec(eps_hat).iter().zip(to_vec(eps.clone())) {
+                assert!((u - v).abs() < 1e-5, "{obj:?} eps");
+            }
+        }
+    }
+
+    #[test]
+    fn min_snr_weights_are_consistent_across_objectives() {
+        let w = LossWeighting::MinSnr { gamma: 5.0 };
+        // High SNR: x_0-space weight is γ; ε-space weight γ/SNR.
+        assert!((w.weight(Objective::Sample, 20.0) - 5.0).abs() < 1e-12);
+        assert!((w.weight(Objective::Epsilon, 20.0) - 0.25).abs() < 1e-12);
+        // Low SNR: no clipping in ε space.
+        assert!((w.weight(Objective::Epsilon, 0.5) - 1.0).abs() < 1e-12);
+        assert_eq!(LossWeighting::Uniform.weight(Objective::Velocity, 3.0), 1.0);
+    }
+}

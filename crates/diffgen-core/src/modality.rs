@@ -1,0 +1,168 @@
+//! The object-safe face of a modality, which the CLI's registry holds.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::device::Backend;
+use crate::error::BoxError;
+use crate::sampler::SamplerKind;
+
+/// `diffgen train`.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    /// The TOML config text and where it came from (for error messages).
+    pub config_text: String,
+    pub config_origin: PathBuf,
+    /// The data root (`--data`, `DIFFGEN_DATA`, or `../shared/datasets`).
+    pub data_dir: Option<PathBuf>,
+    pub out_dir: PathBuf,
+    pub resume: bool,
+    pub backend: Backend,
+    /// Overrides the config's step count.
+    pub steps: Option<u64>,
+    pub show_progress: bool,
+}
+
+/// `diffgen run` / `diffgen sample`.
+#[derive(Debug, Clone)]
+pub struct SampleRequest {
+    /// `None`: the bundled model.
+    pub checkpoint: Option<PathBuf>,
+    pub num_samples: usize,
+    /// `None`: every level of the schedule.
+    pub steps: Option<usize>,
+    pub sampler: SamplerKind,
+    pub seed: u64,
+    pub out_dir: PathBuf,
+    /// Process `index` of `count` (0-based): it draws only its share of the samples.
+    pub shard: Shard,
+    pub batch_size: usize,
+    pub backend: Backend,
+    /// Write the denoising trajectory too.
+    pub trajectory: bool,
+    /// Classifier-free guidance scale, for conditional models.
+    pub guidance: Option<f64>,
+    /// Modality-specific options (`--opt key=value`).
+    pub options: BTreeMap<String, String>,
+    /// Compute metrics on the samples when the modality has reference data for them.
+    pub evaluate: bool,
+}
+
+/// A deterministic split of sample indices `0..n` across processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// The global sample indices this shard draws: a contiguous block, so the union over
+    /// shards is `0..n` and each index's noise stream is the same as in the unsharded run.
+    pub fn range(&self, n: usize) -> std::ops::Range<usize> {
+        let start = n * self.index / self.count;
+        let end = n * (self.index + 1) / self.count;
+        start..end
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `i/n` with 0 ≤ i < n.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("expected i/n, got `{s}`"))?;
+        let index: usize = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad shard index `{i}`"))?;
+        let count: usize = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad shard count `{n}`"))?;
+        if count == 0 || index >= count {
+            return Err(format!("shard `{s}`: need 0 ≤ i < n"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// What a command produced, for the CLI to print.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Named figures (metrics), in display order.
+    pub metrics: Vec<(String, f64)>,
+    /// Free-form lines.
+    pub notes: Vec<String>,
+}
+
+/// `diffgen bench`.
+#[derive(Debug, Clone)]
+pub struct BenchRequest {
+    pub backend: Backend,
+    pub batch_size: usize,
+    pub train_steps: usize,
+    pub sample_steps: usize,
+    pub num_samples: usize,
+}
+
+/// A data modality as the CLI sees it. Each modality crate exposes one value implementing
+/// this; the binary's registry lists them.
+pub trait Modality: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// One line for `diffgen modalities`.
+    fn summary(&self) -> &'static str;
+    /// The file formats `sample` writes.
+    fn writers(&self) -> &'static [&'static str];
+    fn train(&self, request: &TrainRequest) -> Result<Report, BoxError>;
+    fn sample(&self, request: &SampleRequest) -> Result<Report, BoxError>;
+    /// Metrics of sample files (as written by `sample`), against reference data when known.
+    fn eval(
+        &self,
+        files: &[PathBuf],
+        data_dir: Option<&std::path::Path>,
+    ) -> Result<Report, BoxError>;
+    fn bench(&self, request: &BenchRequest) -> Result<Report, BoxError>;
+    /// Summary of the bundled model, if any.
+    fn bundled(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Shared data root: `explicit`, else `DIFFGEN_DATA`, else `../shared/datasets` if present.
+pub fn resolve_data_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit
+        .or_else(|| std::env::var_os("DIFFGEN_DATA").map(PathBuf::from))
+        .or_else(|| {
+            let p = PathBuf::from("../shared/datasets");
+            p.is_dir().then_some(p)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_indices() {
+        for n in [0usize, 1, 7, 100] {
+            for count in 1..5 {
+                let mut all = Vec::new();
+                for index in 0..count {
+                    all.extend(Shard { index, count }.range(n));
+                }
+                assert_eq!(all, (0..n).collect::<Vec<_>>());
+            }
+        }
+        assert!("2/2".parse::<Shard>().is_err());
+        assert_eq!(
+            "1/3".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 3 }
+        );
+    }
+}

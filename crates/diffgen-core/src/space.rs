@@ -1,0 +1,79 @@
+//! Noising spaces: where a modality's state lives and which constraints it keeps.
+
+use std::marker::PhantomData;
+
+use burn::tensor::{Device, Tensor};
+
+use crate::rng::NoiseSource;
+
+/// A modality's state space. Samplers and the trainer only combine states linearly, draw
+/// noise through [`NoiseSpace::noise`] and call [`NoiseSpace::project`] after every update,
+/// so a space can add constraints — remove the centre of mass, zero the padding, wrap
+/// angles onto a torus — without the samplers knowing.
+pub trait NoiseSpace<const D: usize> {
+    /// Per-batch information the constraints and the denoiser need (padding masks, labels).
+    type Context;
+
+    /// Standard noise for a batch of `shape`, already inside the space.
+    fn noise<N: NoiseSource>(
+        &self,
+        shape: [usize; D],
+        context: &Self::Context,
+        source: &mut N,
+        device: &Device,
+    ) -> Tensor<D>;
+
+    /// Maps a state back onto the space after a linear update.
+    fn project(&self, x: Tensor<D>, _context: &Self::Context) -> Tensor<D> {
+        x
+    }
+
+    /// Constrains a prediction of the clean sample (e.g. clamp pixels to [−1, 1]); `None`
+    /// leaves it as it is. Samplers then re-derive ε̂ from the constrained x̂_0.
+    fn constrain_prediction(&self, _x0: &Tensor<D>, _context: &Self::Context) -> Option<Tensor<D>> {
+        None
+    }
+
+    /// Per-sample mean of an elementwise loss, `[B, …]` → `[B]`. The default averages over
+    /// every non-batch axis (which, with padded entries zero in both prediction and target,
+    /// is EDM's `sum / (features · N_max)`).
+    fn reduce(&self, elementwise: Tensor<D>, _context: &Self::Context) -> Tensor<1> {
+        let b = elementwise.dims()[0];
+        elementwise.reshape([b as i32, -1]).mean_dim(1).reshape([b])
+    }
+}
+
+/// Plain ℝⁿ with i.i.d. Gaussian noise: pixels, toy points. `C` is whatever context the
+/// paired denoiser needs (`()` or class labels); the space itself ignores it.
+#[derive(Debug, Clone, Copy)]
+pub struct EuclideanSpace<C = ()> {
+    context: PhantomData<fn() -> C>,
+}
+
+impl<C> Default for EuclideanSpace<C> {
+    fn default() -> Self {
+        Self {
+            context: PhantomData,
+        }
+    }
+}
+
+impl<C> EuclideanSpace<C> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<const D: usize, C> NoiseSpace<D> for EuclideanSpace<C> {
+    type Context = C;
+
+    fn noise<N: NoiseSource>(
+        &self,
+        shape: [usize; D],
+        _context: &C,
+        source: &mut N,
+        device: &Device,
+    ) -> Tensor<D> {
+        source.standard_normal(shape, device)
+    }
+}

@@ -1,0 +1,399 @@
+//! The generic trainer: batches → denoising loss → AdamW(+AMSGrad) step with clipping and an
+//! LR schedule → EMA → metrics, validation and atomic checkpoints; exact resume.
+
+mod clip;
+mod config;
+mod ema;
+mod log;
+mod loss;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use clip::{ClipReport, Clipper};
+pub use config::{
+    EmaConfig, GradClip, LrDecay, LrSchedule, OptimizerConfig, OptimizerKind, TrainConfig,
+};
+pub use ema::update_ema;
+pub use log::{MetricsLog, MetricsRecord};
+pub use loss::denoising_loss;
+
+use crate::checkpoint::{
+    Checkpoint, CheckpointMeta, ResumeState, EMA_PREFIX, FORMAT_VERSION, MODEL_PREFIX,
+};
+use crate::denoiser::Denoiser;
+use crate::error::BoxError;
+use crate::forward::LossWeighting;
+use crate::rng::SeededRng;
+use crate::schedule::{NoiseSchedule, ScheduleConfig};
+use crate::space::NoiseSpace;
+use crate::tensor_util::scalar;
+use crate::CoreError;
+
+/// A modality's examples, addressable by index so that batch order is a pure function of the
+/// seed and the step (which is what makes resume exact without saving an iterator).
+pub trait TrainData<const D: usize> {
+    type Context;
+
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stacks the examples `indices` into a batch on `device`.
+    fn batch(
+        &self,
+        indices: &[usize],
+        device: &Device,
+    ) -> Result<(Tensor<D>, Self::Context), BoxError>;
+}
+
+/// Epoch-wise shuffled order: epoch e is a permutation drawn from its own stream of the seed.
+struct BatchOrder {
+    seed: u64,
+    len: usize,
+    epoch: Option<(u64, Vec<usize>)>,
+}
+
+impl BatchOrder {
+    fn indices(&mut self, step: u64, batch: usize) -> Vec<usize> {
+        (0..batch as u64)
+            .map(|i| {
+                let position = step * batch as u64 + i;
+                let epoch = position / self.len as u64;
+                if self.epoch.as_ref().map(|e| e.0) != Some(epoch) {
+                    let perm =
+                        SeededRng::stream(self.seed, (1 << 32) + epoch).permutation(self.len);
+                    self.epoch = Some((epoch, perm));
+                }
+                self.epoch.as_ref().expect("set above").1[(position % self.len as u64) as usize]
+            })
+            .collect()
+    }
+}
+
+/// Everything about a run that is not the model or the data.
+pub struct Trainer<'a, S> {
+    pub config: &'a TrainConfig,
+    pub schedule_config: &'a ScheduleConfig,
+    pub space: &'a S,
+    pub weighting: LossWeighting,
+    /// Where `checkpoint.safetensors`, `model.safetensors`, `metrics.jsonl` and `loss.png` go.
+    pub out_dir: PathBuf,
+    /// The training device (autodiff is enabled on it by the trainer).
+    pub device: Device,
+    pub modality: String,
+    /// The modality's full config, stored in checkpoints.
+    pub modality_config: serde_json::Value,
+    /// Data statistics stored in checkpoints.
+    pub data_stats: serde_json::Value,
+    pub show_progress: bool,
+}
+
+/// The result of a run.
+pub struct TrainOutcome<M> {
+    pub model: M,
+    pub ema: M,
+    pub steps: u64,
+    pub last_train_loss: Option<f64>,
+    pub best_val_loss: Option<f64>,
+    pub checkpoint: PathBuf,
+    pub inference_checkpoint: PathBuf,
+}
+
+impl<S> Trainer<'_, S> {
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.out_dir.join("checkpoint.safetensors")
+    }
+
+    pub fn inference_path(&self) -> PathBuf {
+        self.out_dir.join("model.safetensors")
+    }
+
+    /// Trains `model` (freshly initialised) or, with `resume`, the state in that checkpoint.
+    pub fn run<const D: usize, M, T, V>(
+        &self,
+        model: M,
+        train: &T,
+        validation: Option<&V>,
+        resume: Option<&Path>,
+    ) -> Result<TrainOutcome<M>, CoreError>
+    where
+        S: NoiseSpace<D>,
+        M: Module + Denoiser<D, Context = S::Context>,
+        T: TrainData<D, Context = S::Context>,
+        V: TrainData<D, Context = S::Context>,
+    {
+        let cfg = self.config;
+        cfg.validate()?;
+        if train.is_empty() {
+            return Err(CoreError::Other("the training set is empty".into()));
+        }
+        let schedule = self.schedule_config.build()?;
+        let device = self.device.clone().autodiff();
+        let plain = self.device.clone();
+        std::fs::create_dir_all(&self.out_dir).map_err(|e| CoreError::io(&self.out_dir, e))?;
+
+        let o = &cfg.optimizer;
+        let mut optimizer = AdamWConfig::new()
+            .with_beta_1(o.beta1 as f32)
+            .with_beta_2(o.beta2 as f32)
+            .with_epsilon(o.epsilon as f32)
+            .with_weight_decay(o.weight_decay as f32)
+            .with_amsgrad(o.amsgrad)
+            .init();
+
+        let mut model = model.to_device(&device).train();
+        let mut ema;
+        let mut rng;
+        let mut clipper;
+        let mut step;
+        let mut best_val;
+        if let Some(path) = resume {
+            let ckpt = Checkpoint::load(path)?;
+            ckpt.expect_modality(&self.modality, path)?;
+            let state = ckpt.meta.resume.clone().ok_or_else(|| {
+                CoreError::checkpoint(
+                    path,
+                    "holds no training state (an inference checkpoint); cannot resume",
+                )
+            })?;
+            model = ckpt.load_module(MODEL_PREFIX, model, Some(&state.param_ids), &device, path)?;
+            ema = ckpt.load_module(EMA_PREFIX, model.valid(), None, &plain, path)?;
+            let bytes = ckpt
+                .optimizer
+                .clone()
+                .ok_or_else(|| CoreError::checkpoint(path, "has no optimizer state"))?;
+            optimizer = optimizer
+                .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+                .map_err(|e| CoreError::checkpoint(path, format!("bad optimizer state: {e:?}")))?;
+            rng = state.rng;
+            clipper = Clipper::restore(cfg.grad_clip.clone(), state.clip_history);
+            step = ckpt.meta.step;
+            best_val = state.best_val_loss;
+        } else {
+            ema = model.valid();
+            rng = SeededRng::new(cfg.seed);
+            clipper = Clipper::new(cfg.grad_clip.clone());
+            step = 0;
+            best_val = None;
+        }
+        let mut log = MetricsLog::open(&self.out_dir, resume.map(|_| step))?;
+        let mut order = BatchOrder {
+            seed: cfg.seed,
+            len: train.len(),
+            epoch: None,
+        };
+
+        let progress = if self.show_progress {
+            let bar = ProgressBar::new(cfg.steps);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+                )
+                .expect("valid template"),
+            );
+            bar.set_position(step);
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+
+        let (t_min, t_max) = (schedule.min_train_t(), schedule.steps());
+        let mut window_loss = 0.0;
+        let mut window_steps = 0u64;
+        let mut window_start = Instant::now();
+        let mut last_loss = None;
+        while step < cfg.steps {
+            let lr = cfg.lr_schedule.rate(o.lr, step, cfg.steps);
+            let indices = order.indices(step, cfg.batch_size);
+            let (x0, context) = train.batch(&indices, &device).map_err(|e| {
+                CoreError::Other(format!("loading batch at step {}: {e}", step + 1))
+            })?;
+            let t: Vec<usize> = (0..indices.len())
+                .map(|_| rng.int_inclusive(t_min, t_max))
+                .collect();
+            let loss = denoising_loss(
+                &model,
+                self.space,
+                &schedule,
+                self.weighting,
+                x0,
+                &context,
+                &t,
+                &mut rng,
+            )
+            .mean();
+            let value = scalar(loss.clone());
+            if !value.is_finite() {
+                progress.abandon();
+                return Err(CoreError::NonFiniteLoss {
+                    step: step + 1,
+                    value,
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let (grads, report) = clipper.clip(&model, grads);
+            model = optimizer.step(lr, model, grads);
+            ema = update_ema(ema, &model, cfg.ema.decay_at(step));
+            step += 1;
+
+            window_loss += value;
+            window_steps += 1;
+            last_loss = Some(value);
+            progress.set_position(step);
+            progress.set_message(format!("loss {value:.4}"));
+
+            let val_due = cfg.val_every > 0 && step % cfg.val_every == 0;
+            let val_loss = match (validation, val_due) {
+                (Some(v), true) => Some(self.validation_loss(&ema, v, &schedule, &plain)?),
+                _ => None,
+            };
+            if step % cfg.log_every == 0 || val_loss.is_some() || step == cfg.steps {
+                let elapsed = window_start.elapsed().as_secs_f64();
+                log.push(MetricsRecord {
+                    step,
+                    train_loss: (window_steps > 0).then(|| window_loss / window_steps as f64),
+                    val_loss,
+                    lr: Some(lr),
+                    grad_norm: Some(report.norm),
+                    steps_per_sec: (elapsed > 0.0 && window_steps > 0)
+                        .then(|| window_steps as f64 / elapsed),
+                })?;
+                window_loss = 0.0;
+                window_steps = 0;
+                window_start = Instant::now();
+                log.plot(&self.out_dir.join("loss.png"))?;
+            }
+            if let Some(v) = val_loss {
+                if best_val.is_none_or(|b| v < b) {
+                    best_val = Some(v);
+                    self.write_checkpoint(
+                        step, &model, &ema, &optimizer, &rng, &clipper, best_val, false,
+                    )?
+                    .for_inference()
+                    .save(&self.out_dir.join("best.safetensors"))?;
+                }
+            }
+            let ckpt_due = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0;
+            if ckpt_due || step == cfg.steps {
+                self.write_checkpoint(
+                    step, &model, &ema, &optimizer, &rng, &clipper, best_val, true,
+                )?;
+            }
+        }
+        progress.finish_and_clear();
+        Ok(TrainOutcome {
+            model,
+            ema,
+            steps: step,
+            last_train_loss: last_loss,
+            best_val_loss: best_val,
+            checkpoint: self.checkpoint_path(),
+            inference_checkpoint: self.inference_path(),
+        })
+    }
+
+    /// The metadata a checkpoint of this run carries (also for modality-written files).
+    pub fn meta(&self, step: u64, resume: Option<ResumeState>) -> CheckpointMeta {
+        CheckpointMeta {
+            format: FORMAT_VERSION,
+            diffgen_version: crate::VERSION.to_string(),
+            modality: self.modality.clone(),
+            config: self.modality_config.clone(),
+            schedule: self.schedule_config.clone(),
+            data: self.data_stats.clone(),
+            step,
+            resume,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_checkpoint<M: Module>(
+        &self,
+        step: u64,
+        model: &M,
+        ema: &M,
+        optimizer: &burn::optim::ModuleOptimizer,
+        rng: &SeededRng,
+        clipper: &Clipper,
+        best_val_loss: Option<f64>,
+        save: bool,
+    ) -> Result<Checkpoint, CoreError> {
+        let mut ckpt = Checkpoint::new(self.meta(step, None));
+        let param_ids = ckpt.insert_module(MODEL_PREFIX, model);
+        ckpt.insert_module(EMA_PREFIX, ema);
+        ckpt.optimizer = Some(
+            optimizer
+                .into_bytes()
+                .map_err(|e| CoreError::Other(format!("serialising optimizer state: {e:?}")))?
+                .to_vec(),
+        );
+        ckpt.meta.resume = Some(ResumeState {
+            rng: rng.clone(),
+            clip_history: clipper.history(),
+            param_ids,
+            best_val_loss,
+        });
+        if save {
+            ckpt.save(&self.checkpoint_path())?;
+            ckpt.for_inference().save(&self.inference_path())?;
+        }
+        Ok(ckpt)
+    }
+
+    /// Mean loss of the EMA model over the first `val_batches` batches of the validation set,
+    /// with time steps and noise from a fixed stream so values compare across steps.
+    fn validation_loss<const D: usize, M, V>(
+        &self,
+        ema: &M,
+        data: &V,
+        schedule: &NoiseSchedule,
+        device: &Device,
+    ) -> Result<f64, CoreError>
+    where
+        S: NoiseSpace<D>,
+        M: Module + Denoiser<D, Context = S::Context>,
+        V: TrainData<D, Context = S::Context>,
+    {
+        let mut rng = SeededRng::stream(self.config.seed, 7);
+        let bs = self.config.batch_size;
+        let mut total = 0.0;
+        let mut count = 0usize;
+        for b in 0..self.config.val_batches {
+            let indices: Vec<usize> = (b * bs..((b + 1) * bs).min(data.len())).collect();
+            if indices.is_empty() {
+                break;
+            }
+            let (x0, context) = data
+                .batch(&indices, device)
+                .map_err(|e| CoreError::Other(format!("loading validation batch: {e}")))?;
+            let t: Vec<usize> = (0..indices.len())
+                .map(|_| rng.int_inclusive(schedule.min_train_t(), schedule.steps()))
+                .collect();
+            let losses = denoising_loss(
+                ema,
+                self.space,
+                schedule,
+                self.weighting,
+                x0,
+                &context,
+                &t,
+                &mut rng,
+            );
+            total += scalar(losses.sum());
+            count += indices.len();
+        }
+        Ok(if count > 0 {
+            total / count as f64
+        } else {
+            f64::NAN
+        })
+    }
+}
