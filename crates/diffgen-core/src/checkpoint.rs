@@ -243,6 +243,11 @@ impl Checkpoint {
         write_atomic(path, |file| file.write_all(&bytes))
     }
 
+    /// Reads only the metadata of a checkpoint file.
+    pub fn read_meta(path: &Path) -> Result<CheckpointMeta, CoreError> {
+        Ok(Self::load(path)?.meta)
+    }
+
     pub fn load(path: &Path) -> Result<Self, CoreError> {
         let bytes = fs::read(path).map_err(|e| CoreError::io(path, e))?;
         Self::from_bytes(&bytes, path)

@@ -6,6 +6,7 @@
 //! and the machinery around it: the trainer, EMA, checkpoints and one seeded RNG.
 
 pub mod checkpoint;
+pub mod config;
 pub mod denoiser;
 pub mod device;
 pub mod error;

@@ -20,6 +20,8 @@ pub struct TrainRequest {
     pub backend: Backend,
     /// Overrides the config's step count.
     pub steps: Option<u64>,
+    /// Stop at this step with a checkpoint (resume later with `resume`).
+    pub stop_at: Option<u64>,
     pub show_progress: bool,
 }
 

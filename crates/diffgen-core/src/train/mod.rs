@@ -46,10 +46,12 @@ pub trait TrainData<const D: usize> {
         self.len() == 0
     }
 
-    /// Stacks the examples `indices` into a batch on `device`.
+    /// Stacks the examples `indices` into a batch on `device`. `rng` serves per-batch
+    /// randomness (label dropout, crops, augmentation), so it too is seeded and resumable.
     fn batch(
         &self,
         indices: &[usize],
+        rng: &mut SeededRng,
         device: &Device,
     ) -> Result<(Tensor<D>, Self::Context), BoxError>;
 }
@@ -94,6 +96,9 @@ pub struct Trainer<'a, S> {
     /// Data statistics stored in checkpoints.
     pub data_stats: serde_json::Value,
     pub show_progress: bool,
+    /// Stop (with a checkpoint) on reaching this step, as a job with a time limit would; a
+    /// later `--resume` continues the same run. None: train to `config.steps`.
+    pub stop_at: Option<u64>,
 }
 
 /// The result of a run.
@@ -210,10 +215,11 @@ impl<S> Trainer<'_, S> {
         let mut window_steps = 0u64;
         let mut window_start = Instant::now();
         let mut last_loss = None;
-        while step < cfg.steps {
+        let end = self.stop_at.map_or(cfg.steps, |s| s.min(cfg.steps));
+        while step < end {
             let lr = cfg.lr_schedule.rate(o.lr, step, cfg.steps);
             let indices = order.indices(step, cfg.batch_size);
-            let (x0, context) = train.batch(&indices, &device).map_err(|e| {
+            let (x0, context) = train.batch(&indices, &mut rng, &device).map_err(|e| {
                 CoreError::Other(format!("loading batch at step {}: {e}", step + 1))
             })?;
             let t: Vec<usize> = (0..indices.len())
@@ -255,7 +261,7 @@ impl<S> Trainer<'_, S> {
                 (Some(v), true) => Some(self.validation_loss(&ema, v, &schedule, &plain)?),
                 _ => None,
             };
-            if step % cfg.log_every == 0 || val_loss.is_some() || step == cfg.steps {
+            if step % cfg.log_every == 0 || val_loss.is_some() || step == end {
                 let elapsed = window_start.elapsed().as_secs_f64();
                 log.push(MetricsRecord {
                     step,
@@ -282,7 +288,7 @@ impl<S> Trainer<'_, S> {
                 }
             }
             let ckpt_due = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0;
-            if ckpt_due || step == cfg.steps {
+            if ckpt_due || step == end {
                 self.write_checkpoint(
                     step, &model, &ema, &optimizer, &rng, &clipper, best_val, true,
                 )?;
@@ -372,7 +378,7 @@ impl<S> Trainer<'_, S> {
                 break;
             }
             let (x0, context) = data
-                .batch(&indices, device)
+                .batch(&indices, &mut rng, device)
                 .map_err(|e| CoreError::Other(format!("loading validation batch: {e}")))?;
             let t: Vec<usize> = (0..indices.len())
                 .map(|_| rng.int_inclusive(schedule.min_train_t(), schedule.steps()))

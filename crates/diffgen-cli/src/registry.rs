@@ -1,0 +1,15 @@
+//! The modalities this binary knows. A new modality crate adds one line here.
+
+use diffgen_core::modality::Modality;
+
+static TOY: diffgen_toy::ToyModality = diffgen_toy::ToyModality;
+
+static ALL: &[&dyn Modality] = &[&TOY];
+
+pub fn all() -> &'static [&'static dyn Modality] {
+    ALL
+}
+
+pub fn find(name: &str) -> Option<&'static dyn Modality> {
+    ALL.iter().copied().find(|m| m.name() == name)
+}
