@@ -11,7 +11,7 @@ use diffgen_core::{Denoiser, EuclideanSpace, Guided};
 use diffgen_toy::data::ToyData;
 use diffgen_toy::metrics::mmd2;
 use diffgen_toy::model::ToyContext;
-use diffgen_toy::{generate, load_toy};
+use diffgen_toy::{generate, load_toy, Generation};
 
 #[test]
 fn a_short_training_run_beats_the_untrained_model() {
@@ -34,11 +34,8 @@ fn a_short_training_run_beats_the_untrained_model() {
     let score = |path: &std::path::Path| {
         let loaded = load_toy(Some(path), &device).unwrap();
         let indices: Vec<usize> = (0..600).collect();
-        let sampler = SamplerConfig::new(SamplerKind::Ddpm, Some(100));
-        let (samples, _) = generate(
-            &loaded, &indices, sampler, 5, None, None, 600, false, &device,
-        )
-        .unwrap();
+        let how = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(100)), 5);
+        let samples = generate(&loaded, &indices, &how, &device).unwrap().samples;
         let points: Vec<[f64; 2]> = samples.iter().map(|s| s.point).collect();
         mmd2(&points, &reference, 1.4)
     };
@@ -54,13 +51,14 @@ fn a_short_training_run_beats_the_untrained_model() {
 fn sampling_is_deterministic_batch_independent_and_shardable() {
     let device = Device::flex();
     let loaded = load_toy(None, &device).expect("the bundled model loads");
-    let sampler = SamplerConfig::new(SamplerKind::Ddpm, Some(50));
+    let how = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(50)), 9);
     let all: Vec<usize> = (0..40).collect();
-    let (whole, _) = generate(&loaded, &all, sampler, 9, None, None, 40, false, &device).unwrap();
-    let (again, _) = generate(&loaded, &all, sampler, 9, None, None, 40, false, &device).unwrap();
+    let whole = generate(&loaded, &all, &how, &device).unwrap().samples;
+    let again = generate(&loaded, &all, &how, &device).unwrap().samples;
     assert_eq!(whole, again, "same seed, same samples");
-    let (other_seed, _) =
-        generate(&loaded, &all, sampler, 10, None, None, 40, false, &device).unwrap();
+    let other_seed = generate(&loaded, &all, &Generation { seed: 10, ..how }, &device)
+        .unwrap()
+        .samples;
     assert_ne!(whole, other_seed);
     // Shards 0/3, 1/3, 2/3 in small batches give the same samples as one run.
     let mut union = Vec::new();
@@ -71,8 +69,17 @@ fn sampling_is_deterministic_batch_independent_and_shardable() {
         }
         .range(40);
         let indices: Vec<usize> = range.collect();
-        let (part, _) =
-            generate(&loaded, &indices, sampler, 9, None, None, 7, false, &device).unwrap();
+        let part = generate(
+            &loaded,
+            &indices,
+            &Generation {
+                batch_size: 7,
+                ..how
+            },
+            &device,
+        )
+        .unwrap()
+        .samples;
         union.extend(part);
     }
     assert_eq!(union.len(), whole.len());
@@ -138,20 +145,13 @@ fn conditional_samples_land_on_their_component() {
     let device = Device::flex();
     let loaded = load_toy(None, &device).unwrap();
     let indices: Vec<usize> = (0..200).collect();
-    let sampler = SamplerConfig::new(SamplerKind::DpmSolver2M, Some(25));
     for class in [0usize, 3, 6] {
-        let (samples, _) = generate(
-            &loaded,
-            &indices,
-            sampler,
-            1,
-            Some(class),
-            Some(2.0),
-            200,
-            false,
-            &device,
-        )
-        .unwrap();
+        let how = Generation {
+            class: Some(class),
+            guidance: Some(2.0),
+            ..Generation::new(SamplerConfig::new(SamplerKind::DpmSolver2M, Some(25)), 1)
+        };
+        let samples = generate(&loaded, &indices, &how, &device).unwrap().samples;
         let angle = class as f64 * std::f64::consts::TAU / 8.0;
         let centre = [2.0 * angle.cos(), 2.0 * angle.sin()];
         let near = samples

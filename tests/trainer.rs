@@ -219,8 +219,7 @@ fn foreign_and_misshapen_checkpoints_are_refused() {
         .init(wider.diffusion.objective, 8, &Device::flex());
     let err = ckpt
         .load_module(EMA_PREFIX, model, None, &Device::flex(), &path)
-        .err()
-        .expect("shape mismatch")
+        .expect_err("shape mismatch")
         .to_string();
     assert!(
         err.contains("shape") && err.contains("[2, 64]") && err.contains("[2, 96]"),

@@ -36,17 +36,14 @@ pub fn write_samples_csv(
 }
 
 /// `step,t,index,x,y`: every recorded sampler step of every sample.
-pub fn write_trajectory_csv(
-    path: &Path,
-    frames: &[(usize, usize, Vec<ToySample>)],
-) -> Result<(), CoreError> {
+pub fn write_trajectory_csv(path: &Path, frames: &[crate::Frame]) -> Result<(), CoreError> {
     let mut text = String::from("step,t,index,x,y\n");
-    for (step, t, samples) in frames {
-        for s in samples {
+    for frame in frames {
+        for s in &frame.samples {
             writeln!(
                 text,
-                "{step},{t},{},{:.6},{:.6}",
-                s.index, s.point[0], s.point[1]
+                "{},{},{},{:.6},{:.6}",
+                frame.step, frame.t, s.index, s.point[0], s.point[1]
             )
             .expect("writing to a String");
         }

@@ -184,19 +184,63 @@ fn parse_options(request: &SampleRequest, num_classes: usize) -> Result<ToyOptio
     Ok(ToyOptions { class })
 }
 
-/// Draws the global samples `indices` (in batches); returns them unstandardised, plus the
-/// recorded trajectory frames when asked.
+/// How to draw samples.
+#[derive(Debug, Clone, Copy)]
+pub struct Generation {
+    pub sampler: SamplerConfig,
+    pub seed: u64,
+    /// Condition every sample on this label (None: the null label, unconditional).
+    pub class: Option<usize>,
+    /// Classifier-free guidance scale (with `class`).
+    pub guidance: Option<f64>,
+    pub batch_size: usize,
+    /// Record every step's state.
+    pub trajectory: bool,
+}
+
+impl Generation {
+    pub fn new(sampler: SamplerConfig, seed: u64) -> Self {
+        Self {
+            sampler,
+            seed,
+            class: None,
+            guidance: None,
+            batch_size: 256,
+            trajectory: false,
+        }
+    }
+}
+
+/// The states of all samples after one sampler step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub step: usize,
+    pub t: usize,
+    pub samples: Vec<ToySample>,
+}
+
+/// Samples (unstandardised) and, when asked, the trajectory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    pub samples: Vec<ToySample>,
+    pub frames: Vec<Frame>,
+}
+
+/// Draws the global samples `indices` in batches.
 pub fn generate(
     loaded: &LoadedToy,
     indices: &[usize],
-    sampler: SamplerConfig,
-    seed: u64,
-    class: Option<usize>,
-    guidance: Option<f64>,
-    batch_size: usize,
-    trajectory: bool,
+    how: &Generation,
     device: &Device,
-) -> Result<(Vec<ToySample>, Vec<(usize, usize, Vec<ToySample>)>), ToyError> {
+) -> Result<Generated, ToyError> {
+    let Generation {
+        sampler,
+        seed,
+        class,
+        guidance,
+        batch_size,
+        trajectory,
+    } = *how;
     let schedule = loaded.config.diffusion.schedule.build()?;
     let space = EuclideanSpace::<ToyContext>::new();
     let stats = &loaded.stats;
@@ -214,7 +258,7 @@ pub fn generate(
             .collect()
     };
     let mut out = Vec::with_capacity(indices.len());
-    let mut frames: Vec<(usize, usize, Vec<ToySample>)> = Vec::new();
+    let mut frames: Vec<Frame> = Vec::new();
     for (b, rows) in indices.chunks(batch_size.max(1)).enumerate() {
         let n = rows.len();
         let labels = (stats.num_classes > 0).then(|| {
@@ -227,9 +271,13 @@ pub fn generate(
             if trajectory {
                 let points = unstandardise(&to_vec(e.x.clone()), rows);
                 if b == 0 {
-                    frames.push((e.step, e.t, points));
+                    frames.push(Frame {
+                        step: e.step,
+                        t: e.t,
+                        samples: points,
+                    });
                 } else if let Some(frame) = frames.get_mut(e.step - 1) {
-                    frame.2.extend(points);
+                    frame.samples.extend(points);
                 }
             }
         };
@@ -259,7 +307,10 @@ pub fn generate(
         };
         out.extend(unstandardise(&to_vec(x), rows));
     }
-    Ok((out, frames))
+    Ok(Generated {
+        samples: out,
+        frames,
+    })
 }
 
 impl ToyModality {
@@ -362,24 +413,24 @@ impl ToyModality {
         // Score the averaged model on held-out points.
         let loaded = load_toy(Some(&outcome.inference_checkpoint), &device)?;
         let indices: Vec<usize> = (0..REFERENCE_POINTS).collect();
-        let sampler = SamplerConfig::new(SamplerKind::DpmSolver2M, Some(50));
-        let (samples, _) = generate(
-            &loaded, &indices, sampler, 0, None, None, 500, false, &device,
-        )?;
+        let how = Generation::new(SamplerConfig::new(SamplerKind::DpmSolver2M, Some(50)), 0);
+        let samples = generate(&loaded, &indices, &how, &device)?.samples;
         let points: Vec<[f64; 2]> = samples.iter().map(|s| s.point).collect();
         let reference = &val_set.points;
         let mmd = metrics::mmd2(&points, reference, scale_of(reference));
         let plot = request.out_dir.join("samples.png");
         io::write_scatter_png(&plot, &points, Some(reference))?;
 
-        let mut report = Report::default();
-        report.files = vec![
-            outcome.checkpoint.clone(),
-            outcome.inference_checkpoint.clone(),
-            request.out_dir.join("metrics.jsonl"),
-            request.out_dir.join("loss.png"),
-            plot,
-        ];
+        let mut report = Report {
+            files: vec![
+                outcome.checkpoint.clone(),
+                outcome.inference_checkpoint.clone(),
+                request.out_dir.join("metrics.jsonl"),
+                request.out_dir.join("loss.png"),
+                plot,
+            ],
+            ..Report::default()
+        };
         report.metrics.push(("steps".into(), outcome.steps as f64));
         report.metrics.push(("seconds".into(), seconds));
         if let Some(l) = outcome.last_train_loss {
@@ -401,17 +452,15 @@ impl ToyModality {
         let indices: Vec<usize> = request.shard.range(request.num_samples).collect();
         let sampler = SamplerConfig::new(request.sampler, request.steps);
         let started = Instant::now();
-        let (samples, frames) = generate(
-            &loaded,
-            &indices,
+        let how = Generation {
             sampler,
-            request.seed,
-            options.class,
-            request.guidance,
-            request.batch_size,
-            request.trajectory,
-            &device,
-        )?;
+            seed: request.seed,
+            class: options.class,
+            guidance: request.guidance,
+            batch_size: request.batch_size,
+            trajectory: request.trajectory,
+        };
+        let Generated { samples, frames } = generate(&loaded, &indices, &how, &device)?;
         let seconds = started.elapsed().as_secs_f64();
 
         let stem = if request.shard.count == 1 {
@@ -531,19 +580,13 @@ impl ToyModality {
             Err(_) => return Ok(Report::default()),
         };
         let indices: Vec<usize> = (0..request.num_samples).collect();
-        let sampler = SamplerConfig::new(SamplerKind::Ddpm, Some(request.sample_steps));
-        let started = Instant::now();
-        generate(
-            &loaded,
-            &indices,
-            sampler,
+        let mut how = Generation::new(
+            SamplerConfig::new(SamplerKind::Ddpm, Some(request.sample_steps)),
             0,
-            None,
-            None,
-            request.num_samples,
-            false,
-            &device,
-        )?;
+        );
+        how.batch_size = request.num_samples;
+        let started = Instant::now();
+        generate(&loaded, &indices, &how, &device)?;
         let sample_seconds = started.elapsed().as_secs_f64();
         let mut report = Report::default();
         report.metrics.push((

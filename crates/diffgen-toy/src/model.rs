@@ -48,7 +48,7 @@ impl ToyDenoiserConfig {
                 "must be positive",
             ));
         }
-        if self.time_features < 2 || self.time_features % 2 != 0 {
+        if self.time_features < 2 || !self.time_features.is_multiple_of(2) {
             return Err(CoreError::setting(
                 "model.time_features",
                 "must be an even number ≥ 2",

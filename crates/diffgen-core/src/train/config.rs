@@ -183,6 +183,11 @@ impl EmaConfig {
     }
 }
 
+/// A finite number above zero (NaN is not).
+fn positive(v: f64) -> bool {
+    v.is_finite() && v > 0.0
+}
+
 impl TrainConfig {
     /// Checks values serde cannot, naming the offending key.
     pub fn validate(&self) -> Result<(), CoreError> {
@@ -194,7 +199,7 @@ impl TrainConfig {
             return Err(CoreError::setting(k("batch_size"), "must be positive"));
         }
         let o = &self.optimizer;
-        if !(o.lr.is_finite() && o.lr > 0.0) {
+        if !positive(o.lr) {
             return Err(CoreError::setting(
                 k("optimizer.lr"),
                 format!("must be a positive number, got {}", o.lr),
@@ -208,7 +213,7 @@ impl TrainConfig {
                 ));
             }
         }
-        if !(o.epsilon > 0.0) {
+        if !positive(o.epsilon) {
             return Err(CoreError::setting(
                 k("optimizer.epsilon"),
                 "must be positive",
@@ -227,13 +232,13 @@ impl TrainConfig {
             ));
         }
         match self.grad_clip {
-            GradClip::Norm { max_norm } if !(max_norm > 0.0) => {
+            GradClip::Norm { max_norm } if !positive(max_norm) => {
                 return Err(CoreError::setting(
                     k("grad_clip.max_norm"),
                     "must be positive",
                 ));
             }
-            GradClip::Adaptive { window, initial } if window == 0 || !(initial > 0.0) => {
+            GradClip::Adaptive { window, initial } if window == 0 || !positive(initial) => {
                 return Err(CoreError::setting(
                     k("grad_clip"),
                     "window and initial must be positive",
