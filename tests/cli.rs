@@ -178,3 +178,16 @@ fn modalities_lists_the_toy() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("toy"));
 }
+
+#[test]
+fn a_backend_not_compiled_in_is_an_error_not_a_fallback() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let out = diffgen()
+        .args(["run", "--modality", "toy", "--device", "cuda", "--num-samples", "2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--features cuda"));
+}
