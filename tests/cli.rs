@@ -185,7 +185,15 @@ fn a_backend_not_compiled_in_is_an_error_not_a_fallback() {
         return;
     }
     let out = diffgen()
-        .args(["run", "--modality", "toy", "--device", "cuda", "--num-samples", "2"])
+        .args([
+            "run",
+            "--modality",
+            "toy",
+            "--device",
+            "cuda",
+            "--num-samples",
+            "2",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -3,8 +3,9 @@
 use diffgen_core::modality::Modality;
 
 static TOY: diffgen_toy::ToyModality = diffgen_toy::ToyModality;
+static MOLECULE: diffgen_molecule::MoleculeModality = diffgen_molecule::MoleculeModality;
 
-static ALL: &[&dyn Modality] = &[&TOY];
+static ALL: &[&dyn Modality] = &[&MOLECULE, &TOY];
 
 pub fn all() -> &'static [&'static dyn Modality] {
     ALL

@@ -161,24 +161,26 @@ fn default_initial() -> f64 {
 pub struct EmaConfig {
     pub decay: f64,
     /// diffusers' warm-up: the decay at step n is `min(decay, 1 − (1 + n)^−power)`, so early
-    /// averages are not dominated by the random initialisation. None: constant decay (EDM).
-    pub warmup_power: Option<f64>,
+    /// averages are not dominated by the random initialisation. 0: constant decay (EDM).
+    pub warmup_power: f64,
 }
 
 impl Default for EmaConfig {
     fn default() -> Self {
         Self {
             decay: 0.999,
-            warmup_power: Some(2.0 / 3.0),
+            warmup_power: 2.0 / 3.0,
         }
     }
 }
 
 impl EmaConfig {
     pub fn decay_at(&self, step: u64) -> f64 {
-        match self.warmup_power {
-            Some(p) => self.decay.min(1.0 - (1.0 + step as f64).powf(-p)),
-            None => self.decay,
+        if self.warmup_power > 0.0 {
+            self.decay
+                .min(1.0 - (1.0 + step as f64).powf(-self.warmup_power))
+        } else {
+            self.decay
         }
     }
 }
@@ -249,6 +251,12 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.ema.decay) {
             return Err(CoreError::setting(k("ema.decay"), "must lie in [0, 1)"));
         }
+        if !(self.ema.warmup_power >= 0.0 && self.ema.warmup_power.is_finite()) {
+            return Err(CoreError::setting(
+                k("ema.warmup_power"),
+                "must be ≥ 0 (0: no warm-up)",
+            ));
+        }
         if self.log_every == 0 {
             return Err(CoreError::setting(k("log_every"), "must be positive"));
         }
@@ -281,7 +289,7 @@ mod tests {
         assert_eq!(e.decay_at(10_000_000), 0.999);
         let edm = EmaConfig {
             decay: 0.9999,
-            warmup_power: None,
+            warmup_power: 0.0,
         };
         assert_eq!(edm.decay_at(0), 0.9999);
     }

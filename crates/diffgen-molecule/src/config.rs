@@ -1,0 +1,80 @@
+//! The molecule modality's config (`configs/molecule-*.toml`).
+
+use std::path::PathBuf;
+
+use diffgen_core::config::DiffusionConfig;
+use diffgen_core::train::TrainConfig;
+use diffgen_core::CoreError;
+use serde::{Deserialize, Serialize};
+
+use crate::data::Encoding;
+use crate::egnn::EgnnConfig;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoleculeConfig {
+    pub data: MoleculeDataConfig,
+    pub encoding: Encoding,
+    pub model: EgnnConfig,
+    pub diffusion: DiffusionConfig,
+    pub training: TrainConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoleculeDataConfig {
+    pub source: MoleculeSource,
+    /// Train on the first molecules of the (shuffled-by-seed) training set only.
+    #[serde(default)]
+    pub max_train_molecules: Option<usize>,
+    /// Validation molecules used for the validation loss.
+    #[serde(default = "default_valid")]
+    pub max_valid_molecules: usize,
+}
+
+fn default_valid() -> usize {
+    1000
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MoleculeSource {
+    /// `<data root>/qm9/qm9_{train,valid}.xyz.gz`: QM9 with EDM's split.
+    Qm9,
+    /// Your own (multi-)XYZ files (gzip allowed); paths relative to the config file.
+    Xyz {
+        train: PathBuf,
+        valid: Option<PathBuf>,
+    },
+}
+
+impl MoleculeConfig {
+    pub fn validate(&self) -> Result<(), CoreError> {
+        self.training.validate()?;
+        if self.model.layers == 0 || self.model.hidden == 0 {
+            return Err(CoreError::setting(
+                "model.layers/hidden",
+                "must be positive",
+            ));
+        }
+        if self
+            .encoding
+            .normalize_factors
+            .iter()
+            .any(|f| !(f.is_finite() && *f > 0.0))
+        {
+            return Err(CoreError::setting(
+                "encoding.normalize_factors",
+                "must be positive numbers",
+            ));
+        }
+        if self.diffusion.objective != diffgen_core::Objective::Epsilon {
+            return Err(CoreError::setting(
+                "diffusion.objective",
+                "the EGNN of EDM predicts ε; only `epsilon` is supported",
+            ));
+        }
+        self.diffusion.schedule.build()?;
+        Ok(())
+    }
+}

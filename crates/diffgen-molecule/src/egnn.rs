@@ -1,0 +1,243 @@
+//! The EGNN dynamics of EDM (Hoogeboom et al. 2022), layer for layer.
+//!
+//! Field names mirror EDM's `state_dict` (`embedding`, `e_block_{l}.gcl_0.edge_mlp.{0,2}`, …)
+//! so its weights import by renaming (`import`). One change of algebra, not of function:
+//! the first linear layer of each edge MLP acts on `[h_i, h_j, e_ij]`; it is evaluated as
+//! `W_i·h_i + W_j·h_j + W_e·e_ij` — two per-node products broadcast over pairs — instead of
+//! materialising the `[B, N, N, 2H+2]` concatenation.
+
+use burn::module::Module;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgnnConfig {
+    /// Equivariant blocks (EDM QM9: 9).
+    pub layers: usize,
+    /// Hidden width (EDM QM9: 256).
+    pub hidden: usize,
+    /// Bound of each coordinate message, `tanh(·)·coords_range` (EDM: 15, in every block).
+    #[serde(default = "default_coords_range")]
+    pub coords_range: f64,
+    /// Added to |x_i − x_j| when normalising coordinate differences (EDM: 1).
+    #[serde(default = "one")]
+    pub norm_constant: f64,
+    /// Divides the neighbour sums (EDM: 1).
+    #[serde(default = "one")]
+    pub normalization_factor: f64,
+}
+
+fn default_coords_range() -> f64 {
+    15.0
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl EgnnConfig {
+    /// `features`: node feature channels besides the 3 coordinates (QM9: 5 one-hot + 1 charge).
+    pub fn init(&self, features: usize, device: &Device) -> EgnnDynamics {
+        let nf = self.hidden;
+        let linear = |i: usize, o: usize| LinearConfig::new(i, o).init(device);
+        let blocks = (0..self.layers)
+            .map(|_| EquivariantBlock {
+                gcl_0: Gcl {
+                    edge_mlp_0: linear(2 * nf + 2, nf),
+                    edge_mlp_2: linear(nf, nf),
+                    node_mlp_0: linear(2 * nf, nf),
+                    node_mlp_2: linear(nf, nf),
+                    att_mlp_0: linear(nf, 1),
+                },
+                gcl_equiv: EquivariantUpdate {
+                    coord_mlp_0: linear(2 * nf + 2, nf),
+                    coord_mlp_2: linear(nf, nf),
+                    // EDM: xavier_uniform with gain 0.001, so coordinates start nearly still.
+                    coord_mlp_4: LinearConfig::new(nf, 1)
+                        .with_bias(false)
+                        .with_initializer(Initializer::XavierUniform { gain: 0.001 })
+                        .init(device),
+                },
+            })
+            .collect();
+        EgnnDynamics {
+            egnn: Egnn {
+                embedding: linear(features + 1, nf),
+                e_blocks: blocks,
+                embedding_out: linear(nf, features + 1),
+            },
+            coords_range: self.coords_range,
+            norm_constant: self.norm_constant,
+            normalization_factor: self.normalization_factor,
+        }
+    }
+}
+
+/// EDM's `EGNN_dynamics_QM9`: the ε-network on `xh = [x (3), h (features)]`.
+#[derive(Module, Debug)]
+pub struct EgnnDynamics {
+    pub egnn: Egnn,
+    coords_range: f64,
+    norm_constant: f64,
+    normalization_factor: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct Egnn {
+    pub embedding: Linear,
+    pub e_blocks: Vec<EquivariantBlock>,
+    pub embedding_out: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct EquivariantBlock {
+    pub gcl_0: Gcl,
+    pub gcl_equiv: EquivariantUpdate,
+}
+
+/// Invariant message passing with a gated (sigmoid) attention and a residual node update.
+#[derive(Module, Debug)]
+pub struct Gcl {
+    pub edge_mlp_0: Linear,
+    pub edge_mlp_2: Linear,
+    pub node_mlp_0: Linear,
+    pub node_mlp_2: Linear,
+    pub att_mlp_0: Linear,
+}
+
+/// The equivariant coordinate update.
+#[derive(Module, Debug)]
+pub struct EquivariantUpdate {
+    pub coord_mlp_0: Linear,
+    pub coord_mlp_2: Linear,
+    pub coord_mlp_4: Linear,
+}
+
+/// Masks of a padded batch.
+#[derive(Debug, Clone)]
+pub struct GraphMasks {
+    /// `[B, N, 1]`: 1 for real atoms.
+    pub node: Tensor<3>,
+    /// `[B, N, N, 1]`: `node_i · node_j · (i ≠ j)`.
+    pub edge: Tensor<4>,
+}
+
+/// Subtracts the per-molecule mean over real atoms: `[B, N, C]` with a `[B, N, 1]` mask.
+pub fn remove_mean_with_mask(x: Tensor<3>, node_mask: Tensor<3>) -> Tensor<3> {
+    let count = node_mask.clone().sum_dim(1); // [B, 1, 1]
+    let mean = x.clone().sum_dim(1) / count; // [B, 1, C]
+    x - mean * node_mask
+}
+
+/// `W·[h_i, h_j, e_ij] + b` of a `2H + 2 → H` layer, without the concatenation.
+fn pair_input(layer: &Linear, h: Tensor<3>, radial: Tensor<4>, radial0: Tensor<4>) -> Tensor<4> {
+    let [b, n, nf] = h.dims();
+    let weight = layer.weight.val(); // [2H + 2, out] (burn's row layout)
+    let out = weight.dims()[1];
+    let w_i = weight.clone().narrow(0, 0, nf);
+    let w_j = weight.clone().narrow(0, nf, nf);
+    let w_r = weight.clone().narrow(0, 2 * nf, 1).reshape([1, 1, 1, out]);
+    let w_r0 = weight.narrow(0, 2 * nf + 1, 1).reshape([1, 1, 1, out]);
+    let flat = h.reshape([b * n, nf]);
+    let from_i = flat.clone().matmul(w_i).reshape([b, n, 1, out]);
+    let from_j = flat.matmul(w_j).reshape([b, 1, n, out]);
+    let mut pre = from_i + from_j + radial * w_r + radial0 * w_r0; // [B, N, N, out]
+    if let Some(bias) = &layer.bias {
+        pre = pre + bias.val().reshape([1, 1, 1, out]);
+    }
+    pre
+}
+
+/// `|x_i − x_j|²` `[B, N, N, 1]` and `(x_i − x_j)/(|x_i − x_j| + c)` `[B, N, N, 3]`.
+fn coord2diff(x: Tensor<3>, norm_constant: f64) -> (Tensor<4>, Tensor<4>) {
+    let diff = x.clone().unsqueeze_dim::<4>(2) - x.unsqueeze_dim::<4>(1); // [B, N, N, 3]
+    let radial = diff.clone().square().sum_dim(3); // [B, N, N, 1]
+    let norm = radial
+        .clone()
+        .add_scalar(1e-8)
+        .sqrt()
+        .add_scalar(norm_constant);
+    (radial, diff / norm)
+}
+
+impl EquivariantBlock {
+    fn forward(
+        &self,
+        h: Tensor<3>,
+        x: Tensor<3>,
+        radial0: Tensor<4>,
+        masks: &GraphMasks,
+        consts: (f64, f64, f64),
+    ) -> (Tensor<3>, Tensor<3>) {
+        let (coords_range, norm_constant, normalization_factor) = consts;
+        let [b, n, nf] = h.dims();
+        let (radial, diff) = coord2diff(x.clone(), norm_constant);
+
+        // Invariant messages.
+        let g = &self.gcl_0;
+        let m = silu(pair_input(
+            &g.edge_mlp_0,
+            h.clone(),
+            radial.clone(),
+            radial0.clone(),
+        ));
+        let m = silu(g.edge_mlp_2.forward(m)); // [B, N, N, H]
+        let gate = sigmoid(g.att_mlp_0.forward(m.clone())); // [B, N, N, 1]
+        let m = m * gate * masks.edge.clone();
+        let agg = m
+            .sum_dim(2)
+            .reshape([b, n, nf])
+            .div_scalar(normalization_factor);
+        let update = g.node_mlp_2.forward(silu(
+            g.node_mlp_0.forward(Tensor::cat(vec![h.clone(), agg], 2)),
+        ));
+        let h = (h + update) * masks.node.clone();
+
+        // Equivariant coordinate update, from the updated h and the block's input geometry.
+        let c = &self.gcl_equiv;
+        let phi = silu(pair_input(&c.coord_mlp_0, h.clone(), radial, radial0));
+        let phi = c.coord_mlp_4.forward(silu(c.coord_mlp_2.forward(phi))); // [B, N, N, 1]
+        let trans = diff * phi.tanh().mul_scalar(coords_range) * masks.edge.clone(); // [B, N, N, 3]
+        let x = (x + trans
+            .sum_dim(2)
+            .reshape([b, n, 3])
+            .div_scalar(normalization_factor))
+            * masks.node.clone();
+        let h = h * masks.node.clone();
+        (h, x)
+    }
+}
+
+impl EgnnDynamics {
+    /// `xh` `[B, N, 3 + F]`, `t` `[B]` in [0, 1] → `[ε̂_x (3, centred), ε̂_h (F)]`, zero on
+    /// padding.
+    pub fn forward(&self, xh: Tensor<3>, t: Tensor<1>, masks: &GraphMasks) -> Tensor<3> {
+        let [b, n, channels] = xh.dims();
+        let features = channels - 3;
+        let xh = xh * masks.node.clone();
+        let x = xh.clone().narrow(2, 0, 3);
+        // Time is appended as one more feature, on padding rows too (as EDM does).
+        let time = t.reshape([b, 1, 1]).expand([b, n, 1]);
+        let h = Tensor::cat(vec![xh.narrow(2, 3, features), time], 2); // [B, N, F + 1]
+
+        let radial0 = coord2diff(x.clone(), self.norm_constant).0;
+        let mut h = self.egnn.embedding.forward(h); // [B, N, H]
+        let mut x_cur = x.clone();
+        let consts = (
+            self.coords_range,
+            self.norm_constant,
+            self.normalization_factor,
+        );
+        for block in &self.egnn.e_blocks {
+            (h, x_cur) = block.forward(h, x_cur, radial0.clone(), masks, consts);
+        }
+        let h = self.egnn.embedding_out.forward(h) * masks.node.clone(); // [B, N, F + 1]
+
+        let velocity = (x_cur - x) * masks.node.clone();
+        let velocity = remove_mean_with_mask(velocity, masks.node.clone());
+        Tensor::cat(vec![velocity, h.narrow(2, 0, features)], 2)
+    }
+}

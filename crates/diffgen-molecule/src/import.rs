@@ -1,0 +1,177 @@
+//! Importing EDM's PyTorch weights (a `state_dict` saved as safetensors).
+//!
+//! EDM stores its model as a torch pickle (`generative_model_ema.npy`); convert it once with
+//! `python -c "import torch, safetensors.torch as st; st.save_file({k: v.contiguous() for k, v
+//! in torch.load('generative_model_ema.npy', map_location='cpu').items()}, 'edm.safetensors')"`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use diffgen_core::checkpoint::StoredTensor;
+use safetensors::tensor::{Dtype, SafeTensors};
+
+use crate::egnn::EgnnConfig;
+
+/// EDM's name of one of our parameter paths (`egnn.e_blocks.3.gcl_0.edge_mlp_0.weight` →
+/// `dynamics.egnn.e_block_3.gcl_0.edge_mlp.0.weight`).
+pub fn edm_key(path: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut iter = path.split('.').peekable();
+    while let Some(part) = iter.next() {
+        if part == "e_blocks" {
+            let index = iter.next().unwrap_or("0");
+            parts.push(format!("e_block_{index}"));
+        } else if let Some((stem, k)) = part
+            .rsplit_once('_')
+            .filter(|(stem, k)| stem.ends_with("_mlp") && k.chars().all(|c| c.is_ascii_digit()))
+        {
+            parts.push(format!("{stem}.{k}"));
+        } else {
+            parts.push(part.to_string());
+        }
+    }
+    format!("dynamics.{}", parts.join("."))
+}
+
+/// The EGNN shape of an EDM state dict, and its tensors as f32 by EDM name.
+pub struct EdmWeights {
+    pub config: EgnnConfig,
+    /// Node features besides coordinates (QM9 with charges: 6).
+    pub features: usize,
+    pub tensors: BTreeMap<String, StoredTensor>,
+}
+
+/// Every tensor of a safetensors file as f32 (from F32, F64 or I64), by name.
+pub fn read_tensors(bytes: &[u8], origin: &Path) -> Result<BTreeMap<String, StoredTensor>, String> {
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| format!("{}: not a safetensors file ({e})", origin.display()))?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.iter() {
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+                .collect(),
+            Dtype::I64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+                .collect(),
+            other => {
+                return Err(format!(
+                    "{}: tensor `{name}` has dtype {other:?}",
+                    origin.display()
+                ))
+            }
+        };
+        tensors.insert(
+            name.to_string(),
+            StoredTensor {
+                shape: view.shape().to_vec(),
+                values,
+            },
+        );
+    }
+    Ok(tensors)
+}
+
+pub fn read_edm_safetensors(bytes: &[u8], origin: &Path) -> Result<EdmWeights, String> {
+    let tensors = read_tensors(bytes, origin)?;
+    let embedding = tensors
+        .get("dynamics.egnn.embedding.weight")
+        .ok_or_else(|| {
+            format!(
+                "{}: no `dynamics.egnn.embedding.weight`; not an EDM EGNN state dict",
+                origin.display()
+            )
+        })?;
+    let (hidden, inputs) = (embedding.shape[0], embedding.shape[1]);
+    let layers = (0..)
+        .take_while(|l| {
+            tensors.contains_key(&format!(
+                "dynamics.egnn.e_block_{l}.gcl_0.edge_mlp.0.weight"
+            ))
+        })
+        .count();
+    if layers == 0 || inputs < 2 {
+        return Err(format!("{}: unexpected EGNN layout", origin.display()));
+    }
+    Ok(EdmWeights {
+        config: EgnnConfig {
+            layers,
+            hidden,
+            coords_range: 15.0,
+            norm_constant: 1.0,
+            normalization_factor: 1.0,
+        },
+        features: inputs - 1,
+        tensors,
+    })
+}
+
+impl EdmWeights {
+    /// Our tensors (paths under `prefix`), with torch's `[out, in]` weights transposed to
+    /// burn's `[in, out]`.
+    pub fn to_ours(
+        &self,
+        our_paths: &[String],
+        prefix: &str,
+    ) -> Result<BTreeMap<String, StoredTensor>, String> {
+        let mut out = BTreeMap::new();
+        for path in our_paths {
+            let key = edm_key(path);
+            let t = self
+                .tensors
+                .get(&key)
+                .ok_or_else(|| format!("EDM weights lack `{key}`"))?;
+            let converted = if t.shape.len() == 2 {
+                let (rows, cols) = (t.shape[0], t.shape[1]);
+                let mut values = vec![0f32; rows * cols];
+                for r in 0..rows {
+                    for c in 0..cols {
+                        values[c * rows + r] = t.values[r * cols + c];
+                    }
+                }
+                StoredTensor {
+                    shape: vec![cols, rows],
+                    values,
+                }
+            } else {
+                t.clone()
+            };
+            out.insert(format!("{prefix}.{path}"), converted);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_edm_names() {
+        assert_eq!(
+            edm_key("egnn.embedding.weight"),
+            "dynamics.egnn.embedding.weight"
+        );
+        assert_eq!(
+            edm_key("egnn.e_blocks.3.gcl_0.edge_mlp_0.weight"),
+            "dynamics.egnn.e_block_3.gcl_0.edge_mlp.0.weight"
+        );
+        assert_eq!(
+            edm_key("egnn.e_blocks.0.gcl_equiv.coord_mlp_4.weight"),
+            "dynamics.egnn.e_block_0.gcl_equiv.coord_mlp.4.weight"
+        );
+        assert_eq!(
+            edm_key("egnn.e_blocks.1.gcl_0.att_mlp_0.bias"),
+            "dynamics.egnn.e_block_1.gcl_0.att_mlp.0.bias"
+        );
+    }
+}
