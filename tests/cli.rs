@@ -150,7 +150,7 @@ fn bad_input_fails_with_a_clear_message() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("registered: toy"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("registered: molecule, toy"));
 
     let out = diffgen()
         .args([
@@ -173,10 +173,15 @@ fn bad_input_fails_with_a_clear_message() {
 }
 
 #[test]
-fn modalities_lists_the_toy() {
+fn modalities_lists_every_registered_modality() {
     let out = diffgen().arg("modalities").output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("toy"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["molecule", "toy"]);
 }
 
 #[test]
@@ -198,4 +203,165 @@ fn a_backend_not_compiled_in_is_an_error_not_a_fallback() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--features cuda"));
+}
+
+/// `../shared/<sub>` beside the checkout; see crates/diffgen-molecule/tests/common.rs.
+fn shared(sub: &str) -> Option<std::path::PathBuf> {
+    let root = std::env::var_os("DIFFGEN_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
+        });
+    let path = root.join(sub);
+    if path.exists() {
+        Some(path)
+    } else if std::env::var_os("DIFFGEN_ALLOW_MISSING_DATA").is_some() {
+        None
+    } else {
+        panic!(
+            "{} is missing (set DIFFGEN_SHARED, or DIFFGEN_ALLOW_MISSING_DATA=1 to skip)",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
+    let Some(weights) = shared("parity/edm/egnn_small_L2_nf32.safetensors") else {
+        return;
+    };
+    let data = shared("datasets").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("edm-small.safetensors");
+    let out = diffgen()
+        .arg("import-edm")
+        .arg(&weights)
+        .arg("--out")
+        .arg(&ckpt)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let run = |extra: &[&str]| {
+        let out = diffgen()
+            .args([
+                "sample",
+                "--num-samples",
+                "6",
+                "--steps",
+                "10",
+                "--seed",
+                "2",
+                "--opt",
+            ])
+            .arg(format!("data={}", data.display()))
+            .arg("--checkpoint")
+            .arg(&ckpt)
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let stdout = run(&["--trajectory"]);
+    assert!(
+        stdout.contains("atom stability") && stdout.contains("novelty"),
+        "{stdout}"
+    );
+    let xyz = diffgen_molecule::xyz::read_xyz(&dir.path().join("molecules.xyz")).unwrap();
+    assert_eq!(xyz.len(), 6);
+    let sdf_text = std::fs::read_to_string(dir.path().join("molecules.sdf")).unwrap();
+    let sdf =
+        diffgen_molecule::sdf::parse_sdf(&sdf_text, std::path::Path::new("molecules.sdf")).unwrap();
+    assert_eq!(sdf.len(), 6);
+    for ((m, bonds), x) in sdf.iter().zip(&xyz) {
+        assert_eq!(m.atoms, x.atoms);
+        assert_eq!(bonds, &diffgen_molecule::bonds::perceive_bonds(x));
+    }
+    let pdbs: Vec<_> = std::fs::read_dir(dir.path().join("pdb")).unwrap().collect();
+    assert_eq!(pdbs.len(), 6);
+    for (k, x) in xyz.iter().enumerate() {
+        let path = dir.path().join("pdb").join(format!("molecules_{k:05}.pdb"));
+        let (pdb, _) = pdbtbx::ReadOptions::new()
+            .set_format(pdbtbx::Format::Pdb)
+            .set_level(pdbtbx::StrictnessLevel::Loose)
+            .read(path.to_str().unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+        assert_eq!(pdb.atom_count(), x.len());
+    }
+    for f in [
+        "molecules.metrics.json",
+        "molecules.atoms.png",
+        "molecules.bond_lengths.png",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    // One trajectory per molecule, 10 steps + the final denoising call.
+    let trajectory =
+        diffgen_molecule::xyz::read_xyz(&dir.path().join("trajectories/molecules_00000.xyz"))
+            .unwrap();
+    assert_eq!(trajectory.len(), 11);
+
+    // Shards reproduce the unsharded molecules.
+    run(&["--shard", "0/2", "--no-eval"]);
+    run(&["--shard", "1/2", "--no-eval", "--batch-size", "1"]);
+    let mut union =
+        diffgen_molecule::xyz::read_xyz(&dir.path().join("molecules.shard-0-of-2.xyz")).unwrap();
+    union.extend(
+        diffgen_molecule::xyz::read_xyz(&dir.path().join("molecules.shard-1-of-2.xyz")).unwrap(),
+    );
+    assert_eq!(union.len(), 6);
+    for (a, b) in union.iter().zip(&xyz) {
+        assert_eq!(a.atoms, b.atoms);
+        for (p, q) in a.positions.iter().zip(&b.positions) {
+            for k in 0..3 {
+                assert!((p[k] - q[k]).abs() < 1e-4, "{p:?} vs {q:?}");
+            }
+        }
+    }
+
+    // eval reads the files back and agrees.
+    let out = diffgen()
+        .args(["eval", "--modality", "molecule"])
+        .arg(dir.path().join("molecules.sdf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_toy_checkpoint_is_refused_by_the_molecule_modality() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = diffgen()
+        .args(["run", "--modality", "molecule", "--checkpoint"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../diffgen-toy/weights/toy-ring.safetensors"
+        ))
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`toy` checkpoint") && err.contains("--modality toy"),
+        "{err}"
+    );
 }

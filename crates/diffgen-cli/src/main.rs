@@ -77,6 +77,16 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Convert EDM's PyTorch weights (a state_dict saved as safetensors) into a diffgen
+    /// molecule checkpoint; the atom-count histogram comes from QM9 train.
+    ImportEdm {
+        /// EDM's `generative_model_ema` state dict, as safetensors.
+        weights: PathBuf,
+        #[arg(long, default_value = "edm.safetensors")]
+        out: PathBuf,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Print train steps/s and samples/s.
     Bench {
         /// One modality (default: all).
@@ -285,6 +295,16 @@ fn run(cli: Cli) -> Result<()> {
             let data = resolve_data_dir(data);
             let report = m.eval(&files, data.as_deref()).map_err(|e| anyhow!(e))?;
             print_report(&report);
+        }
+        Command::ImportEdm { weights, out, data } => {
+            let data = resolve_data_dir(data).ok_or_else(|| {
+                anyhow!("QM9 is needed for the atom-count histogram: pass --data DIR")
+            })?;
+            let train = data.join("qm9").join("qm9_train.xyz.gz");
+            let molecules = diffgen_molecule::xyz::read_xyz(&train)?;
+            let stats = diffgen_molecule::data::MoleculeStats::from_molecules(&molecules, "qm9");
+            diffgen_molecule::import_edm(&weights, stats, &out)?;
+            println!("wrote {}", out.display());
         }
         Command::Bench {
             modality,

@@ -219,6 +219,10 @@ impl TrainData<3> for MoleculeData {
         self.rows.len()
     }
 
+    fn size(&self, index: usize) -> usize {
+        self.counts[index]
+    }
+
     fn batch(
         &self,
         indices: &[usize],

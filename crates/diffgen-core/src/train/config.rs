@@ -10,6 +10,9 @@ pub struct TrainConfig {
     /// Optimiser steps in total (a resumed run continues up to this number).
     pub steps: u64,
     pub batch_size: usize,
+    /// How examples are grouped into batches.
+    #[serde(default)]
+    pub batching: super::Batching,
     /// Seeds initial weights, batch order, time steps and noise.
     #[serde(default)]
     pub seed: u64,

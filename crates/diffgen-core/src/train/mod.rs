@@ -6,6 +6,7 @@ mod config;
 mod ema;
 mod log;
 mod loss;
+mod order;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,6 +23,8 @@ pub use config::{
 pub use ema::update_ema;
 pub use log::{MetricsLog, MetricsRecord};
 pub use loss::denoising_loss;
+use order::BatchOrder;
+pub use order::Batching;
 
 use crate::checkpoint::{
     Checkpoint, CheckpointMeta, ResumeState, EMA_PREFIX, FORMAT_VERSION, MODEL_PREFIX,
@@ -46,6 +49,11 @@ pub trait TrainData<const D: usize> {
         self.len() == 0
     }
 
+    /// The size of example `index` (atoms, residues), for [`Batching::BySize`].
+    fn size(&self, _index: usize) -> usize {
+        1
+    }
+
     /// Stacks the examples `indices` into a batch on `device`. `rng` serves per-batch
     /// randomness (label dropout, crops, augmentation), so it too is seeded and resumable.
     fn batch(
@@ -54,30 +62,6 @@ pub trait TrainData<const D: usize> {
         rng: &mut SeededRng,
         device: &Device,
     ) -> Result<(Tensor<D>, Self::Context), BoxError>;
-}
-
-/// Epoch-wise shuffled order: epoch e is a permutation drawn from its own stream of the seed.
-struct BatchOrder {
-    seed: u64,
-    len: usize,
-    epoch: Option<(u64, Vec<usize>)>,
-}
-
-impl BatchOrder {
-    fn indices(&mut self, step: u64, batch: usize) -> Vec<usize> {
-        (0..batch as u64)
-            .map(|i| {
-                let position = step * batch as u64 + i;
-                let epoch = position / self.len as u64;
-                if self.epoch.as_ref().map(|e| e.0) != Some(epoch) {
-                    let perm =
-                        SeededRng::stream(self.seed, (1 << 32) + epoch).permutation(self.len);
-                    self.epoch = Some((epoch, perm));
-                }
-                self.epoch.as_ref().expect("set above").1[(position % self.len as u64) as usize]
-            })
-            .collect()
-    }
 }
 
 /// Everything about a run that is not the model or the data.
@@ -190,11 +174,11 @@ impl<S> Trainer<'_, S> {
             best_val = None;
         }
         let mut log = MetricsLog::open(&self.out_dir, resume.map(|_| step))?;
-        let mut order = BatchOrder {
-            seed: cfg.seed,
-            len: train.len(),
-            epoch: None,
+        let sizes = match cfg.batching {
+            Batching::BySize => (0..train.len()).map(|i| train.size(i)).collect(),
+            Batching::Shuffled => Vec::new(),
         };
+        let mut order = BatchOrder::new(cfg.seed, train.len(), cfg.batch_size, cfg.batching, sizes);
 
         let progress = if self.show_progress {
             let bar = ProgressBar::new(cfg.steps);
@@ -218,7 +202,7 @@ impl<S> Trainer<'_, S> {
         let end = self.stop_at.map_or(cfg.steps, |s| s.min(cfg.steps));
         while step < end {
             let lr = cfg.lr_schedule.rate(o.lr, step, cfg.steps);
-            let indices = order.indices(step, cfg.batch_size);
+            let indices = order.batch(step);
             let (x0, context) = train.batch(&indices, &mut rng, &device).map_err(|e| {
                 CoreError::Other(format!("loading batch at step {}: {e}", step + 1))
             })?;
