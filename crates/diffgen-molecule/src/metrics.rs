@@ -15,7 +15,8 @@ pub struct Analysis {
     pub stable_atoms: usize,
     /// All atoms stable (EDM's molecule stability).
     pub stable: bool,
-    /// Passes the valence check (RDKit's sanitisation, for molecules without charges).
+    /// Passes the valence check (RDKit's sanitisation for molecules without charges,
+    /// including its nitro-group clean-up).
     pub valid: bool,
     /// Canonical key of the largest fragment, for valid molecules.
     pub key: Option<String>,
@@ -39,6 +40,26 @@ pub fn max_valence(z: u8) -> Option<u32> {
     })
 }
 
+/// A pentavalent N with two double bonds to terminal oxygens: RDKit's sanitisation rewrites
+/// this nitro group as `[N+](=O)[O-]` and accepts it.
+fn is_nitro_nitrogen(
+    molecule: &Molecule,
+    bonds: &[(usize, usize, u8)],
+    valence: &[u32],
+    i: usize,
+) -> bool {
+    if molecule.atoms[i] != 7 || valence[i] != 5 {
+        return false;
+    }
+    let terminal_oxo = bonds
+        .iter()
+        .filter(|&&(a, b, order)| order == 2 && (a == i || b == i))
+        .map(|&(a, b, _)| if a == i { b } else { a })
+        .filter(|&o| molecule.atoms[o] == 8 && valence[o] == 2)
+        .count();
+    terminal_oxo >= 2
+}
+
 pub fn analyse(molecule: &Molecule) -> Analysis {
     let bonds = perceive_bonds(molecule);
     let v = valences(molecule.len(), &bonds);
@@ -48,11 +69,10 @@ pub fn analyse(molecule: &Molecule) -> Analysis {
         .zip(&v)
         .filter(|(&z, &val)| allowed_valences(z).iter().any(|&a| a as u32 == val))
         .count();
-    let valid = molecule
-        .atoms
-        .iter()
-        .zip(&v)
-        .all(|(&z, &val)| max_valence(z).is_some_and(|m| val <= m));
+    let valid = (0..molecule.len()).all(|i| {
+        let z = molecule.atoms[i];
+        max_valence(z).is_some_and(|m| v[i] <= m) || is_nitro_nitrogen(molecule, &bonds, &v, i)
+    });
     let key = valid.then(|| canonical_key(&largest_fragment(&graph(molecule, &bonds))));
     Analysis {
         atoms: molecule.len(),
