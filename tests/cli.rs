@@ -258,9 +258,9 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
                 "10",
                 "--seed",
                 "2",
-                "--opt",
+                "--data",
             ])
-            .arg(format!("data={}", data.display()))
+            .arg(&data)
             .arg("--checkpoint")
             .arg(&ckpt)
             .args(extra)

@@ -142,6 +142,10 @@ struct SamplingArgs {
     /// Skip the metrics after sampling.
     #[arg(long)]
     no_eval: bool,
+    /// Data root for metrics against the training data (default: $DIFFGEN_DATA, else
+    /// ../shared/datasets when present).
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -176,6 +180,7 @@ impl SamplingArgs {
             guidance: self.guidance,
             options: self.options.iter().cloned().collect::<BTreeMap<_, _>>(),
             evaluate: !self.no_eval,
+            data_dir: resolve_data_dir(self.data.clone()),
         })
     }
 }

@@ -48,6 +48,8 @@ pub struct SampleRequest {
     pub options: BTreeMap<String, String>,
     /// Compute metrics on the samples when the modality has reference data for them.
     pub evaluate: bool,
+    /// The data root, for metrics against the training data (novelty).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A deterministic split of sample indices `0..n` across processes.

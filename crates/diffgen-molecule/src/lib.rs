@@ -344,7 +344,6 @@ impl MoleculeModality {
         let device = request.backend.device()?;
         let loaded = load_molecule(request.checkpoint.as_deref(), &device)?;
         let mut atoms = None;
-        let mut data_dir = None;
         for (key, value) in &request.options {
             match key.as_str() {
                 "atoms" => {
@@ -356,11 +355,10 @@ impl MoleculeModality {
                     })?;
                     atoms = Some(n);
                 }
-                "data" => data_dir = Some(PathBuf::from(value)),
                 _ => {
                     return Err(MoleculeError::Option {
                         key: key.clone(),
-                        reason: "unknown for the molecule modality (known: atoms, data)".into(),
+                        reason: "unknown for the molecule modality (known: atoms)".into(),
                     })
                 }
             }
@@ -416,8 +414,7 @@ impl MoleculeModality {
             molecules.len() as f64 / seconds.max(1e-9),
         ));
         if request.evaluate {
-            let data_dir = diffgen_core::modality::resolve_data_dir(data_dir);
-            let train_keys = training_keys(data_dir.as_deref());
+            let train_keys = training_keys(request.data_dir.as_deref());
             let summary = metrics::summarise(&analyses, train_keys.as_ref());
             report.files.extend(write::write_summary(
                 &request.out_dir,
@@ -558,7 +555,7 @@ impl MoleculeModality {
             let _ = std::fs::remove_dir_all(&dir);
             report.metrics.push((
                 format!(
-                    "EGNN {layers}×{hidden} train step, batch {} of QM9 (s)",
+                    "EGNN {layers}×{hidden} train step, batch {} of QM9, {batching:?} batches (s)",
                     request.batch_size
                 ),
                 per_step,
