@@ -136,6 +136,15 @@ struct SamplingArgs {
     /// Classifier-free guidance scale (conditional models).
     #[arg(long)]
     guidance: Option<f64>,
+    /// Atoms per molecule (molecule modality; default: drawn from the training histogram).
+    #[arg(long)]
+    atoms: Option<usize>,
+    /// Residues per backbone (protein modality).
+    #[arg(long)]
+    length: Option<usize>,
+    /// Class label to condition on (conditional models).
+    #[arg(long)]
+    class: Option<usize>,
     /// Modality-specific option, `key=value` (repeatable), e.g. `--opt class=3`.
     #[arg(long = "opt", value_parser = parse_key_value)]
     options: Vec<(String, String)>,
@@ -178,7 +187,14 @@ impl SamplingArgs {
             backend: self.device,
             trajectory: self.trajectory,
             guidance: self.guidance,
-            options: self.options.iter().cloned().collect::<BTreeMap<_, _>>(),
+            options: self
+                .options
+                .iter()
+                .cloned()
+                .chain(self.atoms.map(|n| ("atoms".to_string(), n.to_string())))
+                .chain(self.length.map(|n| ("length".to_string(), n.to_string())))
+                .chain(self.class.map(|n| ("class".to_string(), n.to_string())))
+                .collect::<BTreeMap<_, _>>(),
             evaluate: !self.no_eval,
             data_dir: resolve_data_dir(self.data.clone()),
         })

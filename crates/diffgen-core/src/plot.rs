@@ -70,11 +70,11 @@ fn render(out: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> Result<
     std::fs::rename(&tmp, out).map_err(|e| CoreError::io(out, e))
 }
 
-fn bounds(series: &[&[(f64, f64)]], log_y: bool) -> Option<((f64, f64), (f64, f64))> {
+fn bounds(series: &[&[(f64, f64)]]) -> Option<((f64, f64), (f64, f64))> {
     let pts: Vec<&(f64, f64)> = series
         .iter()
         .flat_map(|s| s.iter())
-        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect();
     if pts.is_empty() {
         return None;
@@ -95,6 +95,18 @@ fn bounds(series: &[&[(f64, f64)]], log_y: bool) -> Option<((f64, f64), (f64, f6
     Some(((x0, x1), (y0, y1)))
 }
 
+fn format_tick(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 1000.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 0.01 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
 /// Lines of `(x, y)` series; `log_y` for losses.
 pub fn line_plot(
     out: &Path,
@@ -104,11 +116,30 @@ pub fn line_plot(
     series: &[(&str, &[(f64, f64)])],
     log_y: bool,
 ) -> Result<(), CoreError> {
-    let Some(((x0, x1), (y0, y1))) = bounds(&series.iter().map(|s| s.1).collect::<Vec<_>>(), log_y)
-    else {
+    // Log scale as log10 of the values on a linear axis: plotters' log axes label nothing
+    // inside a single decade, which is where losses live.
+    let transformed: Vec<(&str, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(name, pts)| {
+            let pts = pts
+                .iter()
+                .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
+                .map(|&(x, y)| (x, if log_y { y.log10() } else { y }))
+                .collect();
+            (*name, pts)
+        })
+        .collect();
+    let Some(((x0, x1), (y0, y1))) = bounds(
+        &transformed
+            .iter()
+            .map(|s| s.1.as_slice())
+            .collect::<Vec<_>>(),
+    ) else {
         return Ok(());
     };
     let text = has_font();
+    let pad = 0.05 * (y1 - y0);
+    let y_tick = move |v: &f64| format_tick(if log_y { 10f64.powf(*v) } else { *v });
     render(out, |path| {
         let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -120,51 +151,39 @@ pub fn line_plot(
                 .x_label_area_size(40)
                 .y_label_area_size(70);
         }
-        macro_rules! finish {
-            ($chart:expr) => {{
-                let mut chart = $chart;
-                let mut mesh = chart.configure_mesh();
-                if text {
-                    mesh.x_desc(x_label).y_desc(y_label);
-                } else {
-                    mesh.x_labels(0).y_labels(0);
-                }
-                mesh.draw().map_err(|e| e.to_string())?;
-                for (i, (name, pts)) in series.iter().enumerate() {
-                    let color = PALETTE[i % PALETTE.len()];
-                    let pts: Vec<(f64, f64)> = pts
-                        .iter()
-                        .copied()
-                        .filter(|(_, y)| !log_y || *y > 0.0)
-                        .collect();
-                    let drawn = chart
-                        .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                        .map_err(|e| e.to_string())?;
-                    if text {
-                        drawn.label(*name).legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 20, y)], color)
-                        });
-                    }
-                }
-                if text {
-                    chart
-                        .configure_series_labels()
-                        .background_style(WHITE.mix(0.8))
-                        .border_style(BLACK)
-                        .draw()
-                        .map_err(|e| e.to_string())?;
-                }
-            }};
-        }
-        if log_y {
-            finish!(builder
-                .build_cartesian_2d(x0..x1, (y0 * 0.9..y1 * 1.1).log_scale())
-                .map_err(|e| e.to_string())?);
+        let mut chart = builder
+            .build_cartesian_2d(x0..x1, y0 - pad..y1 + pad)
+            .map_err(|e| e.to_string())?;
+        let mut mesh = chart.configure_mesh();
+        if text {
+            mesh.x_desc(x_label)
+                .y_desc(y_label)
+                .x_labels(8)
+                .y_labels(10)
+                .x_label_formatter(&|v| format_tick(*v))
+                .y_label_formatter(&y_tick);
         } else {
-            let pad = 0.05 * (y1 - y0);
-            finish!(builder
-                .build_cartesian_2d(x0..x1, y0 - pad..y1 + pad)
-                .map_err(|e| e.to_string())?);
+            mesh.x_labels(0).y_labels(0);
+        }
+        mesh.draw().map_err(|e| e.to_string())?;
+        for (i, (name, pts)) in transformed.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let drawn = chart
+                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
+            if text {
+                drawn
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            }
+        }
+        if text {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| e.to_string())?;
         }
         root.present().map_err(|e| e.to_string())
     })
@@ -176,8 +195,7 @@ pub fn scatter_plot(
     title: &str,
     series: &[(&str, &[(f64, f64)])],
 ) -> Result<(), CoreError> {
-    let Some(((x0, x1), (y0, y1))) = bounds(&series.iter().map(|s| s.1).collect::<Vec<_>>(), false)
-    else {
+    let Some(((x0, x1), (y0, y1))) = bounds(&series.iter().map(|s| s.1).collect::<Vec<_>>()) else {
         return Ok(());
     };
     let half = 0.55 * (x1 - x0).max(y1 - y0);

@@ -184,7 +184,7 @@ impl<S> Trainer<'_, S> {
             let bar = ProgressBar::new(cfg.steps);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+                    "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
                 )
                 .expect("valid template"),
             );
