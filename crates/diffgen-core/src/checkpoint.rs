@@ -253,6 +253,53 @@ impl Checkpoint {
         Self::from_bytes(&bytes, path)
     }
 
+    /// Opens the checkpoint a modality samples from: the file at `path`, or the modality's
+    /// bundled bytes when `path` is None. Returns it with the name to use in messages;
+    /// a checkpoint of another modality is refused.
+    pub fn open_for(
+        modality: &str,
+        path: Option<&Path>,
+        bundled: &[u8],
+    ) -> Result<(Self, PathBuf), CoreError> {
+        let (checkpoint, origin) = match path {
+            Some(p) => (Self::load(p)?, p.to_path_buf()),
+            None => {
+                let origin = PathBuf::from(format!("<bundled {modality} model>"));
+                if bundled.is_empty() {
+                    return Err(CoreError::checkpoint(
+                        &origin,
+                        format!(
+                            "this build carries no bundled {modality} model; pass --checkpoint"
+                        ),
+                    ));
+                }
+                (Self::from_bytes(bundled, &origin)?, origin)
+            }
+        };
+        checkpoint.expect_modality(modality, &origin)?;
+        Ok((checkpoint, origin))
+    }
+
+    /// The modality's config as stored in the metadata.
+    pub fn config<T: serde::de::DeserializeOwned>(&self, origin: &Path) -> Result<T, CoreError> {
+        serde_json::from_value(self.meta.config.clone()).map_err(|e| {
+            CoreError::checkpoint(origin, format!("bad {} config: {e}", self.meta.modality))
+        })
+    }
+
+    /// The data statistics as stored in the metadata.
+    pub fn data_stats<T: serde::de::DeserializeOwned>(
+        &self,
+        origin: &Path,
+    ) -> Result<T, CoreError> {
+        serde_json::from_value(self.meta.data.clone()).map_err(|e| {
+            CoreError::checkpoint(
+                origin,
+                format!("bad {} data statistics: {e}", self.meta.modality),
+            )
+        })
+    }
+
     /// Refuses a checkpoint of another modality.
     pub fn expect_modality(&self, modality: &str, origin: &Path) -> Result<(), CoreError> {
         if self.meta.modality == modality {

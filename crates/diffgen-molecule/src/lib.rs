@@ -87,25 +87,9 @@ pub fn load_molecule(
     path: Option<&Path>,
     device: &Device,
 ) -> Result<LoadedMolecule, MoleculeError> {
-    let (checkpoint, origin) = match path {
-        Some(p) => (Checkpoint::load(p)?, p.to_path_buf()),
-        None => {
-            let origin = PathBuf::from("<bundled molecule model>");
-            if BUNDLED.is_empty() {
-                return Err(CoreError::checkpoint(
-                    &origin,
-                    "this build carries no bundled molecule model",
-                )
-                .into());
-            }
-            (Checkpoint::from_bytes(BUNDLED, &origin)?, origin)
-        }
-    };
-    checkpoint.expect_modality(NAME, &origin)?;
-    let config: MoleculeConfig = serde_json::from_value(checkpoint.meta.config.clone())
-        .map_err(|e| CoreError::checkpoint(&origin, format!("bad molecule config: {e}")))?;
-    let stats: MoleculeStats = serde_json::from_value(checkpoint.meta.data.clone())
-        .map_err(|e| CoreError::checkpoint(&origin, format!("bad molecule statistics: {e}")))?;
+    let (checkpoint, origin) = Checkpoint::open_for(NAME, path, BUNDLED)?;
+    let config: MoleculeConfig = checkpoint.config(&origin)?;
+    let stats: MoleculeStats = checkpoint.data_stats(&origin)?;
     let model = config.model.init(config.encoding.features(), device);
     let model = checkpoint.load_module(EMA_PREFIX, model, None, device, &origin)?;
     Ok(LoadedMolecule {
@@ -163,7 +147,7 @@ pub fn generate(
             let context = MolContext::new(&counts, device);
             let mut noise = PerSampleStreams::new(how.seed, rows.iter().map(|&i| i as u64));
             let mut observe = |e: &diffgen_core::sampler::StepEvent<'_, 3>| {
-                if how.trajectory && (e.step % stride == 0 || e.step == e.total) {
+                if how.trajectory && (e.step.is_multiple_of(stride) || e.step == e.total) {
                     for (row, m) in rows.iter().zip(encoding.decode(e.x.clone(), &counts)) {
                         trajectories.entry(*row).or_default().push(m);
                     }

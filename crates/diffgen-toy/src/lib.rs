@@ -78,25 +78,9 @@ pub struct LoadedToy {
 
 /// Loads a toy checkpoint (file, or the bundled bytes when `path` is None) onto `device`.
 pub fn load_toy(path: Option<&Path>, device: &Device) -> Result<LoadedToy, ToyError> {
-    let (checkpoint, origin) = match path {
-        Some(p) => (Checkpoint::load(p)?, p.to_path_buf()),
-        None => {
-            let origin = PathBuf::from("<bundled toy model>");
-            if BUNDLED.is_empty() {
-                return Err(CoreError::checkpoint(
-                    &origin,
-                    "this build carries no bundled toy model",
-                )
-                .into());
-            }
-            (Checkpoint::from_bytes(BUNDLED, &origin)?, origin)
-        }
-    };
-    checkpoint.expect_modality(NAME, &origin)?;
-    let config: ToyConfig = serde_json::from_value(checkpoint.meta.config.clone())
-        .map_err(|e| CoreError::checkpoint(&origin, format!("bad toy config: {e}")))?;
-    let stats: ToyStats = serde_json::from_value(checkpoint.meta.data.clone())
-        .map_err(|e| CoreError::checkpoint(&origin, format!("bad toy statistics: {e}")))?;
+    let (checkpoint, origin) = Checkpoint::open_for(NAME, path, BUNDLED)?;
+    let config: ToyConfig = checkpoint.config(&origin)?;
+    let stats: ToyStats = checkpoint.data_stats(&origin)?;
     let model = config
         .model
         .init(config.diffusion.objective, stats.num_classes, device);
