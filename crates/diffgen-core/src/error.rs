@@ -13,11 +13,11 @@ pub enum CoreError {
     #[error("backend `{0}` is not compiled into this binary; rebuild with `--features {0}`")]
     BackendNotCompiled(String),
 
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // Part of the message; not named `source`, so not repeated by error chains.
+        error: std::io::Error,
     },
 
     #[error("checkpoint {path}: {reason}")]
@@ -34,7 +34,7 @@ impl CoreError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         CoreError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

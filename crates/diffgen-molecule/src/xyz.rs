@@ -74,11 +74,11 @@ impl Molecule {
 
 #[derive(Debug, thiserror::Error)]
 pub enum XyzError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // Part of the message; not named `source`, so not repeated by error chains.
+        error: std::io::Error,
     },
     #[error("{path}, frame {frame}, line {line}: {reason}")]
     Parse {
@@ -93,7 +93,7 @@ pub enum XyzError {
 pub fn read_xyz(path: &Path) -> Result<Vec<Molecule>, XyzError> {
     let io = |source| XyzError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     };
     let bytes = std::fs::read(path).map_err(io)?;
     let text = if path.extension().is_some_and(|e| e == "gz") {

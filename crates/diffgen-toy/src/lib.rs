@@ -43,7 +43,7 @@ const REFERENCE_STREAM: u64 = 2;
 #[derive(Debug, thiserror::Error)]
 pub enum ToyError {
     #[error("{0}: {1}")]
-    Io(PathBuf, #[source] std::io::Error),
+    Io(PathBuf, std::io::Error),
     #[error("{path}, line {line}: {reason}")]
     Parse {
         path: PathBuf,
