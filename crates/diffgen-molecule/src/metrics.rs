@@ -199,6 +199,11 @@ pub fn canonical_key(g: &MolGraph) -> String {
     format!("{formula}-{digest:016x}")
 }
 
+/// The 64-bit hash of a canonical key, the form in which training sets are kept for novelty.
+pub fn key_hash(key: &str) -> u64 {
+    fnv(key.bytes())
+}
+
 /// The summary table of a set of molecules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -214,7 +219,8 @@ pub struct Summary {
     pub novelty: Option<f64>,
 }
 
-pub fn summarise(analyses: &[Analysis], training_keys: Option<&HashSet<String>>) -> Summary {
+/// `training_keys`: [`key_hash`]es of the training molecules' keys, for novelty.
+pub fn summarise(analyses: &[Analysis], training_keys: Option<&HashSet<u64>>) -> Summary {
     let n = analyses.len().max(1) as f64;
     let atoms: usize = analyses.iter().map(|a| a.atoms).sum();
     let stable_atoms: usize = analyses.iter().map(|a| a.stable_atoms).sum();
@@ -223,7 +229,7 @@ pub fn summarise(analyses: &[Analysis], training_keys: Option<&HashSet<String>>)
     let novelty = training_keys.map(|train| {
         let novel = unique
             .iter()
-            .filter(|k| !train.contains(k.as_str()))
+            .filter(|k| !train.contains(&key_hash(k)))
             .count();
         novel as f64 / unique.len().max(1) as f64
     });

@@ -247,3 +247,37 @@ fn data_stability_matches_edm_on_the_qm9_splits() {
         );
     }
 }
+
+#[test]
+fn the_bundled_training_keys_are_those_of_qm9_train() {
+    let Some(path) = shared("datasets/qm9/qm9_train.xyz.gz") else {
+        return;
+    };
+    let molecules = parse_xyz(&read_gz(&path), &path).unwrap();
+    let from_data = diffgen_molecule::qm9_key_hashes(&molecules);
+    let bundled = diffgen_molecule::training_keys(None).expect("bundled keys");
+    assert_eq!(
+        bundled, from_data,
+        "regenerate with the qm9_train_keys example"
+    );
+    // QM9's test molecules are almost all absent from train: novelty is near 1, not 0.
+    let test = shared("datasets/qm9/qm9_test.xyz.gz").unwrap();
+    let test: Vec<_> = parse_xyz(&read_gz(&test), &test)
+        .unwrap()
+        .into_iter()
+        .take(2000)
+        .collect();
+    let analyses: Vec<_> = test.iter().map(analyse).collect();
+    let s = diffgen_molecule::metrics::summarise(&analyses, Some(&bundled));
+    let novelty = s.novelty.unwrap();
+    eprintln!("novelty of 2000 QM9 test molecules against train: {novelty:.4}");
+    assert!(novelty > 0.5, "{novelty}");
+    // And train molecules against train: not novel.
+    let train_part: Vec<_> = molecules.iter().take(2000).map(analyse).collect();
+    assert!(
+        diffgen_molecule::metrics::summarise(&train_part, Some(&bundled))
+            .novelty
+            .unwrap()
+            < 0.001
+    );
+}
