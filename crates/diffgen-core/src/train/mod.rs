@@ -85,6 +85,16 @@ pub struct Trainer<'a, S> {
     pub stop_at: Option<u64>,
 }
 
+/// Everything of a run in progress that a resumable checkpoint stores.
+struct TrainingState<'a, M> {
+    model: &'a M,
+    ema: &'a M,
+    optimizer: &'a burn::optim::ModuleOptimizer,
+    rng: &'a SeededRng,
+    clipper: &'a Clipper,
+    best_val_loss: Option<f64>,
+}
+
 /// The result of a run.
 pub struct TrainOutcome<M> {
     pub model: M,
@@ -264,18 +274,24 @@ impl<S> Trainer<'_, S> {
             if let Some(v) = val_loss {
                 if best_val.is_none_or(|b| v < b) {
                     best_val = Some(v);
-                    self.write_checkpoint(
-                        step, &model, &ema, &optimizer, &rng, &clipper, best_val, false,
-                    )?
-                    .for_inference()
-                    .save(&self.out_dir.join("best.safetensors"))?;
+                    let mut best = Checkpoint::new(self.meta(step, None));
+                    best.insert_module(EMA_PREFIX, &ema);
+                    best.save(&self.out_dir.join("best.safetensors"))?;
                 }
             }
             let ckpt_due = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0;
             if ckpt_due || step == end {
-                self.write_checkpoint(
-                    step, &model, &ema, &optimizer, &rng, &clipper, best_val, true,
-                )?;
+                let state = TrainingState {
+                    model: &model,
+                    ema: &ema,
+                    optimizer: &optimizer,
+                    rng: &rng,
+                    clipper: &clipper,
+                    best_val_loss: best_val,
+                };
+                let ckpt = self.resumable_checkpoint(step, state)?;
+                ckpt.save(&self.checkpoint_path())?;
+                ckpt.for_inference().save(&self.inference_path())?;
             }
         }
         progress.finish_and_clear();
@@ -304,37 +320,28 @@ impl<S> Trainer<'_, S> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn write_checkpoint<M: Module>(
+    /// A checkpoint that training can resume from.
+    fn resumable_checkpoint<M: Module>(
         &self,
         step: u64,
-        model: &M,
-        ema: &M,
-        optimizer: &burn::optim::ModuleOptimizer,
-        rng: &SeededRng,
-        clipper: &Clipper,
-        best_val_loss: Option<f64>,
-        save: bool,
+        state: TrainingState<'_, M>,
     ) -> Result<Checkpoint, CoreError> {
         let mut ckpt = Checkpoint::new(self.meta(step, None));
-        let param_ids = ckpt.insert_module(MODEL_PREFIX, model);
-        ckpt.insert_module(EMA_PREFIX, ema);
+        let param_ids = ckpt.insert_module(MODEL_PREFIX, state.model);
+        ckpt.insert_module(EMA_PREFIX, state.ema);
         ckpt.optimizer = Some(
-            optimizer
+            state
+                .optimizer
                 .into_bytes()
                 .map_err(|e| CoreError::Other(format!("serialising optimizer state: {e:?}")))?
                 .to_vec(),
         );
         ckpt.meta.resume = Some(ResumeState {
-            rng: rng.clone(),
-            clip_history: clipper.history(),
+            rng: state.rng.clone(),
+            clip_history: state.clipper.history(),
             param_ids,
-            best_val_loss,
+            best_val_loss: state.best_val_loss,
         });
-        if save {
-            ckpt.save(&self.checkpoint_path())?;
-            ckpt.for_inference().save(&self.inference_path())?;
-        }
         Ok(ckpt)
     }
 
