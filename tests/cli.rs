@@ -365,3 +365,49 @@ fn a_toy_checkpoint_is_refused_by_the_molecule_modality() {
         "{err}"
     );
 }
+
+#[test]
+fn run_molecule_writes_its_files_with_the_bundled_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = diffgen()
+        .args([
+            "run",
+            "--modality",
+            "molecule",
+            "--num-samples",
+            "5",
+            "--steps",
+            "20",
+            "--seed",
+            "1",
+        ])
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for metric in [
+        "atom stability",
+        "molecule stability",
+        "validity",
+        "uniqueness",
+        "novelty",
+    ] {
+        assert!(stdout.contains(metric), "{metric} missing in {stdout}");
+    }
+    let xyz = diffgen_molecule::xyz::read_xyz(&dir.path().join("molecules.xyz")).unwrap();
+    assert_eq!(xyz.len(), 5);
+    for m in &xyz {
+        assert!((3..=29).contains(&m.len()), "{} atoms", m.len());
+    }
+    assert!(dir.path().join("molecules.sdf").is_file());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("pdb")).unwrap().count(),
+        5
+    );
+}
