@@ -88,10 +88,24 @@ pub fn trainer<'a>(
     }
 }
 
+/// A freshly initialised model. burn's backend RNG is process-global, so tests running in
+/// parallel threads must seed and materialise (parameters initialise lazily) under one lock,
+/// or another test's draws interleave with this one's.
 pub fn fresh_model(config: &ToyConfig) -> diffgen_toy::model::ToyDenoiser {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     device.seed(config.training.seed);
-    config
-        .model
-        .init(config.diffusion.objective, 8, &device.autodiff())
+    let model = config.model.init(config.diffusion.objective, 8, &device);
+    // Materialised on the plain device; the trainer moves it onto autodiff.
+    model.visit(&mut Touch);
+    model
 }

@@ -353,20 +353,10 @@ impl MoleculeModality {
             show_progress: request.show_progress,
             stop_at: request.stop_at,
         };
-        let resume_path = trainer.checkpoint_path();
-        let resume = match request.resume {
-            true if !resume_path.exists() => {
-                return Err(CoreError::checkpoint(
-                    &resume_path,
-                    "does not exist; nothing to resume",
-                )
-                .into())
-            }
-            true => Some(resume_path.as_path()),
-            false => None,
-        };
+        let resume = trainer.resume_from(request.resume)?;
         let started = Instant::now();
-        let outcome = trainer.run::<3, _, _, MoleculeData>(model, &train, Some(&valid), resume)?;
+        let outcome =
+            trainer.run::<3, _, _, MoleculeData>(model, &train, Some(&valid), resume.as_deref())?;
         let seconds = started.elapsed().as_secs_f64();
         let mut report = Report {
             files: vec![

@@ -377,21 +377,10 @@ impl ToyModality {
             show_progress: request.show_progress,
             stop_at: request.stop_at,
         };
-        let resume_path = trainer.checkpoint_path();
-        let resume = if request.resume {
-            if !resume_path.exists() {
-                return Err(CoreError::checkpoint(
-                    &resume_path,
-                    "does not exist; nothing to resume",
-                )
-                .into());
-            }
-            Some(resume_path.as_path())
-        } else {
-            None
-        };
+        let resume = trainer.resume_from(request.resume)?;
         let started = Instant::now();
-        let outcome = trainer.run::<2, _, _, ToyData>(model, &train, Some(&val), resume)?;
+        let outcome =
+            trainer.run::<2, _, _, ToyData>(model, &train, Some(&val), resume.as_deref())?;
         let seconds = started.elapsed().as_secs_f64();
 
         // Score the averaged model on held-out points.

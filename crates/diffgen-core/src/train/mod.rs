@@ -115,6 +115,19 @@ impl<S> Trainer<'_, S> {
         self.out_dir.join("model.safetensors")
     }
 
+    /// The checkpoint `--resume` continues from, if asked: an error when there is none.
+    pub fn resume_from(&self, resume: bool) -> Result<Option<PathBuf>, CoreError> {
+        let path = self.checkpoint_path();
+        match resume {
+            false => Ok(None),
+            true if path.exists() => Ok(Some(path)),
+            true => Err(CoreError::checkpoint(
+                &path,
+                "does not exist; nothing to resume",
+            )),
+        }
+    }
+
     /// Trains `model` (freshly initialised) or, with `resume`, the state in that checkpoint.
     pub fn run<const D: usize, M, T, V>(
         &self,
