@@ -129,7 +129,8 @@ where
     let objective = model.objective();
     let t_frac = |t: usize| Tensor::<1>::full([batch], t as f64 / schedule.steps() as f64, device);
 
-    let mut x = space.noise(shape, context, noise, device);
+    // The start is projected like every later state (a torus wraps its noise).
+    let mut x = space.project(space.noise(shape, context, noise, device), context);
     // DPM-Solver++(2M) keeps the previous x̂_0 and step size in log-SNR.
     let mut previous: Option<(Tensor<D>, f64)> = None;
 

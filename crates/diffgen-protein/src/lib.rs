@@ -1,6 +1,15 @@
-//! The protein modality of diffgen (under construction).
+//! The protein modality of diffgen (under construction: the lead's full lib.rs lands once the
+//! structure modules exist).
 
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod geometry;
+pub mod io;
+pub mod model;
+pub mod space;
 pub mod structure;
+pub mod write;
 
 use std::path::{Path, PathBuf};
 

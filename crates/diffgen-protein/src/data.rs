@@ -1,0 +1,172 @@
+//! Training examples as centred angles, and the statistics a checkpoint keeps.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use diffgen_core::error::BoxError;
+use diffgen_core::train::TrainData;
+use diffgen_core::SeededRng;
+use serde::{Deserialize, Serialize};
+
+use crate::geometry::{angles_from_backbone, wrap_angle, Angles};
+use crate::model::FEATURES;
+use crate::space::ProteinContext;
+use crate::structure::Backbone;
+
+/// What sampling needs from the training data: the angle means (to undo the centring) and
+/// the chain lengths (to draw lengths when none is asked for).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProteinStats {
+    /// Circular mean of each angle over the training residues where it is defined.
+    pub angle_means: Angles,
+    /// `(length, count)` of the training chains after cropping, ascending.
+    pub lengths: Vec<(usize, u64)>,
+    pub dataset: String,
+}
+
+impl ProteinStats {
+    pub fn from_chains(chains: &[Vec<Angles>], max_length: usize, dataset: &str) -> Self {
+        let mut sin = [0f64; FEATURES];
+        let mut cos = [0f64; FEATURES];
+        for chain in chains {
+            let n = chain.len();
+            for (i, angles) in chain.iter().enumerate() {
+                for (f, &a) in angles.iter().enumerate() {
+                    if defined(f, i, n) {
+                        sin[f] += a.sin();
+                        cos[f] += a.cos();
+                    }
+                }
+            }
+        }
+        let mut angle_means = [0.0; FEATURES];
+        for f in 0..FEATURES {
+            angle_means[f] = sin[f].atan2(cos[f]);
+        }
+        let mut counts = std::collections::BTreeMap::new();
+        for chain in chains {
+            *counts.entry(chain.len().min(max_length)).or_insert(0u64) += 1;
+        }
+        Self {
+            angle_means,
+            lengths: counts.into_iter().collect(),
+            dataset: dataset.to_string(),
+        }
+    }
+
+    /// A chain length drawn from the training lengths.
+    pub fn draw_length(&self, rng: &mut SeededRng) -> usize {
+        let total: u64 = self.lengths.iter().map(|&(_, c)| c).sum();
+        if total == 0 {
+            return 64;
+        }
+        let mut pick = (rng.uniform() * total as f64) as u64;
+        for &(len, count) in &self.lengths {
+            if pick < count {
+                return len;
+            }
+            pick -= count;
+        }
+        self.lengths.last().map_or(64, |&(l, _)| l)
+    }
+
+    /// Raw angles → centred angles in [−π, π).
+    pub fn centre(&self, angles: &Angles) -> Angles {
+        let mut out = [0.0; FEATURES];
+        for f in 0..FEATURES {
+            out[f] = wrap_angle(angles[f] - self.angle_means[f]);
+        }
+        out
+    }
+
+    /// Centred angles → raw angles in [−π, π).
+    pub fn uncentre(&self, centred: &[f32]) -> Angles {
+        let mut out = [0.0; FEATURES];
+        for f in 0..FEATURES {
+            out[f] = wrap_angle(centred[f] as f64 + self.angle_means[f]);
+        }
+        out
+    }
+}
+
+/// Whether angle `f` of residue `i` in a chain of `n` exists: φ needs a previous residue; ψ,
+/// ω and the two angles across the peptide bond need a next one.
+pub fn defined(f: usize, i: usize, n: usize) -> bool {
+    match f {
+        0 => i > 0,
+        1 | 2 | 4 | 5 => i + 1 < n,
+        _ => true,
+    }
+}
+
+/// The angles of every chain, centred.
+pub struct ProteinData {
+    chains: Vec<Vec<[f32; FEATURES]>>,
+    max_length: usize,
+}
+
+impl ProteinData {
+    pub fn new(chains: &[Vec<Angles>], stats: &ProteinStats, max_length: usize) -> Self {
+        let chains = chains
+            .iter()
+            .map(|chain| {
+                chain
+                    .iter()
+                    .map(|a| stats.centre(a).map(|v| v as f32))
+                    .collect()
+            })
+            .collect();
+        Self { chains, max_length }
+    }
+}
+
+/// Angles of backbones, dropping chains shorter than `min_length`.
+pub fn angles_of(backbones: &[Backbone], min_length: usize) -> Vec<Vec<Angles>> {
+    backbones
+        .iter()
+        .filter(|b| b.len() >= min_length)
+        .map(angles_from_backbone)
+        .collect()
+}
+
+impl TrainData<3> for ProteinData {
+    type Context = ProteinContext;
+
+    fn len(&self) -> usize {
+        self.chains.len()
+    }
+
+    fn size(&self, index: usize) -> usize {
+        self.chains[index].len().min(self.max_length)
+    }
+
+    fn batch(
+        &self,
+        indices: &[usize],
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> Result<(Tensor<3>, ProteinContext), BoxError> {
+        let lengths: Vec<usize> = indices.iter().map(|&i| self.size(i)).collect();
+        let l = lengths.iter().copied().max().unwrap_or(0);
+        let mut values = vec![0f32; indices.len() * l * FEATURES];
+        for (row, (&i, &len)) in indices.iter().zip(&lengths).enumerate() {
+            let chain = &self.chains[i];
+            // A random window when the chain is longer than the crop.
+            let start = if chain.len() > len {
+                rng.int_inclusive(0, chain.len() - len)
+            } else {
+                0
+            };
+            for (r, angles) in chain[start..start + len].iter().enumerate() {
+                let at = (row * l + r) * FEATURES;
+                values[at..at + FEATURES].copy_from_slice(angles);
+            }
+            // A cropped window's end angles point at residues outside it; they are kept, as
+            // FoldingDiff keeps them, and matter little against the window's interior.
+        }
+        let x = Tensor::from_data(
+            TensorData::new(values, [indices.len(), l, FEATURES]),
+            device,
+        );
+        Ok((x, ProteinContext::new(&lengths, device)))
+    }
+}

@@ -1,0 +1,233 @@
+//! The denoiser: a small transformer over residues (after FoldingDiff's BERT encoder), with a
+//! learned relative-position bias in every attention layer, the noise level added to every
+//! layer's input, and key masks so that one batch can hold chains of different lengths.
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, silu, softmax};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use diffgen_core::{CoreError, Denoiser, Objective};
+use serde::{Deserialize, Serialize};
+
+use crate::geometry::ANGLE_NAMES;
+use crate::space::ProteinContext;
+
+/// Features per residue: the six backbone angles.
+pub const FEATURES: usize = ANGLE_NAMES.len();
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProteinDenoiserConfig {
+    #[serde(default = "default_hidden")]
+    pub hidden: usize,
+    #[serde(default = "default_layers")]
+    pub layers: usize,
+    #[serde(default = "default_heads")]
+    pub heads: usize,
+    /// Width of each feed-forward block.
+    #[serde(default = "default_feed_forward")]
+    pub feed_forward: usize,
+    /// Size of the sinusoidal embedding of t.
+    #[serde(default = "default_time_features")]
+    pub time_features: usize,
+    /// Relative offsets |i − j| beyond this share one learned bias.
+    #[serde(default = "default_max_relative")]
+    pub max_relative: usize,
+}
+
+fn default_hidden() -> usize {
+    128
+}
+fn default_layers() -> usize {
+    4
+}
+fn default_heads() -> usize {
+    4
+}
+fn default_feed_forward() -> usize {
+    256
+}
+fn default_time_features() -> usize {
+    64
+}
+fn default_max_relative() -> usize {
+    32
+}
+
+impl ProteinDenoiserConfig {
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.hidden == 0 || self.layers == 0 || self.heads == 0 || self.feed_forward == 0 {
+            return Err(CoreError::setting(
+                "model.hidden/layers/heads/feed_forward",
+                "must be positive",
+            ));
+        }
+        if !self.hidden.is_multiple_of(self.heads) {
+            return Err(CoreError::setting(
+                "model.heads",
+                format!("must divide model.hidden ({})", self.hidden),
+            ));
+        }
+        if self.time_features < 2 || !self.time_features.is_multiple_of(2) {
+            return Err(CoreError::setting(
+                "model.time_features",
+                "must be an even number ≥ 2",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn init(&self, objective: Objective, device: &Device) -> ProteinDenoiser {
+        let h = self.hidden;
+        ProteinDenoiser {
+            input: LinearConfig::new(FEATURES, h).init(device),
+            time_in: LinearConfig::new(self.time_features, h).init(device),
+            time_out: LinearConfig::new(h, h).init(device),
+            blocks: (0..self.layers)
+                .map(|_| TransformerBlock {
+                    time: LinearConfig::new(h, h).init(device),
+                    norm_attention: LayerNormConfig::new(h).init(device),
+                    query: LinearConfig::new(h, h).init(device),
+                    key: LinearConfig::new(h, h).init(device),
+                    value: LinearConfig::new(h, h).init(device),
+                    attention_out: LinearConfig::new(h, h).init(device),
+                    relative_bias: EmbeddingConfig::new(2 * self.max_relative + 1, self.heads)
+                        .init(device),
+                    norm_ff: LayerNormConfig::new(h).init(device),
+                    ff_in: LinearConfig::new(h, self.feed_forward).init(device),
+                    ff_out: LinearConfig::new(self.feed_forward, h).init(device),
+                    heads: self.heads,
+                })
+                .collect(),
+            norm_out: LayerNormConfig::new(h).init(device),
+            output: LinearConfig::new(h, FEATURES).init(device),
+            time_features: self.time_features,
+            max_relative: self.max_relative,
+            objective,
+        }
+    }
+}
+
+/// Pre-norm transformer layer with relative-position attention bias.
+#[derive(Module, Debug)]
+pub struct TransformerBlock {
+    time: Linear,
+    norm_attention: LayerNorm,
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    relative_bias: Embedding,
+    norm_ff: LayerNorm,
+    ff_in: Linear,
+    ff_out: Linear,
+    heads: usize,
+}
+
+impl TransformerBlock {
+    /// `h` `[B, L, H]`, `time` `[B, H]`, `relative` `[1, L·L]` clipped offsets,
+    /// `key_mask` `[B, 1, 1, L]` (0 for residues, −1e4 for padding) → `[B, L, H]`.
+    fn forward(
+        &self,
+        h: Tensor<3>,
+        time: Tensor<2>,
+        relative: Tensor<2, Int>,
+        key_mask: Tensor<4>,
+    ) -> Tensor<3> {
+        let [b, l, hidden] = h.dims();
+        let heads = self.heads;
+        let dh = hidden / heads;
+        let h = h + self.time.forward(time).unsqueeze_dim(1); // [B, L, H]
+
+        let x = self.norm_attention.forward(h.clone());
+        let split = |t: Tensor<3>| t.reshape([b, l, heads, dh]).swap_dims(1, 2); // [B, h, L, dh]
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        // [1, L·L, heads] → [1, heads, L, L]
+        let bias = self
+            .relative_bias
+            .forward(relative)
+            .reshape([1, l, l, heads])
+            .permute([0, 3, 1, 2]);
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + bias + key_mask;
+        let attended = softmax(scores, 3).matmul(v); // [B, heads, L, dh]
+        let attended = attended.swap_dims(1, 2).reshape([b, l, hidden]);
+        let h = h + self.attention_out.forward(attended);
+
+        let x = self.norm_ff.forward(h.clone());
+        h + self.ff_out.forward(gelu(self.ff_in.forward(x)))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct ProteinDenoiser {
+    input: Linear,
+    time_in: Linear,
+    time_out: Linear,
+    blocks: Vec<TransformerBlock>,
+    norm_out: LayerNorm,
+    output: Linear,
+    time_features: usize,
+    max_relative: usize,
+    #[module(skip)]
+    objective: Objective,
+}
+
+/// `[B]` times in [0, 1] → `[B, features]` sin/cos features at geometric frequencies.
+fn sinusoidal_embedding(t: Tensor<1>, features: usize) -> Tensor<2> {
+    let half = features / 2;
+    let device = t.device();
+    let b = t.dims()[0];
+    let freqs: Vec<f32> = (0..half)
+        .map(|i| (-(10_000f64.ln()) * i as f64 / half as f64).exp() as f32)
+        .collect();
+    let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device).reshape([1, half]);
+    // t ∈ [0, 1] scaled to [0, 1000] so the highest frequency resolves single steps.
+    let angles = t.mul_scalar(1000.0).reshape([b, 1]) * freqs; // [B, half]
+    Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1)
+}
+
+impl ProteinDenoiser {
+    /// Clipped offsets `j − i` as embedding indices, `[1, L·L]`.
+    fn relative_offsets(&self, l: usize, device: &Device) -> Tensor<2, Int> {
+        let k = self.max_relative as i64;
+        let idx: Vec<i64> = (0..l as i64)
+            .flat_map(|i| (0..l as i64).map(move |j| (j - i).clamp(-k, k) + k))
+            .collect();
+        Tensor::from_data(TensorData::new(idx, [1, l * l]), device)
+    }
+
+    /// `x` `[B, L, 6]` angles, `t` `[B]`, `mask` `[B, L]` (1 residue, 0 padding) → `[B, L, 6]`.
+    pub fn forward(&self, x: Tensor<3>, t: Tensor<1>, mask: Tensor<2>) -> Tensor<3> {
+        let [b, l, _] = x.dims();
+        let device = x.device();
+        // The centred, wrapped angles enter as they are, as in FoldingDiff.
+        let time = silu(
+            self.time_in
+                .forward(sinusoidal_embedding(t, self.time_features)),
+        );
+        let time = self.time_out.forward(time); // [B, H]
+        let mut h = self.input.forward(x); // [B, L, H]
+        let relative = self.relative_offsets(l, &device);
+        // Padding keys get a large negative logit; −1e4 stays finite in half precision too.
+        let key_mask = (mask.clone() - 1.0).mul_scalar(1e4).reshape([b, 1, 1, l]);
+        for block in &self.blocks {
+            h = block.forward(h, time.clone(), relative.clone(), key_mask.clone());
+        }
+        let out = self.output.forward(self.norm_out.forward(h)); // [B, L, 6]
+        out * mask.unsqueeze_dim(2)
+    }
+}
+
+impl Denoiser<3> for ProteinDenoiser {
+    type Context = ProteinContext;
+
+    fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    fn predict(&self, x_t: Tensor<3>, t: Tensor<1>, context: &ProteinContext) -> Tensor<3> {
+        self.forward(x_t, t, context.mask.clone())
+    }
+}
