@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod data;
+pub mod dssp;
 pub mod error;
 pub mod geometry;
 pub mod io;
