@@ -214,19 +214,42 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, ProteinError> {
     }
 }
 
-/// One pdbtbx error on one line: its title, its explanation and the file context.
-fn describe(e: &pdbtbx::PDBError) -> String {
-    let context = e.context().to_string();
-    let context: Vec<&str> = context
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "|")
-        .collect();
-    let mut s = format!("{} ({})", e.short_description(), e.long_description());
-    if !context.is_empty() {
-        s.push_str(&format!(" at: {}", context.join(" ")));
+/// Line number and text of a pdbtbx error context, if it points into the file.
+fn context_line(context: &pdbtbx::Context) -> Option<(usize, String)> {
+    use pdbtbx::Context as C;
+    match context {
+        C::FullLine { linenumber, line }
+        | C::Line {
+            linenumber, line, ..
+        } => Some((*linenumber, line.clone())),
+        C::Range {
+            start_linenumber,
+            lines,
+            ..
+        }
+        | C::RangeHighlights {
+            start_linenumber,
+            lines,
+            ..
+        } => Some((
+            *start_linenumber,
+            lines.first().cloned().unwrap_or_default(),
+        )),
+        C::Multiple { contexts } => contexts.iter().find_map(|(_, c)| context_line(c)),
+        C::None | C::Show { .. } => None,
     }
-    s
+}
+
+/// One pdbtbx error on one line: where, its title and its explanation.
+fn describe(e: &pdbtbx::PDBError) -> String {
+    let what = format!("{} ({})", e.short_description(), e.long_description());
+    match context_line(e.context()) {
+        Some((line, text)) => {
+            let text: String = text.trim_end().chars().take(80).collect();
+            format!("line {line}: {what}: `{text}`")
+        }
+        None => what,
+    }
 }
 
 /// Parses with pdbtbx. Its reader is not promised panic-free on arbitrary input, so a panic

@@ -51,9 +51,25 @@ fn build(
     pdb.identifier = Some("DGEN".to_string());
     pdb.unit_cell = Some(UnitCell::new(1.0, 1.0, 1.0, 90.0, 90.0, 90.0));
     pdb.symmetry = Symmetry::new("P 1");
-    let mut serial = 0;
+    // A multi-model file is one structure in several states (NMR ensembles, our denoising
+    // trajectories): readers, pdbtbx among them, insist on the same atoms in every model.
+    if let Some(other) = models.iter().find(|b| b.len() != models[0].len()) {
+        return Err(ProteinError::setting(
+            "models",
+            format!(
+                "{}: all models of one file need the same length ({} has {} residues, {} has {})",
+                path.display(),
+                models[0].id,
+                models[0].len(),
+                other.id,
+                other.len()
+            ),
+        ));
+    }
     for (m, backbone) in models.iter().enumerate() {
         let mut model = Model::new(m + 1);
+        // Serial numbers restart in every model, as in NMR entries.
+        let mut serial = 0;
         for i in 0..backbone.len() {
             let positions: [&Vec3; 4] = [
                 &backbone.n[i],
@@ -111,7 +127,7 @@ fn justify_atom_names(text: &str) -> String {
 
 /// PDB through pdbtbx: chain A, residues named `residue_name` (e.g. `GLY`), atoms N CA C O,
 /// HEADER and CRYST1 present; more than one backbone makes a multi-model file (MODEL/ENDMDL),
-/// which is how denoising trajectories are written. Written atomically (temp file + rename).
+/// which is how denoising trajectories are written (all models must have the same length). Written atomically (temp file + rename).
 pub fn write_pdb(path: &Path, models: &[Backbone], residue_name: &str) -> Result<(), ProteinError> {
     let text = pdb_text(path, models, residue_name)?;
     write_atomic(path, |f| f.write_all(text.as_bytes()))?;
