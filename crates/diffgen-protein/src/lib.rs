@@ -10,6 +10,7 @@ pub mod io;
 pub mod model;
 pub mod space;
 pub mod structure;
+pub mod tmscore;
 pub mod write;
 
 use std::path::{Path, PathBuf};
