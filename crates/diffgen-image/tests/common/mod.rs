@@ -1,0 +1,95 @@
+//! Shared helpers: the data folder, small configs, and seeded model construction.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use diffgen_core::config::parse_toml;
+use diffgen_image::unet::{UNet, UNetConfig};
+use diffgen_image::ImageConfig;
+
+/// `../shared` beside the checkout (or `$DIFFGEN_SHARED`). Missing data fails the test
+/// unless `DIFFGEN_ALLOW_MISSING_DATA=1`, in which case the test returns early.
+pub fn shared(sub: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("DIFFGEN_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
+    let path = root.join(sub);
+    if path.exists() {
+        Some(path)
+    } else if std::env::var_os("DIFFGEN_ALLOW_MISSING_DATA").is_some() {
+        eprintln!("skipped: {} is missing", path.display());
+        None
+    } else {
+        panic!(
+            "{} is missing (set DIFFGEN_SHARED, or DIFFGEN_ALLOW_MISSING_DATA=1 to skip)",
+            path.display()
+        );
+    }
+}
+
+/// The data root (`…/shared/datasets`).
+pub fn data_root() -> Option<PathBuf> {
+    shared("datasets")
+}
+
+pub fn config_text(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../configs")
+            .join(name),
+    )
+    .unwrap()
+}
+
+pub fn config(name: &str) -> ImageConfig {
+    parse_toml(&config_text(name), Path::new(name)).unwrap()
+}
+
+/// A small UNet for `[channels, height, width]` images.
+pub fn small_unet_config(
+    channels: usize,
+    height: usize,
+    width: usize,
+    conditional: bool,
+) -> UNetConfig {
+    UNetConfig {
+        channels,
+        height,
+        width,
+        block_out_channels: vec![8, 16, 16],
+        attention: Some(vec![false, true, true]),
+        layers_per_block: 1,
+        norm_groups: 4,
+        attention_head_dim: 8,
+        conditional,
+    }
+}
+
+/// A freshly initialised UNet. burn's backend RNG is process-global and parameters
+/// initialise lazily, so tests running in parallel seed and materialise under one lock.
+pub fn fresh_unet(config: &UNetConfig, num_classes: usize, seed: u64, device: &Device) -> UNet {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let model = config.init(diffgen_core::Objective::Epsilon, num_classes, device);
+    model.visit(&mut Touch);
+    model
+}
+
+pub fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    let a = diffgen_core::tensor_util::to_vec(a);
+    let b = diffgen_core::tensor_util::to_vec(b);
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
