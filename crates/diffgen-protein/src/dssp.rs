@@ -290,15 +290,15 @@ pub fn dssp(b: &Backbone) -> String {
             ss[i..=i + 4].fill('I');
         }
     }
-    for i in 1..n.saturating_sub(1) {
-        if ss[i] != '-' {
+    for (i, state) in ss.iter_mut().enumerate().take(n - 1).skip(1) {
+        if *state != '-' {
             continue;
         }
         let is_turn = (3..=5).any(|s| (1..s).any(|k| i >= k && starts(s, i - k)));
         if is_turn {
-            ss[i] = 'T';
+            *state = 'T';
         } else if kappa(&b.ca, i).is_some_and(|k| k > BEND_KAPPA) {
-            ss[i] = 'S';
+            *state = 'S';
         }
     }
     // Polyproline II (mkdssp 4, minimal stretch 3): three consecutive residues with φ and ψ

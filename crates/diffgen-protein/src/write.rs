@@ -1,7 +1,8 @@
 //! Writing backbones as PDB and mmCIF through pdbtbx, in a shape the usual tools accept:
 //! chain `A`, residues 1..L, atoms N CA C O, a HEADER and a CRYST1 line (mkdssp 4 reads a PDB
 //! file without HEADER as mmCIF and fails), standard atom-name columns (TMalign matches
-//! `" CA "` in columns 13–16; pdbtbx left-justifies names, so the columns are re-justified).
+//! `" CA "` in columns 13–16; pdbtbx 0.12 left-justifies every field, so the text it writes
+//! is put back into the standard columns).
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -104,22 +105,53 @@ fn build(
     Ok(pdb)
 }
 
-/// Re-justifies the atom-name columns 13–16 of ATOM/HETATM lines: one-letter elements start
-/// in column 14 (`" CA "`), as the PDB format and TMalign expect.
-fn justify_atom_names(text: &str) -> String {
+/// Puts pdbtbx's PDB text into the fixed columns other programs read. pdbtbx 0.12
+/// left-justifies every field, so serial numbers, residue numbers and elements sit at the wrong
+/// end of their columns, atom names start in column 13 (TMalign matches `" CA "` in 13–16),
+/// MODEL serials drift past column 14 and TER records lose their spacing (mkdssp drops them).
+fn standard_columns(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
+    let mut last_atom: Option<(usize, String, String, String)> = None;
     for line in text.lines() {
-        if (line.starts_with("ATOM") || line.starts_with("HETATM")) && line.len() >= 16 {
-            let name = line[12..16].trim();
-            if name.len() < 4 {
-                out.push_str(&line[..12]);
-                out.push_str(&format!(" {name:<3}"));
-                out.push_str(&line[16..]);
-                out.push('\n');
-                continue;
+        if (line.starts_with("ATOM") || line.starts_with("HETATM")) && line.len() >= 54 {
+            let field = |a: usize, b: usize| line.get(a..b.min(line.len())).unwrap_or("").trim();
+            let serial = field(6, 11);
+            let name = field(12, 16);
+            let name = if name.len() < 4 {
+                format!(" {name:<3}")
+            } else {
+                name.to_string()
+            };
+            let (res_name, chain, res_seq) = (field(17, 20), field(21, 22), field(22, 26));
+            let fixed = format!(
+                "{:<6}{serial:>5} {name}{}{res_name:>3} {chain:1}{res_seq:>4}{}{}{:>2}{}",
+                field(0, 6),
+                line.get(16..17).unwrap_or(" "),
+                line.get(26..54).unwrap_or(""),
+                line.get(54..76).unwrap_or(""),
+                field(76, 78),
+                line.get(78..).unwrap_or(""),
+            );
+            last_atom = Some((
+                serial.parse().unwrap_or(0),
+                res_name.to_string(),
+                chain.to_string(),
+                res_seq.to_string(),
+            ));
+            out.push_str(fixed.trim_end());
+        } else if line.starts_with("TER") {
+            match &last_atom {
+                Some((serial, res_name, chain, res_seq)) => out.push_str(&format!(
+                    "TER   {:>5}      {res_name:>3} {chain:1}{res_seq:>4}",
+                    serial + 1
+                )),
+                None => out.push_str("TER"),
             }
+        } else if let Some(n) = line.strip_prefix("MODEL") {
+            out.push_str(&format!("MODEL     {:>4}", n.trim()));
+        } else {
+            out.push_str(line);
         }
-        out.push_str(line);
         out.push('\n');
     }
     out
@@ -145,7 +177,7 @@ pub fn pdb_text(
     pdbtbx::save_pdb_raw(&pdb, BufWriter::new(&mut buffer), StrictnessLevel::Loose);
     let text = String::from_utf8(buffer)
         .map_err(|e| ProteinError::structure(path, format!("pdbtbx wrote invalid UTF-8: {e}")))?;
-    Ok(justify_atom_names(&text))
+    Ok(standard_columns(&text))
 }
 
 /// mmCIF through pdbtbx, one model, same naming as [`write_pdb`]. Written atomically.
@@ -166,14 +198,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn atom_names_start_in_column_14() {
+    fn columns_are_standard() {
         let b = crate::geometry::backbone_from_angles("t", &[[0.0, 2.0, 3.1, 1.9, 2.0, 2.1]; 3]);
-        let text = pdb_text(Path::new("t.pdb"), &[b], "GLY").unwrap();
+        let text = pdb_text(Path::new("t.pdb"), std::slice::from_ref(&b), "GLY").unwrap();
         let ca = text
             .lines()
             .find(|l| l.starts_with("ATOM") && l.contains("CA"))
             .unwrap();
-        assert_eq!(&ca[12..16], " CA ", "{text}");
+        assert_eq!(&ca[..27], "ATOM      2  CA  GLY A   1 ", "{text}");
+        assert_eq!(&ca[76..78], " C", "{text}");
+        assert!(text.contains("\nTER      13      GLY A   3\n"), "{text}");
+        let two = pdb_text(Path::new("t.pdb"), &[b.clone(), b.clone()], "GLY").unwrap();
+        assert!(two.contains("\nMODEL        2\n"), "{two}");
         assert!(text.starts_with("HEADER"), "{text}");
         assert!(text.lines().any(|l| l.starts_with("CRYST1")), "{text}");
         assert!(check_residue_name("gly").is_err());

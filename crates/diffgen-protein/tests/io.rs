@@ -155,7 +155,11 @@ fn pdb_writer_reads_back() {
     assert_same_coords(&back[0], a);
 
     assert!(matches!(
-        write_pdb(&dir.path().join("bad.pdb"), &[a.clone()], "glycine"),
+        write_pdb(
+            &dir.path().join("bad.pdb"),
+            std::slice::from_ref(a),
+            "glycine"
+        ),
         Err(ProteinError::Setting { .. })
     ));
     let mut broken = a.clone();

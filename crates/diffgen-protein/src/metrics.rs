@@ -1,0 +1,433 @@
+//! Structure metrics of generated backbones, each beside the same figure for natural
+//! structures (the test split, or figures bundled from it when no data is at hand).
+//!
+//! None of these needs ESMFold or ProteinMPNN, so none measures designability; they are the
+//! offline proxies of the reference notes: local geometry (CA–CA), packing (clashes, Rg against
+//! length), secondary structure (built-in DSSP), the Ramachandran distribution, and diversity
+//! (pairwise TM-score with the built-in TM-align).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::dssp::{dssp, three_state};
+use crate::error::ProteinError;
+use crate::geometry::{angles_from_backbone, radius_of_gyration};
+use crate::structure::Backbone;
+use crate::tmscore::tm_align;
+
+/// Bins per axis of the (φ, ψ) histogram: 10° bins.
+pub const RAMA_BINS: usize = 36;
+/// Non-local CA pairs (|i − j| ≥ 3) closer than this (Å) clash.
+pub const CLASH_DISTANCE: f64 = 3.0;
+pub const CLASH_MIN_SEPARATION: usize = 3;
+/// Rg(CA) ≈ 4.29·L^0.255 Å: the log-log fit over our data set (reference notes §3).
+pub const RG_PREFACTOR: f64 = 4.29;
+pub const RG_EXPONENT: f64 = 0.255;
+/// Pairwise TM-scores use at most this many structures, evenly spaced through the set
+/// (32 → 496 pairs, seconds on two cores).
+pub const DIVERSITY_MAX: usize = 32;
+
+/// The bundled figures of the test split (made by `examples/reference_stats.rs`).
+const BUNDLED: &str = include_str!("../weights/test-split-reference.json");
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetricRow {
+    pub name: String,
+    pub samples: f64,
+    pub reference: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub rows: Vec<MetricRow>,
+    pub files: Vec<PathBuf>,
+    pub notes: Vec<String>,
+}
+
+impl Evaluation {
+    pub fn row(&self, name: &str) -> Option<&MetricRow> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+}
+
+/// Every figure of one set of backbones.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SetStats {
+    pub structures: usize,
+    pub residues: usize,
+    pub length_mean: f64,
+    pub ca_ca_mean: f64,
+    pub ca_ca_sd: f64,
+    /// Fraction of structures with at least one clash.
+    pub clash_structures: f64,
+    /// Fraction of non-local CA pairs that clash.
+    pub clash_pairs: f64,
+    /// Mean of Rg(CA) / (4.29·L^0.255).
+    pub rg_ratio_mean: f64,
+    /// 3-state fractions from the built-in DSSP, over all residues.
+    pub ss_helix: f64,
+    pub ss_strand: f64,
+    pub ss_coil: f64,
+    /// Mean pairwise TM-score (mean of both normalisations) and the pairs it averages.
+    pub tm_diversity: f64,
+    pub tm_pairs: usize,
+    /// (φ, ψ) counts, `RAMA_BINS`² bins, φ-major, from −180°; residues with both angles.
+    pub rama_hist: Vec<u64>,
+    /// JS divergence between the histograms of even- and odd-numbered structures: how far
+    /// apart two halves of this very set are (the floor for `rama_js`).
+    pub rama_js_halves: f64,
+}
+
+/// The bundled file: where the figures came from, and the figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundledReference {
+    pub source: String,
+    pub stats: SetStats,
+}
+
+/// The bundled test-split figures.
+pub fn bundled_reference() -> Result<BundledReference, ProteinError> {
+    serde_json::from_str(BUNDLED).map_err(|e| {
+        ProteinError::structure(
+            "crates/diffgen-protein/weights/test-split-reference.json",
+            format!("bundled reference figures do not parse: {e}"),
+        )
+    })
+}
+
+fn rama_bin(angle: f64) -> usize {
+    let deg = angle.to_degrees();
+    (((deg + 180.0) / (360.0 / RAMA_BINS as f64)).floor() as isize).clamp(0, RAMA_BINS as isize - 1)
+        as usize
+}
+
+/// (φ, ψ) histogram of residues 1..L−1 (both angles defined).
+pub fn ramachandran_histogram<'a>(set: impl IntoIterator<Item = &'a Backbone>) -> Vec<u64> {
+    let mut hist = vec![0u64; RAMA_BINS * RAMA_BINS];
+    for b in set {
+        let angles = angles_from_backbone(b);
+        for a in angles.iter().take(b.len().saturating_sub(1)).skip(1) {
+            hist[rama_bin(a[0]) * RAMA_BINS + rama_bin(a[1])] += 1;
+        }
+    }
+    hist
+}
+
+/// Jensen–Shannon divergence (base 2, in [0, 1]) of two count histograms; 1 if one is empty.
+pub fn js_divergence(p: &[u64], q: &[u64]) -> f64 {
+    let (sp, sq) = (p.iter().sum::<u64>() as f64, q.iter().sum::<u64>() as f64);
+    if sp == 0.0 || sq == 0.0 {
+        return 1.0;
+    }
+    let mut js = 0.0;
+    for (&a, &b) in p.iter().zip(q) {
+        let (a, b) = (a as f64 / sp, b as f64 / sq);
+        let m = 0.5 * (a + b);
+        if a > 0.0 {
+            js += 0.5 * a * (a / m).log2();
+        }
+        if b > 0.0 {
+            js += 0.5 * b * (b / m).log2();
+        }
+    }
+    js.max(0.0)
+}
+
+/// Mean pairwise TM-score over at most [`DIVERSITY_MAX`] evenly spaced structures, on the
+/// available cores; the per-pair scores are summed in a fixed order, so the mean does not
+/// depend on the thread count.
+fn tm_diversity(set: &[Backbone]) -> (f64, usize) {
+    let m = set.len().min(DIVERSITY_MAX);
+    let picked: Vec<&Backbone> = (0..m).map(|k| &set[k * set.len() / m.max(1)]).collect();
+    let pairs: Vec<(usize, usize)> = (0..m)
+        .flat_map(|i| (i + 1..m).map(move |j| (i, j)))
+        .collect();
+    if pairs.is_empty() {
+        return (f64::NAN, 0);
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(pairs.len());
+    let mut scores = vec![0.0; pairs.len()];
+    let chunk = pairs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (out, work) in scores.chunks_mut(chunk).zip(pairs.chunks(chunk)) {
+            let picked = &picked;
+            s.spawn(move || {
+                for (o, &(i, j)) in out.iter_mut().zip(work) {
+                    *o = tm_align(&picked[i].ca, &picked[j].ca).mean();
+                }
+            });
+        }
+    });
+    (scores.iter().sum::<f64>() / pairs.len() as f64, pairs.len())
+}
+
+impl SetStats {
+    pub fn compute(set: &[Backbone]) -> SetStats {
+        let residues: usize = set.iter().map(Backbone::len).sum();
+        let mut bonds = Vec::new();
+        let (mut clashing_structures, mut clash_pairs, mut nonlocal_pairs) =
+            (0usize, 0usize, 0usize);
+        let (mut rg_ratio, mut ss_counts) = (0.0, [0usize; 3]);
+        for b in set {
+            bonds.extend(b.ca.windows(2).map(|w| (w[1] - w[0]).norm()));
+            let mut clashes = 0;
+            for i in 0..b.len() {
+                for j in i + CLASH_MIN_SEPARATION..b.len() {
+                    nonlocal_pairs += 1;
+                    if (b.ca[i] - b.ca[j]).norm() < CLASH_DISTANCE {
+                        clashes += 1;
+                    }
+                }
+            }
+            clash_pairs += clashes;
+            clashing_structures += usize::from(clashes > 0);
+            if !b.is_empty() {
+                let expected = RG_PREFACTOR * (b.len() as f64).powf(RG_EXPONENT);
+                rg_ratio += radius_of_gyration(&b.ca) / expected;
+            }
+            for c in dssp(b).chars() {
+                ss_counts[match three_state(c) {
+                    'H' => 0,
+                    'E' => 1,
+                    _ => 2,
+                }] += 1;
+            }
+        }
+        let n = set.len().max(1) as f64;
+        let ca_ca_mean = bonds.iter().sum::<f64>() / bonds.len().max(1) as f64;
+        let ca_ca_sd = (bonds.iter().map(|d| (d - ca_ca_mean).powi(2)).sum::<f64>()
+            / bonds.len().max(1) as f64)
+            .sqrt();
+        let res = residues.max(1) as f64;
+        let (tm_diversity, tm_pairs) = tm_diversity(set);
+        let even = ramachandran_histogram(set.iter().step_by(2));
+        let odd = ramachandran_histogram(set.iter().skip(1).step_by(2));
+        SetStats {
+            structures: set.len(),
+            residues,
+            length_mean: residues as f64 / n,
+            ca_ca_mean,
+            ca_ca_sd,
+            clash_structures: clashing_structures as f64 / n,
+            clash_pairs: clash_pairs as f64 / nonlocal_pairs.max(1) as f64,
+            rg_ratio_mean: rg_ratio / n,
+            ss_helix: ss_counts[0] as f64 / res,
+            ss_strand: ss_counts[1] as f64 / res,
+            ss_coil: ss_counts[2] as f64 / res,
+            tm_diversity,
+            tm_pairs,
+            rama_hist: ramachandran_histogram(set),
+            rama_js_halves: js_divergence(&even, &odd),
+        }
+    }
+
+    fn rows(&self, reference: &SetStats) -> Vec<MetricRow> {
+        let row = |name: &str, s: f64, r: f64| MetricRow {
+            name: name.to_string(),
+            samples: s,
+            reference: Some(r),
+        };
+        vec![
+            row(
+                "structures",
+                self.structures as f64,
+                reference.structures as f64,
+            ),
+            row("length_mean", self.length_mean, reference.length_mean),
+            row("ca_ca_mean_A", self.ca_ca_mean, reference.ca_ca_mean),
+            row("ca_ca_sd_A", self.ca_ca_sd, reference.ca_ca_sd),
+            row(
+                "clash_rate_structures",
+                self.clash_structures,
+                reference.clash_structures,
+            ),
+            row("clash_rate_pairs", self.clash_pairs, reference.clash_pairs),
+            row("rg_ratio_mean", self.rg_ratio_mean, reference.rg_ratio_mean),
+            row("ss_helix", self.ss_helix, reference.ss_helix),
+            row("ss_strand", self.ss_strand, reference.ss_strand),
+            row("ss_coil", self.ss_coil, reference.ss_coil),
+            row(
+                "rama_js",
+                js_divergence(&self.rama_hist, &reference.rama_hist),
+                reference.rama_js_halves,
+            ),
+            row("tm_diversity", self.tm_diversity, reference.tm_diversity),
+        ]
+    }
+}
+
+/// Metrics of `samples`, each beside the same figure for `reference` (the test split) — or,
+/// when `reference` is `None`, beside the bundled test-split figures. Writes
+/// `<out_dir>/metrics.json` and `<out_dir>/ramachandran.png` (samples beside the data).
+pub fn evaluate(
+    samples: &[Backbone],
+    reference: Option<&[Backbone]>,
+    out_dir: &Path,
+) -> Result<Evaluation, ProteinError> {
+    if samples.is_empty() {
+        return Err(ProteinError::setting(
+            "samples",
+            "no structures to evaluate",
+        ));
+    }
+    let ours = SetStats::compute(samples);
+    let (theirs, source) = match reference {
+        // Samples evaluated against themselves (a check of the metrics): compute once.
+        Some(r) if std::ptr::eq(r, samples) => (
+            ours.clone(),
+            format!("the samples themselves ({} structures)", r.len()),
+        ),
+        Some(r) => (
+            SetStats::compute(r),
+            format!(
+                "the given reference set ({} structures, computed now)",
+                r.len()
+            ),
+        ),
+        None => {
+            let b = bundled_reference()?;
+            (b.stats, format!("bundled figures: {}", b.source))
+        }
+    };
+    let rows = ours.rows(&theirs);
+    let notes = vec![
+        format!("reference column: {source}"),
+        format!(
+            "tm_diversity: mean pairwise TM-score (mean of both normalisations) from the built-in TM-align (not the TMalign program), over {} pairs of at most {DIVERSITY_MAX} evenly spaced structures; reference over {} pairs",
+            ours.tm_pairs, theirs.tm_pairs
+        ),
+        "ss_*: 3-state fractions (H,G,I / E,B / rest) from the built-in DSSP, which follows mkdssp 4.2".to_string(),
+        format!("rg_ratio_mean: mean Rg(CA) / ({RG_PREFACTOR}·L^{RG_EXPONENT}), the data set's fit; 1 = as compact as natural domains of that length"),
+        format!("clash_rate_*: CA pairs with |i-j| >= {CLASH_MIN_SEPARATION} closer than {CLASH_DISTANCE} Å; per structure (any clash) and per pair"),
+        format!("rama_js: Jensen-Shannon divergence (base 2, 0..1) of {RAMA_BINS}x{RAMA_BINS} (phi, psi) histograms, samples vs reference; the reference column is the divergence between its even and odd structures (the sampling floor)"),
+        "designability (ProteinMPNN + ESMFold) is not computed: these are offline proxies".to_string(),
+    ];
+    std::fs::create_dir_all(out_dir).map_err(|e| ProteinError::io(out_dir, e))?;
+    let json_path = out_dir.join("metrics.json");
+    let png_path = out_dir.join("ramachandran.png");
+    let files = vec![json_path.clone(), png_path.clone()];
+    let evaluation = Evaluation { rows, files, notes };
+    let json = serde_json::to_string_pretty(&evaluation)
+        .map_err(|e| ProteinError::structure(&json_path, e.to_string()))?;
+    diffgen_core::checkpoint::write_atomic(&json_path, |f| f.write_all(json.as_bytes()))?;
+    ramachandran_png(
+        &png_path,
+        (
+            &format!("samples ({} residues)", ours.residues),
+            &ours.rama_hist,
+        ),
+        (
+            &format!("reference ({} residues)", theirs.residues),
+            &theirs.rama_hist,
+        ),
+    )?;
+    Ok(evaluation)
+}
+
+/// Registers a TrueType font once (as diffgen-core's plots do); whether text can be drawn.
+fn has_font() -> bool {
+    static FONT: OnceLock<bool> = OnceLock::new();
+    *FONT.get_or_init(|| {
+        let candidates = std::env::var("DIFFGEN_FONT").into_iter().chain(
+            [
+                "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                "/usr/share/fonts/TTF/DejaVuSans.ttf",
+                "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+                "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+                "/System/Library/Fonts/Supplemental/Arial.ttf",
+                "C:\\Windows\\Fonts\\arial.ttf",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        for path in candidates {
+            if let Ok(bytes) = std::fs::read(&path) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+}
+
+/// Two (φ, ψ) density panels side by side, log colour scale, each normalised to its maximum.
+pub fn ramachandran_png(
+    out: &Path,
+    left: (&str, &[u64]),
+    right: (&str, &[u64]),
+) -> Result<(), ProteinError> {
+    let text = has_font();
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ProteinError::io(dir, e))?;
+    let tmp = dir.join(".ramachandran.tmp.png");
+    let draw = || -> Result<(), String> {
+        let root = BitMapBackend::new(&tmp, (1200, 620)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (a, b) = root.split_horizontally(600);
+        for (area, (title, hist)) in [(a, left), (b, right)] {
+            let mut builder = ChartBuilder::on(&area);
+            builder.margin(15);
+            if text {
+                builder
+                    .caption(title, ("sans-serif", 22))
+                    .x_label_area_size(35)
+                    .y_label_area_size(45);
+            }
+            let mut chart = builder
+                .build_cartesian_2d(-180f64..180f64, -180f64..180f64)
+                .map_err(|e| e.to_string())?;
+            let mut mesh = chart.configure_mesh();
+            mesh.disable_mesh();
+            if text {
+                mesh.x_desc("phi (deg)")
+                    .y_desc("psi (deg)")
+                    .x_labels(7)
+                    .y_labels(7)
+                    .x_label_formatter(&|v| format!("{v:.0}"))
+                    .y_label_formatter(&|v| format!("{v:.0}"));
+            } else {
+                mesh.x_labels(0).y_labels(0);
+            }
+            mesh.draw().map_err(|e| e.to_string())?;
+            let max = hist.iter().copied().max().unwrap_or(0).max(1) as f64;
+            let width = 360.0 / RAMA_BINS as f64;
+            let cells = hist
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c > 0)
+                .map(|(k, &c)| {
+                    let (i, j) = (k / RAMA_BINS, k % RAMA_BINS);
+                    let (x0, y0) = (-180.0 + i as f64 * width, -180.0 + j as f64 * width);
+                    // Log scale: 1 count is pale, the densest bin dark blue.
+                    let t = ((c as f64).ln_1p() / max.ln_1p()).clamp(0.0, 1.0);
+                    let shade = |lo: f64, hi: f64| (lo + (hi - lo) * t) as u8;
+                    let color =
+                        RGBColor(shade(225.0, 8.0), shade(235.0, 48.0), shade(250.0, 107.0));
+                    Rectangle::new([(x0, y0), (x0 + width, y0 + width)], color.filled())
+                });
+            chart.draw_series(cells).map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())
+    };
+    if let Err(e) = draw() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ProteinError::structure(
+            out,
+            format!("cannot draw plot: {e}"),
+        ));
+    }
+    std::fs::rename(&tmp, out).map_err(|e| ProteinError::io(out, e))
+}
