@@ -816,7 +816,7 @@ impl ImageModality {
             match (num_classes, options.class) {
                 (0, _) => String::new(),
                 (_, Some(c)) => format!(", class {c}"),
-                (k, None) => format!(", classes 0..{k} cycled"),
+                (k, None) => format!(", classes 0–{} cycled", k - 1),
             },
             request
                 .guidance
