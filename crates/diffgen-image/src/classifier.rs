@@ -28,6 +28,8 @@ use crate::ImageError;
 /// Tensor names of the reference feature statistics inside a classifier checkpoint.
 pub const REFERENCE_MEAN: &str = "reference.mean";
 pub const REFERENCE_COV: &str = "reference.cov";
+/// The held-out features themselves `[n, dim]`, for Fréchet floors at any sample size.
+pub const REFERENCE_FEATURES: &str = "reference.features";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -128,11 +130,31 @@ pub struct LoadedClassifier {
     pub model: Classifier,
     pub stats: ClassifierStats,
     pub reference: Gaussian,
+    /// Penultimate features of the held-out images (checkpoints that store them).
+    pub held_out_features: Option<Vec<Vec<f32>>>,
 }
 
 impl LoadedClassifier {
     pub fn shape(&self) -> [usize; 3] {
         [self.stats.channels, self.stats.height, self.stats.width]
+    }
+
+    /// The Fréchet distance real data scores at sample size `n`: the first `m = min(n, N/2)`
+    /// held-out images against the last N/2 (disjoint), with the `m` used. Falls back to
+    /// the stored floor (two halves) when the checkpoint has no held-out features.
+    pub fn floor_at(&self, n: usize) -> (f64, usize) {
+        match &self.held_out_features {
+            Some(f) if f.len() >= 4 && n >= 2 => {
+                let half = f.len() / 2;
+                let m = n.min(half);
+                let d = crate::metrics::frechet_distance(
+                    &Gaussian::fit(&f[..m]),
+                    &Gaussian::fit(&f[f.len() - half..]),
+                );
+                (d, m)
+            }
+            _ => (self.stats.frechet_floor, self.stats.frechet_floor_n),
+        }
     }
 
     /// Predicted labels and features of `set`'s images, in batches.
@@ -269,6 +291,7 @@ pub fn classifier_checkpoint(
     model: &Classifier,
     stats: &ClassifierStats,
     reference: &Gaussian,
+    held_out_features: &[Vec<f32>],
     step: u64,
 ) -> Result<Checkpoint, ImageError> {
     let mut ckpt = Checkpoint::new(CheckpointMeta {
@@ -298,6 +321,15 @@ pub fn classifier_checkpoint(
             values: reference.cov.iter().map(|&v| v as f32).collect(),
         },
     );
+    if !held_out_features.is_empty() {
+        ckpt.tensors.insert(
+            REFERENCE_FEATURES.into(),
+            diffgen_core::checkpoint::StoredTensor {
+                shape: vec![held_out_features.len(), d],
+                values: held_out_features.iter().flatten().copied().collect(),
+            },
+        );
+    }
     Ok(ckpt)
 }
 
@@ -349,9 +381,15 @@ pub fn load_classifier(
         mean: get(REFERENCE_MEAN, d)?,
         cov: get(REFERENCE_COV, d * d)?,
     };
+    let held_out_features = ckpt
+        .tensors
+        .get(REFERENCE_FEATURES)
+        .filter(|t| t.shape.len() == 2 && t.shape[1] == d && t.values.len() == t.shape[0] * d)
+        .map(|t| t.values.chunks(d).map(<[f32]>::to_vec).collect());
     Ok(LoadedClassifier {
         model,
         stats,
         reference,
+        held_out_features,
     })
 }

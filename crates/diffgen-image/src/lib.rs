@@ -273,6 +273,8 @@ pub struct Scores {
     pub frechet: Option<f64>,
     pub frechet_floor: f64,
     pub frechet_floor_n: usize,
+    /// Size of the held-out half the floor compares against.
+    pub reference_half: usize,
     pub feature_dim: usize,
     /// How many samples the classifier puts in each class.
     pub histogram: Vec<usize>,
@@ -296,6 +298,7 @@ pub fn score(
         .then(|| pairs.iter().filter(|(p, r)| p == r).count() as f64 / pairs.len() as f64);
     let frechet = (features.len() >= 2)
         .then(|| frechet_distance(&Gaussian::fit(&features), &classifier.reference));
+    let (frechet_floor, frechet_floor_n) = classifier.floor_at(features.len());
     let mut histogram = vec![0; classifier.stats.num_classes];
     for &p in &predicted {
         if let Some(h) = histogram.get_mut(p) {
@@ -307,8 +310,9 @@ pub fn score(
         predicted,
         share_requested,
         frechet,
-        frechet_floor: classifier.stats.frechet_floor,
-        frechet_floor_n: classifier.stats.frechet_floor_n,
+        frechet_floor,
+        frechet_floor_n,
+        reference_half: classifier.stats.held_out_images / 2,
         feature_dim: classifier.stats.feature_dim,
         histogram,
     }
@@ -327,6 +331,13 @@ fn push_scores(report: &mut Report, scores: &Scores, label: &str) {
                 scores.samples, scores.feature_dim
             ),
             fd,
+        ));
+        report.metrics.push((
+            format!(
+                "{label}Fréchet floor: {} held-out images vs {} others",
+                scores.frechet_floor_n, scores.reference_half
+            ),
+            scores.frechet_floor,
         ));
     }
 }
@@ -632,6 +643,7 @@ impl ImageModality {
             &model,
             &stats,
             &reference,
+            &features,
             file.training.steps,
         )?;
         let path = request.out_dir.join("model.safetensors");
@@ -775,15 +787,6 @@ impl ImageModality {
                     let set = samples_set(&generated.pixels, shape);
                     let scores = score(&classifier, &set, &generated.classes, &device);
                     push_scores(&mut report, &scores, "");
-                    if scores.frechet.is_some() {
-                        report.metrics.push((
-                            format!(
-                                "Fréchet floor (held-out halves of {})",
-                                scores.frechet_floor_n
-                            ),
-                            scores.frechet_floor,
-                        ));
-                    }
                     summary.predicted = Some(scores.predicted.clone());
                     if let Some(s) = scores.share_requested {
                         summary.metrics.insert("share_requested".into(), s);
@@ -793,6 +796,9 @@ impl ImageModality {
                         summary
                             .metrics
                             .insert("frechet_floor".into(), scores.frechet_floor);
+                        summary
+                            .metrics
+                            .insert("frechet_floor_n".into(), scores.frechet_floor_n as f64);
                     }
                 }
                 None => report.notes.push(
@@ -857,13 +863,6 @@ impl ImageModality {
                 scores.histogram
             ));
         }
-        report.metrics.push((
-            format!(
-                "Fréchet floor (held-out halves of {})",
-                classifier.stats.frechet_floor_n
-            ),
-            classifier.stats.frechet_floor,
-        ));
         Ok(report)
     }
 
