@@ -52,6 +52,10 @@ fn the_course_faces_config_builds_for_rgb_36x28() {
     cfg.conditional = false;
     cfg.validate().unwrap();
     let model = fresh_unet(&cfg, 0, 2, &device);
+    eprintln!(
+        "faces UNet (128, 256, 384), RGB 36×28: {} parameters",
+        model.num_params()
+    );
     let x = Tensor::<4>::random([1, 3, 36, 28], Distribution::Normal(0.0, 1.0), &device);
     let y = model.forward(x, Tensor::<1>::from_floats([0.3], &device), None);
     assert_eq!(y.dims(), [1, 3, 36, 28]);
