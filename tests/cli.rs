@@ -181,7 +181,7 @@ fn modalities_lists_every_registered_modality() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(names, ["molecule", "toy"]);
+    assert_eq!(names, ["molecule", "protein", "image", "toy"]);
 }
 
 #[test]
@@ -410,4 +410,57 @@ fn run_molecule_writes_its_files_with_the_bundled_model() {
         std::fs::read_dir(dir.path().join("pdb")).unwrap().count(),
         5
     );
+}
+
+#[test]
+fn run_protein_writes_pdb_files_and_metrics_with_no_data_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = diffgen()
+        .env("DIFFGEN_DATA", dir.path().join("no-data-here"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--modality",
+            "protein",
+            "--length",
+            "40",
+            "--num-samples",
+            "2",
+            "--steps",
+            "20",
+            "--opt",
+            "format=both",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for metric in [
+        "ca_ca_mean_A",
+        "clash_rate_pairs",
+        "ss_helix",
+        "rama_js",
+        "tm_diversity",
+    ] {
+        assert!(stdout.contains(metric), "{metric} missing in {stdout}");
+    }
+    for i in 0..2 {
+        for ext in ["pdb", "cif"] {
+            let path = dir.path().join(format!("out/sample_{i:04}.{ext}"));
+            let (pdb, _) = pdbtbx::ReadOptions::new()
+                .set_level(pdbtbx::StrictnessLevel::Loose)
+                .read(path.to_str().unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+            assert_eq!(pdb.residue_count(), 40, "{}", path.display());
+            assert_eq!(pdb.atom_count(), 160, "{}", path.display());
+        }
+    }
+    assert!(dir.path().join("out/metrics.json").is_file());
+    assert!(dir.path().join("out/ramachandran.png").is_file());
 }
