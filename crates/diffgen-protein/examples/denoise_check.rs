@@ -8,7 +8,6 @@ use burn::tensor::{Device, Tensor, TensorData};
 use diffgen_core::rng::SeededRng;
 use diffgen_core::tensor_util::to_vec;
 use diffgen_core::{Denoiser, NoiseSpace};
-use diffgen_protein::data::angles_of;
 use diffgen_protein::geometry::{angles_from_backbone, backbone_from_angles, wrap_angle};
 use diffgen_protein::space::{ProteinContext, TorusSpace};
 use diffgen_protein::{dssp, io, load_protein};
@@ -28,7 +27,6 @@ fn main() {
         .collect();
     let l = 128;
     let lengths: Vec<usize> = test.iter().map(|b| b.len()).collect();
-    let _ = angles_of(&test, 0);
     let mut values = vec![0f32; test.len() * l * 6];
     for (r, b) in test.iter().enumerate() {
         for (k, a) in angles_from_backbone(b).iter().enumerate() {
@@ -40,23 +38,36 @@ fn main() {
     }
     let x0 = Tensor::<3>::from_data(TensorData::new(values.clone(), [test.len(), l, 6]), &device);
     let context = ProteinContext::new(&lengths, &device);
-    let eps = TorusSpace.noise([test.len(), l, 6], &context, &mut SeededRng::new(1), &device);
+    let eps = TorusSpace.noise(
+        [test.len(), l, 6],
+        &context,
+        &mut SeededRng::new(1),
+        &device,
+    );
     let (a, s) = (schedule.alpha(t0), schedule.sigma(t0));
-    let mut x = TorusSpace.project(x0.clone().mul_scalar(a) + eps.clone().mul_scalar(s), &context);
-    let t_frac = |t: usize| Tensor::<1>::full([test.len()], t as f64 / schedule.steps() as f64, &device);
+    let mut x = TorusSpace.project(
+        x0.clone().mul_scalar(a) + eps.clone().mul_scalar(s),
+        &context,
+    );
+    let t_frac =
+        |t: usize| Tensor::<1>::full([test.len()], t as f64 / schedule.steps() as f64, &device);
     // One-shot x̂0 error.
     let pred = loaded.model.predict(x.clone(), t_frac(t0), &context);
-    let eps_err: f32 = to_vec((pred.clone() - eps.clone()).square()).iter().sum::<f32>()
+    let (_, eps_hat) = loaded.model.objective().split(x.clone(), pred, a, s);
+    let eps_err: f32 = to_vec((eps_hat - eps.clone()).square()).iter().sum::<f32>()
         / (lengths.iter().sum::<usize>() * 6) as f32;
     println!("t0={t0} α={a:.3} σ={s:.3}: ε MSE {eps_err:.4}");
     let mut t = t0;
     while t > 0 {
         let sn = t.saturating_sub(10);
         let pred = loaded.model.predict(x.clone(), t_frac(t), &context);
-        let (at, st) = (schedule.alpha(t), schedule.sigma(t));
-        let x0h = (x.clone() - pred.clone().mul_scalar(st)).div_scalar(at);
+        let (x0h, eps_hat) =
+            loaded
+                .model
+                .objective()
+                .split(x.clone(), pred, schedule.alpha(t), schedule.sigma(t));
         x = TorusSpace.project(
-            x0h.mul_scalar(schedule.alpha(sn)) + pred.mul_scalar(schedule.sigma(sn)),
+            x0h.mul_scalar(schedule.alpha(sn)) + eps_hat.mul_scalar(schedule.sigma(sn)),
             &context,
         );
         t = sn;
@@ -91,7 +102,10 @@ fn main() {
         .iter()
         .map(|e| format!("{:.1}", e / n as f64 * 180.0 / std::f64::consts::PI))
         .collect();
-    println!("mean |angle error| (deg) φ ψ ω NCaC CaCN CNCa: {}", deg.join(" "));
+    println!(
+        "mean |angle error| (deg) φ ψ ω NCaC CaCN CNCa: {}",
+        deg.join(" ")
+    );
     println!(
         "helix {:.3} → {:.3}, strand {:.3} → {:.3}",
         h0 as f64 / tot as f64,
