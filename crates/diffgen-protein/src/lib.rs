@@ -32,7 +32,7 @@ use diffgen_core::rng::{PerSampleStreams, SeededRng};
 use diffgen_core::sampler::{sample, SamplerConfig, SamplerKind, StepEvent};
 use diffgen_core::tensor_util::{tensor_from_vec, to_vec};
 use diffgen_core::train::{TrainData, Trainer};
-use diffgen_core::CoreError;
+use diffgen_core::{CoreError, Denoiser, NoiseSpace};
 
 pub use config::{ProteinConfig, ProteinSource};
 use data::{angles_of, ProteinData, ProteinStats};
@@ -172,6 +172,70 @@ pub fn generate(
         backbones,
         trajectories,
     })
+}
+
+/// Noises real `backbones` to level `t0` and walks back to 0 with deterministic DDIM steps
+/// of `stride` levels: what a model keeps of real structures at a given noise level (helices
+/// survive a good model from t0 = 500). Chains are padded into one batch.
+pub fn renoise_and_denoise(
+    loaded: &LoadedProtein,
+    backbones: &[Backbone],
+    t0: usize,
+    stride: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<Backbone>, ProteinError> {
+    let schedule = loaded.config.diffusion.schedule.build()?;
+    let t0 = t0.min(schedule.steps());
+    let lengths: Vec<usize> = backbones.iter().map(Backbone::len).collect();
+    let l = lengths.iter().copied().max().unwrap_or(0);
+    let b = backbones.len();
+    let mut values = vec![0f32; b * l * FEATURES];
+    for (row, backbone) in backbones.iter().enumerate() {
+        for (k, angles) in geometry::angles_from_backbone(backbone).iter().enumerate() {
+            let at = (row * l + k) * FEATURES;
+            for (f, v) in loaded.stats.centre(angles).iter().enumerate() {
+                values[at + f] = *v as f32;
+            }
+        }
+    }
+    let context = ProteinContext::new(&lengths, device);
+    let x0: Tensor<3> = tensor_from_vec(values, [b, l, FEATURES], device);
+    let mut noise = SeededRng::new(seed);
+    let eps = TorusSpace.noise([b, l, FEATURES], &context, &mut noise, device);
+    let mut x = TorusSpace.project(
+        x0.mul_scalar(schedule.alpha(t0)) + eps.mul_scalar(schedule.sigma(t0)),
+        &context,
+    );
+    let objective = loaded.model.objective();
+    let mut t = t0;
+    while t > 0 {
+        let s = t.saturating_sub(stride.max(1));
+        let t_frac = Tensor::<1>::full([b], t as f64 / schedule.steps() as f64, device);
+        let prediction = loaded.model.predict(x.clone(), t_frac, &context);
+        let (x0_hat, eps_hat) =
+            objective.split(x.clone(), prediction, schedule.alpha(t), schedule.sigma(t));
+        x = TorusSpace.project(
+            x0_hat.mul_scalar(schedule.alpha(s)) + eps_hat.mul_scalar(schedule.sigma(s)),
+            &context,
+        );
+        t = s;
+    }
+    let values = to_vec(x);
+    Ok(backbones
+        .iter()
+        .enumerate()
+        .map(|(row, backbone)| {
+            let angles: Vec<_> = (0..backbone.len())
+                .map(|k| {
+                    loaded
+                        .stats
+                        .uncentre(&values[(row * l + k) * FEATURES..][..FEATURES])
+                })
+                .collect();
+            backbone_from_angles(&format!("{}:denoised", backbone.id), &angles)
+        })
+        .collect())
 }
 
 /// Cuts `(length, index)` pairs sorted by length into batches of at most `max` whose padded
