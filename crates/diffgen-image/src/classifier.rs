@@ -139,6 +139,16 @@ impl LoadedClassifier {
         [self.stats.channels, self.stats.height, self.stats.width]
     }
 
+    /// The Gaussian samples are compared with: the last half of the held-out features when
+    /// the checkpoint stores them — the same reference as [`Self::floor_at`], so a sample
+    /// set and real images of the same size are scored alike — else all held-out images.
+    pub fn sample_reference(&self) -> Gaussian {
+        match &self.held_out_features {
+            Some(f) if f.len() >= 4 => Gaussian::fit(&f[f.len() - f.len() / 2..]),
+            _ => self.reference.clone(),
+        }
+    }
+
     /// The Fréchet distance real data scores at sample size `n`: the first `m = min(n, N/2)`
     /// held-out images against the last N/2 (disjoint), with the `m` used. Falls back to
     /// the stored floor (two halves) when the checkpoint has no held-out features.

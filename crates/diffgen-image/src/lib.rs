@@ -297,7 +297,7 @@ pub fn score(
     let share_requested = (!pairs.is_empty())
         .then(|| pairs.iter().filter(|(p, r)| p == r).count() as f64 / pairs.len() as f64);
     let frechet = (features.len() >= 2)
-        .then(|| frechet_distance(&Gaussian::fit(&features), &classifier.reference));
+        .then(|| frechet_distance(&Gaussian::fit(&features), &classifier.sample_reference()));
     let (frechet_floor, frechet_floor_n) = classifier.floor_at(features.len());
     let mut histogram = vec![0; classifier.stats.num_classes];
     for &p in &predicted {
@@ -327,8 +327,8 @@ fn push_scores(report: &mut Report, scores: &Scores, label: &str) {
     if let Some(fd) = scores.frechet {
         report.metrics.push((
             format!(
-                "{label}Fréchet distance to held-out MNIST ({} samples, {}-d classifier features)",
-                scores.samples, scores.feature_dim
+                "{label}Fréchet distance to {} held-out MNIST images ({} samples, {}-d classifier features)",
+                scores.reference_half, scores.samples, scores.feature_dim
             ),
             fd,
         ));

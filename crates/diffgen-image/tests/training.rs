@@ -288,3 +288,26 @@ fn the_bundled_model_samples_without_data() {
     assert!(dir.path().join("denoising.gif").is_file());
     assert!(report.metrics.iter().any(|(k, _)| k.contains("images/s")));
 }
+
+/// The bundled model draws the digits it is asked for: the bundled classifier labels most
+/// of 20 conditional samples (classes 0–9 twice, DPM-Solver++ 25 steps) as requested.
+#[test]
+fn the_bundled_model_draws_the_requested_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = request(Path::new("unused"), dir.path(), &[("gif", "false")]);
+    req.checkpoint = None;
+    req.num_samples = 20;
+    req.batch_size = 20;
+    req.sampler = SamplerKind::DpmSolver2M;
+    req.steps = Some(25);
+    req.data_dir = None;
+    let report = ImageModality.sample(&req).unwrap();
+    let share = report
+        .metrics
+        .iter()
+        .find(|(k, _)| k.contains("share labelled as the requested class"))
+        .map(|(_, v)| *v)
+        .expect("the share is reported");
+    // Measured 0.86 on 100 samples at 50 steps (README); chance is 0.1.
+    assert!(share >= 0.6, "share labelled as requested: {share}");
+}
