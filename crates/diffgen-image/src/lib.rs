@@ -312,7 +312,10 @@ pub fn score(
         frechet,
         frechet_floor,
         frechet_floor_n,
-        reference_half: classifier.stats.held_out_images / 2,
+        reference_half: match &classifier.held_out_features {
+            Some(f) if f.len() >= 4 => f.len() / 2,
+            _ => classifier.stats.held_out_images,
+        },
         feature_dim: classifier.stats.feature_dim,
         histogram,
     }

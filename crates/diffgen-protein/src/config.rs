@@ -73,13 +73,16 @@ impl ProteinConfig {
                 "need 3 ≤ min_length ≤ max_length",
             ));
         }
-        let name = d.residue_name.trim();
-        if name.is_empty() || name.len() > 3 || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        let name = &d.residue_name;
+        let ok = (1..=3).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !ok {
             return Err(CoreError::setting(
                 "data.residue_name",
                 format!(
-                    "`{}` is not a residue name (1–3 letters or digits)",
-                    d.residue_name
+                    "`{name}` is not a residue name (1–3 upper-case letters or digits, e.g. GLY)"
                 ),
             ));
         }

@@ -221,6 +221,14 @@ pub fn renoise_and_denoise(
         );
         t = s;
     }
+    if schedule.needs_final_denoise() {
+        // Level 0 is still noisy: one more call maps it to x̂₀, as the samplers do.
+        let t_frac = Tensor::<1>::zeros([b], device);
+        let prediction = loaded.model.predict(x.clone(), t_frac, &context);
+        let (x0_hat, _) =
+            objective.split(x.clone(), prediction, schedule.alpha(0), schedule.sigma(0));
+        x = TorusSpace.project(x0_hat, &context);
+    }
     let values = to_vec(x);
     Ok(backbones
         .iter()
@@ -381,9 +389,7 @@ fn parse_options(request: &SampleRequest) -> Result<ProteinOptions, ProteinError
             }
             "residue" => {
                 let name = value.trim().to_ascii_uppercase();
-                if name.is_empty() || name.len() > 3 {
-                    return Err(bad(key, format!("`{value}` is not a residue name")));
-                }
+                write::check_residue_name(&name)?;
                 options.residue_name = Some(name);
             }
             "format" => {
@@ -447,8 +453,13 @@ impl ProteinModality {
             return Err(ProteinError::setting(
                 "data",
                 format!(
-                    "no training chain has ≥ {} residues",
-                    config.data.min_length
+                    "no training chain has ≥ {} residues{}",
+                    config.data.min_length,
+                    warnings
+                        .iter()
+                        .take(5)
+                        .map(|w| format!("\n  {w}"))
+                        .collect::<String>()
                 ),
             ));
         }

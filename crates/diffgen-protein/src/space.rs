@@ -65,7 +65,9 @@ impl NoiseSpace<3> for TorusSpace {
         wrap(x) * context.mask3()
     }
 
-    /// Mean over real residues and angles only.
+    /// Mean over real residues (all six angles; the undefined end angles — φ of the first
+    /// residue, ψ, ω and the two peptide-bond angles of the last — hold the centred zero and
+    /// are learned like the rest).
     fn reduce(&self, elementwise: Tensor<3>, context: &ProteinContext) -> Tensor<1> {
         let [b, _, f] = elementwise.dims();
         let summed = (elementwise * context.mask3())

@@ -54,8 +54,11 @@ fn noisy_states_follow_the_wrapped_normal() {
     }
 }
 
-/// A network that predicts large noise, so unwrapped updates would leave the torus.
-struct Wild;
+/// A network that predicts large noise, so unwrapped updates would leave the torus. It
+/// checks every state it is shown — the first one too, which samplers project from noise.
+struct Wild {
+    lengths: Vec<usize>,
+}
 
 impl Denoiser<3> for Wild {
     type Context = ProteinContext;
@@ -64,7 +67,32 @@ impl Denoiser<3> for Wild {
     }
     fn predict(&self, x_t: Tensor<3>, t: Tensor<1>, _context: &ProteinContext) -> Tensor<3> {
         let [b, l, f] = x_t.dims();
+        let v = to_vec(x_t.clone());
+        for (row, &n) in self.lengths.iter().enumerate() {
+            for k in 0..l {
+                for a in &v[(row * l + k) * f..][..f] {
+                    if k < n {
+                        assert!(
+                            (-PI as f32..PI as f32).contains(a),
+                            "input {a} off the torus"
+                        );
+                    } else {
+                        assert_eq!(*a, 0.0, "padding in the network's input");
+                    }
+                }
+            }
+        }
         x_t.mul_scalar(3.0) + t.reshape([b, 1, 1]).expand([b, l, f]).mul_scalar(5.0)
+    }
+}
+
+/// Noise four times wider than standard: most draws start off the torus, so the samplers'
+/// projection of their starting state is what keeps the network's first input on it.
+struct WideNoise(SeededRng);
+
+impl diffgen_core::NoiseSource for WideNoise {
+    fn standard_normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
+        self.0.standard_normal(shape, device).mul_scalar(4.0)
     }
 }
 
@@ -104,10 +132,12 @@ fn every_sampler_step_stays_on_the_torus_with_zero_padding() {
             &SamplerConfig::new(kind, Some(25)),
             &schedule,
             &TorusSpace,
-            &Wild,
+            &Wild {
+                lengths: lengths.to_vec(),
+            },
             &context,
             [3, 9, 6],
-            &mut SeededRng::new(1),
+            &mut WideNoise(SeededRng::new(1)),
             &device,
             &mut |e| {
                 seen += 1;
@@ -131,4 +161,46 @@ fn the_loss_reduction_ignores_padding() {
     v[18..].fill(100.0);
     let loss = to_vec(TorusSpace.reduce(tensor_from_vec(v, [2, 2, 6], &device), &context));
     assert_eq!(loss, vec![1.0, 3.0]);
+}
+
+/// Padding does not reach real residues: a chain gives the same output alone and in a batch
+/// beside a longer one (attention masks its keys).
+#[test]
+fn the_denoiser_ignores_padding() {
+    use diffgen_protein::model::ProteinDenoiserConfig;
+    let device = Device::flex();
+    device.seed(3);
+    let config = ProteinDenoiserConfig {
+        hidden: 32,
+        layers: 2,
+        heads: 4,
+        feed_forward: 64,
+        time_features: 16,
+        max_relative: 4,
+    };
+    let model = config.init(Objective::Velocity, &device);
+    let mut rng = SeededRng::new(5);
+    let short = rng.normal_vec(5 * 6);
+    let long = rng.normal_vec(9 * 6);
+    let t = |b: usize| Tensor::<1>::full([b], 0.3, &device);
+    let alone = to_vec(model.forward(
+        tensor_from_vec(short.clone(), [1, 5, 6], &device),
+        t(1),
+        ProteinContext::new(&[5], &device).mask,
+    ));
+    let mut padded = short.clone();
+    padded.extend(std::iter::repeat_n(0.0, 4 * 6));
+    padded.extend(long);
+    let batched = to_vec(model.forward(
+        tensor_from_vec(padded, [2, 9, 6], &device),
+        t(2),
+        ProteinContext::new(&[5, 9], &device).mask,
+    ));
+    for (k, (a, b)) in alone.iter().zip(&batched[..5 * 6]).enumerate() {
+        assert!((a - b).abs() < 1e-5, "entry {k}: alone {a}, batched {b}");
+    }
+    assert!(
+        batched[5 * 6..9 * 6].iter().all(|&v| v == 0.0),
+        "padded outputs"
+    );
 }
