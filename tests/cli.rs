@@ -150,7 +150,9 @@ fn bad_input_fails_with_a_clear_message() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("registered: molecule, toy"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("registered: molecule, protein, image, toy")
+    );
 
     let out = diffgen()
         .args([
