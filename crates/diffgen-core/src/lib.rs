@@ -5,6 +5,7 @@
 //! brings the maths — schedules, the forward process, objectives, samplers, guidance —
 //! and the machinery around it: the trainer, EMA, checkpoints and one seeded RNG.
 
+pub mod batching;
 pub mod checkpoint;
 pub mod config;
 pub mod denoiser;
@@ -24,7 +25,7 @@ pub use denoiser::{Denoiser, Guided};
 pub use device::Backend;
 pub use error::{BoxError, CoreError};
 pub use forward::{LossWeighting, Objective};
-pub use rng::{NoiseSource, PerSampleStreams, SeededRng};
+pub use rng::{NoiseSource, PaddedNoise, PerSampleStreams, SeededRng};
 pub use sampler::{SamplerConfig, SamplerKind};
 pub use schedule::{NoiseSchedule, ScheduleConfig};
 pub use space::{EuclideanSpace, NoiseSpace};

@@ -126,6 +126,43 @@ impl NoiseSource for PerSampleStreams {
     }
 }
 
+/// Per-sample noise that ignores padding along axis 1: sample `b` draws `counts[b]` rows of
+/// the trailing shape from its own stream and its padded rows are zero, so its noise is the
+/// same in any batch (molecules padded to the largest, chains to the longest).
+#[derive(Debug, Clone)]
+pub struct PaddedNoise {
+    streams: PerSampleStreams,
+    counts: Vec<usize>,
+}
+
+impl PaddedNoise {
+    /// `counts[b]` real rows for the sample whose global index is the `b`-th of `indices`.
+    pub fn new(seed: u64, indices: impl IntoIterator<Item = u64>, counts: Vec<usize>) -> Self {
+        let streams = PerSampleStreams::new(seed, indices);
+        assert_eq!(streams.len(), counts.len(), "one count per sample");
+        Self { streams, counts }
+    }
+}
+
+impl NoiseSource for PaddedNoise {
+    fn standard_normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
+        let (b, n) = (shape[0], shape[1]);
+        assert_eq!(
+            b,
+            self.counts.len(),
+            "batch axis must match the sample count"
+        );
+        let per_row: usize = shape[2..].iter().product();
+        let mut values = vec![0f32; b * n * per_row];
+        for (sample, &count) in self.counts.iter().enumerate() {
+            let drawn = self.streams.row(sample).normal_vec(count.min(n) * per_row);
+            let at = sample * n * per_row;
+            values[at..at + drawn.len()].copy_from_slice(&drawn);
+        }
+        tensor_from_vec(values, shape, device)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

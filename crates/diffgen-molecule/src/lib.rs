@@ -24,11 +24,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
+use diffgen_core::batching::similar_size_batches;
 use diffgen_core::checkpoint::{Checkpoint, CheckpointMeta, EMA_PREFIX, FORMAT_VERSION};
 use diffgen_core::config::parse_toml;
 use diffgen_core::error::BoxError;
 use diffgen_core::modality::{BenchRequest, Modality, Report, SampleRequest, TrainRequest};
-use diffgen_core::rng::{PerSampleStreams, SeededRng};
+use diffgen_core::rng::{PaddedNoise, SeededRng};
 use diffgen_core::sampler::{sample, SamplerConfig, SamplerKind};
 use diffgen_core::train::Trainer;
 use diffgen_core::{CoreError, Denoiser, Objective};
@@ -120,7 +121,7 @@ pub struct Generated {
 
 /// Draws the global samples `indices`, batched in order of atom count so that padding is
 /// small. Each molecule's noise depends only on the seed, its index and its atom count
-/// ([`AtomNoise`]), so batch size and shards do not change it.
+/// ([`PaddedNoise`]), so batch size and shards do not change it.
 pub fn generate(
     loaded: &LoadedMolecule,
     indices: &[usize],
@@ -146,15 +147,12 @@ pub fn generate(
     let stride = total_steps.div_ceil(100).max(1);
     let mut molecules = Vec::with_capacity(indices.len());
     let mut trajectories: BTreeMap<usize, Vec<Molecule>> = BTreeMap::new();
-    for chunk in size_batches(&order, how.batch_size.max(1)) {
+    for chunk in similar_size_batches(&order, how.batch_size) {
         let counts: Vec<usize> = chunk.iter().map(|&(n, _)| n).collect();
         let rows: Vec<usize> = chunk.iter().map(|&(_, i)| i).collect();
         let n_max = counts.iter().copied().max().unwrap_or(1);
         let context = MolContext::new(&counts, device);
-        let mut noise = AtomNoise {
-            streams: PerSampleStreams::new(how.seed, rows.iter().map(|&i| i as u64)),
-            counts: counts.clone(),
-        };
+        let mut noise = PaddedNoise::new(how.seed, rows.iter().map(|&i| i as u64), counts.clone());
         let mut observe = |e: &diffgen_core::sampler::StepEvent<'_, 3>| {
             if how.trajectory && (e.step.is_multiple_of(stride) || e.step == e.total) {
                 for (row, m) in rows.iter().zip(encoding.decode(e.x.clone(), &counts)) {
@@ -183,48 +181,6 @@ pub fn generate(
         molecules,
         trajectories,
     })
-}
-
-/// Cuts `(atoms, index)` pairs sorted by atom count into batches of at most `max` whose
-/// padded pair work (`len · n_max²`) stays within 15 % of the real work (`Σ n²`).
-fn size_batches(sorted: &[(usize, usize)], max: usize) -> Vec<&[(usize, usize)]> {
-    let mut batches = Vec::new();
-    let mut start = 0;
-    let mut useful = 0usize;
-    for (k, &(n, _)) in sorted.iter().enumerate() {
-        let len = k - start;
-        let padded = (len + 1) * n * n;
-        if len > 0 && (len == max || padded as f64 > 1.15 * (useful + n * n) as f64) {
-            batches.push(&sorted[start..k]);
-            start = k;
-            useful = 0;
-        }
-        useful += n * n;
-    }
-    if start < sorted.len() {
-        batches.push(&sorted[start..]);
-    }
-    batches
-}
-
-/// Per-molecule noise that ignores padding: molecule `b` draws `counts[b] · C` values from
-/// its own stream and its padded rows are zero, so its noise is the same in any batch.
-struct AtomNoise {
-    streams: PerSampleStreams,
-    counts: Vec<usize>,
-}
-
-impl diffgen_core::NoiseSource for AtomNoise {
-    fn standard_normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
-        let (b, n) = (shape[0], shape[1]);
-        let per_atom: usize = shape[2..].iter().product();
-        let mut values = vec![0f32; b * n * per_atom];
-        for (row, &count) in self.counts.iter().enumerate() {
-            let drawn = self.streams.row(row).normal_vec(count * per_atom);
-            values[row * n * per_atom..row * n * per_atom + drawn.len()].copy_from_slice(&drawn);
-        }
-        diffgen_core::tensor_util::tensor_from_vec(values, shape, device)
-    }
 }
 
 /// Where the QM9 files are, with a clear error when they are not.

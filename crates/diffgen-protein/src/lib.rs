@@ -24,11 +24,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
+use diffgen_core::batching::similar_size_batches;
 use diffgen_core::checkpoint::{Checkpoint, EMA_PREFIX};
 use diffgen_core::config::parse_toml;
 use diffgen_core::error::BoxError;
 use diffgen_core::modality::{BenchRequest, Modality, Report, SampleRequest, TrainRequest};
-use diffgen_core::rng::{PerSampleStreams, SeededRng};
+use diffgen_core::rng::{PaddedNoise, SeededRng};
 use diffgen_core::sampler::{sample, SamplerConfig, SamplerKind, StepEvent};
 use diffgen_core::tensor_util::{tensor_from_vec, to_vec};
 use diffgen_core::train::{TrainData, Trainer};
@@ -134,15 +135,12 @@ pub fn generate(
     };
     let mut backbones = Vec::with_capacity(indices.len());
     let mut trajectories: BTreeMap<usize, Vec<Backbone>> = BTreeMap::new();
-    for chunk in length_batches(&order, how.batch_size.max(1)) {
+    for chunk in similar_size_batches(&order, how.batch_size) {
         let lengths: Vec<usize> = chunk.iter().map(|&(n, _)| n).collect();
         let rows: Vec<usize> = chunk.iter().map(|&(_, i)| i).collect();
         let l = lengths.iter().copied().max().unwrap_or(1);
         let context = ProteinContext::new(&lengths, device);
-        let mut noise = ResidueNoise {
-            streams: PerSampleStreams::new(how.seed, rows.iter().map(|&i| i as u64)),
-            lengths: lengths.clone(),
-        };
+        let mut noise = PaddedNoise::new(how.seed, rows.iter().map(|&i| i as u64), lengths.clone());
         let mut observe = |e: &StepEvent<'_, 3>| {
             if how.trajectory && (e.step.is_multiple_of(stride) || e.step == e.total) {
                 for (row, b) in rows.iter().zip(to_backbones(e.x.clone(), &lengths, &rows)) {
@@ -244,49 +242,6 @@ pub fn renoise_and_denoise(
             backbone_from_angles(&format!("{}:denoised", backbone.id), &angles)
         })
         .collect())
-}
-
-/// Cuts `(length, index)` pairs sorted by length into batches of at most `max` whose padded
-/// attention work (`len · L_max²`) stays within 15 % of the real work (`Σ L²`).
-fn length_batches(sorted: &[(usize, usize)], max: usize) -> Vec<&[(usize, usize)]> {
-    let mut batches = Vec::new();
-    let mut start = 0;
-    let mut useful = 0usize;
-    for (k, &(n, _)) in sorted.iter().enumerate() {
-        let len = k - start;
-        let padded = (len + 1) * n * n;
-        if len > 0 && (len == max || padded as f64 > 1.15 * (useful + n * n) as f64) {
-            batches.push(&sorted[start..k]);
-            start = k;
-            useful = 0;
-        }
-        useful += n * n;
-    }
-    if start < sorted.len() {
-        batches.push(&sorted[start..]);
-    }
-    batches
-}
-
-/// Per-chain noise that ignores padding: chain `b` draws `lengths[b] · 6` values from its own
-/// stream, so its noise is the same in any batch.
-struct ResidueNoise {
-    streams: PerSampleStreams,
-    lengths: Vec<usize>,
-}
-
-impl diffgen_core::NoiseSource for ResidueNoise {
-    fn standard_normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
-        let (b, l) = (shape[0], shape[1]);
-        let per_residue: usize = shape[2..].iter().product();
-        let mut values = vec![0f32; b * l * per_residue];
-        for (row, &n) in self.lengths.iter().enumerate() {
-            let drawn = self.streams.row(row).normal_vec(n * per_residue);
-            let at = row * l * per_residue;
-            values[at..at + drawn.len()].copy_from_slice(&drawn);
-        }
-        tensor_from_vec(values, shape, device)
-    }
 }
 
 /// Training and validation backbones of a config's source, with the readers' warnings.
