@@ -531,26 +531,10 @@ impl ImageModality {
             trainer.run::<4, _, _, ImageData>(model, &train, validation, resume.as_deref())?;
         let seconds = started.elapsed().as_secs_f64();
 
-        let mut report = Report {
-            files: vec![
-                outcome.checkpoint.clone(),
-                outcome.inference_checkpoint.clone(),
-                request.out_dir.join("metrics.jsonl"),
-                request.out_dir.join("loss.png"),
-            ],
-            ..Report::default()
-        };
+        let mut report = outcome.report(seconds);
         report
             .metrics
-            .push(("parameters".into(), parameters as f64));
-        report.metrics.push(("steps".into(), outcome.steps as f64));
-        report.metrics.push(("seconds".into(), seconds));
-        if let Some(l) = outcome.last_train_loss {
-            report.metrics.push(("final train loss".into(), l));
-        }
-        if let Some(v) = outcome.best_val_loss {
-            report.metrics.push(("best validation loss".into(), v));
-        }
+            .insert(0, ("parameters".into(), parameters as f64));
 
         // A preview grid from the averaged model (and metrics, for MNIST-shaped models).
         let n = config.sampling.preview_samples;

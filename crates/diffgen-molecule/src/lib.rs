@@ -314,26 +314,10 @@ impl MoleculeModality {
         let outcome =
             trainer.run::<3, _, _, MoleculeData>(model, &train, Some(&valid), resume.as_deref())?;
         let seconds = started.elapsed().as_secs_f64();
-        let mut report = Report {
-            files: vec![
-                outcome.checkpoint.clone(),
-                outcome.inference_checkpoint.clone(),
-                request.out_dir.join("metrics.jsonl"),
-                request.out_dir.join("loss.png"),
-            ],
-            ..Report::default()
-        };
-        report.metrics.push(("steps".into(), outcome.steps as f64));
-        report.metrics.push(("seconds".into(), seconds));
+        let mut report = outcome.report(seconds);
         report
             .metrics
-            .push(("training molecules".into(), train_set.len() as f64));
-        if let Some(l) = outcome.last_train_loss {
-            report.metrics.push(("final train loss".into(), l));
-        }
-        if let Some(v) = outcome.best_val_loss {
-            report.metrics.push(("best validation loss".into(), v));
-        }
+            .insert(2, ("training molecules".into(), train_set.len() as f64));
         Ok(report)
     }
 

@@ -452,26 +452,10 @@ impl ProteinModality {
         let outcome =
             trainer.run::<3, _, _, ProteinData>(model, &train, validation, resume.as_deref())?;
         let seconds = started.elapsed().as_secs_f64();
-        let mut report = Report {
-            files: vec![
-                outcome.checkpoint.clone(),
-                outcome.inference_checkpoint.clone(),
-                request.out_dir.join("metrics.jsonl"),
-                request.out_dir.join("loss.png"),
-            ],
-            ..Report::default()
-        };
+        let mut report = outcome.report(seconds);
         report
             .metrics
-            .push(("training chains".into(), train_angles.len() as f64));
-        report.metrics.push(("steps".into(), outcome.steps as f64));
-        report.metrics.push(("seconds".into(), seconds));
-        if let Some(l) = outcome.last_train_loss {
-            report.metrics.push(("final train loss".into(), l));
-        }
-        if let Some(v) = outcome.best_val_loss {
-            report.metrics.push(("best validation loss".into(), v));
-        }
+            .insert(0, ("training chains".into(), train_angles.len() as f64));
         report.notes.extend(warnings);
         Ok(report)
     }

@@ -394,24 +394,8 @@ impl ToyModality {
         let plot = request.out_dir.join("samples.png");
         io::write_scatter_png(&plot, &points, Some(reference))?;
 
-        let mut report = Report {
-            files: vec![
-                outcome.checkpoint.clone(),
-                outcome.inference_checkpoint.clone(),
-                request.out_dir.join("metrics.jsonl"),
-                request.out_dir.join("loss.png"),
-                plot,
-            ],
-            ..Report::default()
-        };
-        report.metrics.push(("steps".into(), outcome.steps as f64));
-        report.metrics.push(("seconds".into(), seconds));
-        if let Some(l) = outcome.last_train_loss {
-            report.metrics.push(("final train loss".into(), l));
-        }
-        if let Some(v) = outcome.best_val_loss {
-            report.metrics.push(("best validation loss".into(), v));
-        }
+        let mut report = outcome.report(seconds);
+        report.files.push(plot);
         report
             .metrics
             .push(("MMD² to validation (dpm++2m, 50 steps)".into(), mmd));

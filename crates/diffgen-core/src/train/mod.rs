@@ -106,6 +106,34 @@ pub struct TrainOutcome<M> {
     pub inference_checkpoint: PathBuf,
 }
 
+impl<M> TrainOutcome<M> {
+    /// What every `diffgen train` reports: the files the trainer wrote beside the checkpoint
+    /// and the run's figures. Modalities add their own after these.
+    pub fn report(&self, seconds: f64) -> crate::modality::Report {
+        let dir = self.checkpoint.parent().unwrap_or(Path::new("."));
+        let mut metrics = vec![
+            ("steps".to_string(), self.steps as f64),
+            ("seconds".to_string(), seconds),
+        ];
+        if let Some(l) = self.last_train_loss {
+            metrics.push(("final train loss".into(), l));
+        }
+        if let Some(v) = self.best_val_loss {
+            metrics.push(("best validation loss".into(), v));
+        }
+        crate::modality::Report {
+            files: vec![
+                self.checkpoint.clone(),
+                self.inference_checkpoint.clone(),
+                dir.join("metrics.jsonl"),
+                dir.join("loss.png"),
+            ],
+            metrics,
+            notes: Vec::new(),
+        }
+    }
+}
+
 impl<S> Trainer<'_, S> {
     pub fn checkpoint_path(&self) -> PathBuf {
         self.out_dir.join("checkpoint.safetensors")
