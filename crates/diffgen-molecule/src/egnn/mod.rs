@@ -5,12 +5,25 @@
 //! the first linear layer of each edge MLP acts on `[h_i, h_j, e_ij]`; it is evaluated as
 //! `W_i·h_i + W_j·h_j + W_e·e_ij` — two per-node products broadcast over pairs — instead of
 //! materialising the `[B, N, N, 2H+2]` concatenation.
+//!
+//! On Flex (the CPU backend) the edge work of each layer — second edge layer, gate or
+//! coordinate head, mask and neighbour sum — runs as one fused kernel over the real pairs
+//! only ([`pair_kernel`], registered with burn in [`fused`]); elsewhere it runs as tensor ops
+//! over the padded `N×N` grid. Both compute the same function (tests compare them).
+
+pub mod fused;
+pub mod pair_kernel;
+
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use diffgen_core::tensor_util::to_vec;
+use pair_kernel::{Head, PairGraph};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,7 +176,126 @@ fn coord2diff(x: Tensor<3>, norm_constant: f64) -> (Tensor<4>, Tensor<4>) {
     (radial, diff / norm)
 }
 
+/// Which implementation runs the edge work of every layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgePath {
+    /// Tensor ops over the padded `N×N` grid: every backend.
+    Tensor,
+    /// The fused pair kernel over real pairs: Flex devices only.
+    Fused,
+}
+
+impl EdgePath {
+    /// The fused kernel where the device supports it.
+    pub fn best_for(device: &Device) -> Self {
+        if fused::is_supported(device) {
+            EdgePath::Fused
+        } else {
+            EdgePath::Tensor
+        }
+    }
+}
+
+/// The ten tensors of [`fused::pair_messages`] for a `2H + 2 → H → H` edge MLP and its head.
+fn pair_tensors(
+    first: &Linear,
+    second: &Linear,
+    head_w: Tensor<2>,
+    head_b: Tensor<2>,
+    h: Tensor<2>,
+    x: Tensor<2>,
+    x0: Tensor<2>,
+) -> [Tensor<2>; 10] {
+    let nf = h.dims()[1];
+    let weight = first.weight.val(); // [2H + 2, H]
+    let out = weight.dims()[1];
+    let mut p = h.clone().matmul(weight.clone().narrow(0, 0, nf)); // [rows, H]
+    if let Some(bias) = &first.bias {
+        p = p + bias.val().reshape([1, out]);
+    }
+    let q = h.matmul(weight.clone().narrow(0, nf, nf));
+    let w_r = weight.clone().narrow(0, 2 * nf, 1);
+    let w_d = weight.narrow(0, 2 * nf + 1, 1);
+    let b2 = match &second.bias {
+        Some(bias) => bias.val().reshape([1, out]),
+        None => Tensor::zeros([1, out], &x.device()),
+    };
+    [
+        p,
+        q,
+        x,
+        x0,
+        w_r,
+        w_d,
+        second.weight.val(),
+        b2,
+        head_w,
+        head_b,
+    ]
+}
+
 impl EquivariantBlock {
+    /// The block with its edge work in the fused kernel; `x0` `[B·N, 3]` is the network's input.
+    fn forward_fused(
+        &self,
+        h: Tensor<3>,
+        x: Tensor<3>,
+        x0: Tensor<2>,
+        masks: &GraphMasks,
+        graph: &Arc<PairGraph>,
+        consts: (f64, f64, f64),
+    ) -> (Tensor<3>, Tensor<3>) {
+        let (coords_range, norm_constant, normalization_factor) = consts;
+        let [b, n, nf] = h.dims();
+        let x_flat = x.clone().reshape([b * n, 3]);
+        let spec = |head| fused::PairSpec {
+            graph: graph.clone(),
+            head,
+            normalization: normalization_factor as f32,
+        };
+
+        // Invariant messages.
+        let g = &self.gcl_0;
+        let att_b = match &g.att_mlp_0.bias {
+            Some(bias) => bias.val().reshape([1, 1]),
+            None => Tensor::zeros([1, 1], &h.device()),
+        };
+        let inputs = pair_tensors(
+            &g.edge_mlp_0,
+            &g.edge_mlp_2,
+            g.att_mlp_0.weight.val(),
+            att_b,
+            h.clone().reshape([b * n, nf]),
+            x_flat.clone(),
+            x0.clone(),
+        );
+        let agg = fused::pair_messages(inputs, spec(Head::Gate)).reshape([b, n, nf]);
+        let update = g.node_mlp_2.forward(silu(
+            g.node_mlp_0.forward(Tensor::cat(vec![h.clone(), agg], 2)),
+        ));
+        let h = (h + update) * masks.node.clone();
+
+        // Equivariant coordinate update.
+        let c = &self.gcl_equiv;
+        let inputs = pair_tensors(
+            &c.coord_mlp_0,
+            &c.coord_mlp_2,
+            c.coord_mlp_4.weight.val(),
+            Tensor::zeros([1, 1], &h.device()),
+            h.clone().reshape([b * n, nf]),
+            x_flat,
+            x0,
+        );
+        let head = Head::Displacement {
+            coords_range: coords_range as f32,
+            norm_constant: norm_constant as f32,
+        };
+        let trans = fused::pair_messages(inputs, spec(head)).reshape([b, n, 3]);
+        let x = (x + trans) * masks.node.clone();
+        let h = h * masks.node.clone();
+        (h, x)
+    }
+
     fn forward(
         &self,
         h: Tensor<3>,
@@ -214,7 +346,21 @@ impl EquivariantBlock {
 impl EgnnDynamics {
     /// `xh` `[B, N, 3 + F]`, `t` `[B]` in [0, 1] → `[ε̂_x (3, centred), ε̂_h (F)]`, zero on
     /// padding.
+    ///
+    /// The edge work runs in the fused kernel on Flex devices (see [`EdgePath`]).
     pub fn forward(&self, xh: Tensor<3>, t: Tensor<1>, masks: &GraphMasks) -> Tensor<3> {
+        let path = EdgePath::best_for(&xh.device());
+        self.forward_with(xh, t, masks, path)
+    }
+
+    /// [`forward`](Self::forward) with the edge implementation chosen by the caller.
+    pub fn forward_with(
+        &self,
+        xh: Tensor<3>,
+        t: Tensor<1>,
+        masks: &GraphMasks,
+        path: EdgePath,
+    ) -> Tensor<3> {
         let [b, n, channels] = xh.dims();
         let features = channels - 3;
         let xh = xh * masks.node.clone();
@@ -223,7 +369,6 @@ impl EgnnDynamics {
         let time = t.reshape([b, 1, 1]).expand([b, n, 1]);
         let h = Tensor::cat(vec![xh.narrow(2, 3, features), time], 2); // [B, N, F + 1]
 
-        let radial0 = coord2diff(x.clone(), self.norm_constant).0;
         let mut h = self.egnn.embedding.forward(h); // [B, N, H]
         let mut x_cur = x.clone();
         let consts = (
@@ -231,8 +376,20 @@ impl EgnnDynamics {
             self.norm_constant,
             self.normalization_factor,
         );
-        for block in &self.egnn.e_blocks {
-            (h, x_cur) = block.forward(h, x_cur, radial0.clone(), masks, consts);
+        match path {
+            EdgePath::Tensor => {
+                let radial0 = coord2diff(x.clone(), self.norm_constant).0;
+                for block in &self.egnn.e_blocks {
+                    (h, x_cur) = block.forward(h, x_cur, radial0.clone(), masks, consts);
+                }
+            }
+            EdgePath::Fused => {
+                let graph = Arc::new(PairGraph::from_node_mask(&to_vec(masks.node.clone()), b, n));
+                let x0 = x.clone().reshape([b * n, 3]);
+                for block in &self.egnn.e_blocks {
+                    (h, x_cur) = block.forward_fused(h, x_cur, x0.clone(), masks, &graph, consts);
+                }
+            }
         }
         let h = self.egnn.embedding_out.forward(h) * masks.node.clone(); // [B, N, F + 1]
 

@@ -1,0 +1,263 @@
+//! The pair kernel as a burn operation: a backend extension for Flex (burn's CPU backend) and
+//! for autodiff over Flex, whose backward is [`pair_kernel::backward`].
+//!
+//! Other backends (wgpu, …) keep the tensor formulation in `mod.rs`; [`is_supported`] says
+//! which path a device takes.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::Autodiff;
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Backend, Dispatch, ExtensionType, Flex};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::pair_kernel::{self, Head, NodeInputs, PairGraph, PairParams, Saved};
+
+/// Whether tensors on `device` run the fused kernel.
+pub fn is_supported(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
+}
+
+/// The tensors of one pair-MLP layer, in the shapes of [`pair_kernel`]'s slices:
+/// `p`, `q` `[rows, H]`; `x`, `x0` `[rows, 3]`; `w_r`, `w_d`, `b2`, `head_w` `[H]`;
+/// `w2` `[H, H]`; `head_b` `[1]`.
+#[derive(ExtensionType)]
+pub struct PairInputs<B: Backend> {
+    pub p: FloatTensor<B>,
+    pub q: FloatTensor<B>,
+    pub x: FloatTensor<B>,
+    pub x0: FloatTensor<B>,
+    pub w_r: FloatTensor<B>,
+    pub w_d: FloatTensor<B>,
+    pub w2: FloatTensor<B>,
+    pub b2: FloatTensor<B>,
+    pub head_w: FloatTensor<B>,
+    pub head_b: FloatTensor<B>,
+}
+
+/// The non-tensor half of a call: the graph and the head.
+#[derive(Debug, Clone)]
+pub struct PairSpec {
+    pub graph: Arc<PairGraph>,
+    pub head: Head,
+    pub normalization: f32,
+}
+
+#[backend_extension(Flex, Autodiff)]
+pub trait PairMessageOps: Backend {
+    /// Neighbour sums `[rows, width]` of the pair MLP (see [`pair_kernel`]).
+    fn pair_messages(
+        #[extension_type] inputs: PairInputs<Self>,
+        spec: PairSpec,
+    ) -> FloatTensor<Self>;
+}
+
+/// Calls the fused kernel on high-level tensors (any Flex device, with or without autodiff).
+pub fn pair_messages(inputs: [Tensor<2>; 10], spec: PairSpec) -> Tensor<2> {
+    let [p, q, x, x0, w_r, w_d, w2, b2, head_w, head_b] = inputs.map(Tensor::into_dispatch);
+    let inputs = PairInputs {
+        p,
+        q,
+        x,
+        x0,
+        w_r,
+        w_d,
+        w2,
+        b2,
+        head_w,
+        head_b,
+    };
+    Tensor::from_dispatch(<Dispatch as PairMessageOps>::pair_messages(inputs, spec))
+}
+
+/// Host copies (or borrows) of the ten inputs.
+struct Host<'a> {
+    values: [Cow<'a, [f32]>; 10],
+}
+
+impl<'a> Host<'a> {
+    fn read(tensors: &'a [FlexTensor; 10]) -> Self {
+        Self {
+            values: tensors.each_ref().map(|t| match t.as_slice::<f32>() {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(
+                    t.clone()
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .expect("the EGNN runs in f32"),
+                ),
+            }),
+        }
+    }
+
+    fn nodes(&self) -> NodeInputs<'_> {
+        let v = &self.values;
+        NodeInputs {
+            p: &v[0],
+            q: &v[1],
+            x: &v[2],
+            x0: &v[3],
+        }
+    }
+
+    fn params(&self, spec: &PairSpec) -> PairParams<'_> {
+        let v = &self.values;
+        PairParams {
+            hidden: v[4].len(),
+            w_r: &v[4],
+            w_d: &v[5],
+            w2: &v[6],
+            b2: &v[7],
+            head_w: &v[8],
+            head_b: v[9][0],
+            head: spec.head,
+            normalization: spec.normalization,
+        }
+    }
+}
+
+fn to_flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn run_forward(
+    tensors: &[FlexTensor; 10],
+    spec: &PairSpec,
+    keep: bool,
+) -> (FlexTensor, Option<Saved>) {
+    let host = Host::read(tensors);
+    let params = host.params(spec);
+    let width = spec.head.width(params.hidden);
+    let (out, saved) = pair_kernel::forward(&spec.graph, &host.nodes(), &params, keep);
+    (to_flex(out, vec![spec.graph.rows(), width]), saved)
+}
+
+fn into_array(inputs: PairInputs<Flex>) -> [FlexTensor; 10] {
+    [
+        inputs.p,
+        inputs.q,
+        inputs.x,
+        inputs.x0,
+        inputs.w_r,
+        inputs.w_d,
+        inputs.w2,
+        inputs.b2,
+        inputs.head_w,
+        inputs.head_b,
+    ]
+}
+
+impl PairMessageOps for Flex {
+    fn pair_messages(inputs: PairInputs<Self>, spec: PairSpec) -> FlexTensor {
+        run_forward(&into_array(inputs), &spec, false).0
+    }
+}
+
+/// What the backward pass needs: the inputs, the graph and the kept activations.
+struct PairState {
+    inputs: [FlexTensor; 10],
+    spec: PairSpec,
+    saved: Saved,
+}
+
+impl std::fmt::Debug for PairState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PairState")
+            .field("edges", &self.spec.graph.edges())
+            .field("head", &self.spec.head)
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+struct PairBackward;
+
+impl Backward<Flex, 10> for PairBackward {
+    type State = Arc<PairState>;
+
+    fn backward(self, ops: Ops<Self::State, 10>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let d_out = grads.consume::<Flex>(&ops.node);
+        let state = ops.state;
+        let host = Host::read(&state.inputs);
+        let params = host.params(&state.spec);
+        let d_out = match d_out.as_slice::<f32>() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(d_out.clone().into_data().try_to_vec::<f32>().expect("f32")),
+        };
+        let g = pair_kernel::backward(
+            &state.spec.graph,
+            &host.nodes(),
+            &params,
+            &state.saved,
+            &d_out,
+        );
+        let shapes: Vec<Vec<usize>> = state
+            .inputs
+            .iter()
+            .map(|t| t.layout().shape().to_vec())
+            .collect();
+        let values = [
+            g.p,
+            g.q,
+            g.x,
+            g.x0,
+            g.w_r,
+            g.w_d,
+            g.w2,
+            g.b2,
+            g.head_w,
+            vec![g.head_b],
+        ];
+        for ((parent, values), shape) in ops.parents.into_iter().zip(values).zip(shapes) {
+            if let Some(node) = parent {
+                grads.register::<Flex>(node.id, to_flex(values, shape));
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> PairMessageOps for Autodiff<Flex, C> {
+    fn pair_messages(inputs: PairInputs<Self>, spec: PairSpec) -> FloatTensor<Self> {
+        let nodes = [
+            inputs.p.node(),
+            inputs.q.node(),
+            inputs.x.node(),
+            inputs.x0.node(),
+            inputs.w_r.node(),
+            inputs.w_d.node(),
+            inputs.w2.node(),
+            inputs.b2.node(),
+            inputs.head_w.node(),
+            inputs.head_b.node(),
+        ];
+        let tensors = [
+            inputs.p.into_primitive(),
+            inputs.q.into_primitive(),
+            inputs.x.into_primitive(),
+            inputs.x0.into_primitive(),
+            inputs.w_r.into_primitive(),
+            inputs.w_d.into_primitive(),
+            inputs.w2.into_primitive(),
+            inputs.b2.into_primitive(),
+            inputs.head_w.into_primitive(),
+            inputs.head_b.into_primitive(),
+        ];
+        match PairBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (out, saved) = run_forward(&tensors, &spec, true);
+                let state = PairState {
+                    inputs: tensors,
+                    spec,
+                    saved: saved.unwrap_or_default(),
+                };
+                prep.finish(Arc::new(state), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(run_forward(&tensors, &spec, false).0),
+        }
+    }
+}

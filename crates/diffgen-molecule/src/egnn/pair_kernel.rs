@@ -1,0 +1,685 @@
+//! The edge work of one EGNN layer as a single CPU kernel, forward and hand-written backward.
+//!
+//! For every ordered pair (i, j), i ≠ j, of real atoms of a molecule:
+//!
+//! ```text
+//! z1 = p_i + q_j + w_r·r_ij + w_d·d_ij      p = h·W_i + b1, q = h·W_j (per-node products)
+//! m  = silu(silu(z1)·W2 + b2)
+//! Gate:          out_i += σ(m·w + b) · m / ν
+//! Displacement:  out_i += tanh(m·w) · range · (x_i − x_j)/(√(r_ij + 1e-8) + κ) / ν
+//! ```
+//!
+//! with `r_ij = |x_i − x_j|²` and `d_ij = |x0_i − x0_j|²`. Only real pairs are visited, so a
+//! padded batch costs the edge work of its real atoms. Molecules are cut into chunks of
+//! similar edge counts and the chunks run on rayon's threads; each chunk owns its molecules'
+//! rows, so per-row outputs need no locks, and per-parameter gradients are summed at the end.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+/// What the pair MLP's output feeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Head {
+    /// EDM's GCL: messages gated by a sigmoid attention weight, summed per atom (`[rows, H]`).
+    Gate,
+    /// EDM's equivariant update: a bounded scalar per pair times the normalised coordinate
+    /// difference, summed per atom (`[rows, 3]`).
+    Displacement {
+        coords_range: f32,
+        norm_constant: f32,
+    },
+}
+
+impl Head {
+    /// Output channels per atom.
+    pub fn width(&self, hidden: usize) -> usize {
+        match self {
+            Head::Gate => hidden,
+            Head::Displacement { .. } => 3,
+        }
+    }
+}
+
+/// The fully connected graphs of a padded batch `[B, N]`: the rows (of the flattened `B·N`
+/// node axis) of each molecule's real atoms, and the cut into work chunks.
+#[derive(Debug, Clone)]
+pub struct PairGraph {
+    rows: usize,
+    atoms: Vec<Vec<usize>>,
+    chunks: Vec<Chunk>,
+}
+
+#[derive(Debug, Clone)]
+struct Chunk {
+    molecules: Range<usize>,
+    rows: Range<usize>,
+    edges: usize,
+}
+
+impl PairGraph {
+    /// From a node mask `[B, N]` (1 for real atoms) read to the host.
+    pub fn from_node_mask(mask: &[f32], batch: usize, max_atoms: usize) -> Self {
+        assert_eq!(mask.len(), batch * max_atoms, "node mask is not [B, N]");
+        let atoms: Vec<Vec<usize>> = (0..batch)
+            .map(|m| {
+                (m * max_atoms..(m + 1) * max_atoms)
+                    .filter(|&row| mask[row] > 0.5)
+                    .collect()
+            })
+            .collect();
+        let edges: Vec<usize> = atoms
+            .iter()
+            .map(|a| a.len() * a.len().saturating_sub(1))
+            .collect();
+        let total: usize = edges.iter().sum();
+        // A few chunks per thread balance uneven molecules; fewer than ~512 edges per chunk
+        // would make the inner matrix products too small to run at full speed.
+        let target = (total / (4 * rayon::current_num_threads())).max(512);
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        let mut acc = 0;
+        for (m, &e) in edges.iter().enumerate() {
+            acc += e;
+            if acc >= target || m + 1 == batch {
+                chunks.push(Chunk {
+                    molecules: start..m + 1,
+                    rows: start * max_atoms..(m + 1) * max_atoms,
+                    edges: acc,
+                });
+                start = m + 1;
+                acc = 0;
+            }
+        }
+        Self {
+            rows: batch * max_atoms,
+            atoms,
+            chunks,
+        }
+    }
+
+    /// Rows of the node axis, padding included.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Ordered pairs of real atoms.
+    pub fn edges(&self) -> usize {
+        self.chunks.iter().map(|c| c.edges).sum()
+    }
+
+    /// Calls `f(edge, row_i, row_j)` for every pair of the chunk, in storage order.
+    fn for_each_pair(&self, chunk: &Chunk, mut f: impl FnMut(usize, usize, usize)) {
+        let mut e = 0;
+        for atoms in &self.atoms[chunk.molecules.clone()] {
+            for &ri in atoms {
+                for &rj in atoms {
+                    if ri != rj {
+                        f(e, ri, rj);
+                        e += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Per-node inputs, row-major over the flattened node axis.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeInputs<'a> {
+    /// `[rows, H]`: `h·W_i + b1`.
+    pub p: &'a [f32],
+    /// `[rows, H]`: `h·W_j`.
+    pub q: &'a [f32],
+    /// `[rows, 3]`: current coordinates (the block's input).
+    pub x: &'a [f32],
+    /// `[rows, 3]`: the network's input coordinates, for the second edge attribute.
+    pub x0: &'a [f32],
+}
+
+/// The pair MLP's parameters past the per-node products.
+#[derive(Debug, Clone, Copy)]
+pub struct PairParams<'a> {
+    pub hidden: usize,
+    /// `[H]`: first-layer weights of `r_ij` and `d_ij`.
+    pub w_r: &'a [f32],
+    pub w_d: &'a [f32],
+    /// `[H, H]` (input-major, burn's layout) and `[H]`.
+    pub w2: &'a [f32],
+    pub b2: &'a [f32],
+    /// `[H]` and a scalar (zero for the displacement head, which has no bias).
+    pub head_w: &'a [f32],
+    pub head_b: f32,
+    pub head: Head,
+    /// ν, dividing the neighbour sums.
+    pub normalization: f32,
+}
+
+/// Activations kept by a forward pass for its backward pass.
+#[derive(Debug, Default)]
+pub struct Saved {
+    chunks: Vec<ChunkSaved>,
+}
+
+#[derive(Debug, Default)]
+struct ChunkSaved {
+    /// `[E, H]` pre-activations and their sigmoids, for both layers.
+    z1: Vec<f32>,
+    s1: Vec<f32>,
+    z2: Vec<f32>,
+    s2: Vec<f32>,
+    /// `[E]`: the gate σ(·) or the displacement's tanh(·).
+    head: Vec<f32>,
+}
+
+/// Gradients of every input of the kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairGrads {
+    pub p: Vec<f32>,
+    pub q: Vec<f32>,
+    pub x: Vec<f32>,
+    pub x0: Vec<f32>,
+    pub w_r: Vec<f32>,
+    pub w_d: Vec<f32>,
+    pub w2: Vec<f32>,
+    pub b2: Vec<f32>,
+    pub head_w: Vec<f32>,
+    pub head_b: f32,
+}
+
+impl PairGrads {
+    fn zeros_params(h: usize) -> Self {
+        Self {
+            p: Vec::new(),
+            q: Vec::new(),
+            x: Vec::new(),
+            x0: Vec::new(),
+            w_r: vec![0.0; h],
+            w_d: vec![0.0; h],
+            w2: vec![0.0; h * h],
+            b2: vec![0.0; h],
+            head_w: vec![0.0; h],
+            head_b: 0.0,
+        }
+    }
+
+    fn add_params(mut self, other: Self) -> Self {
+        for (a, b) in [
+            (&mut self.w_r, &other.w_r),
+            (&mut self.w_d, &other.w_d),
+            (&mut self.w2, &other.w2),
+            (&mut self.b2, &other.b2),
+            (&mut self.head_w, &other.head_w),
+        ] {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        }
+        self.head_b += other.head_b;
+        self
+    }
+}
+
+fn check_shapes(graph: &PairGraph, nodes: &NodeInputs, params: &PairParams) {
+    let (rows, h) = (graph.rows, params.hidden);
+    assert_eq!(nodes.p.len(), rows * h, "p is not [rows, H]");
+    assert_eq!(nodes.q.len(), rows * h, "q is not [rows, H]");
+    assert_eq!(nodes.x.len(), rows * 3, "x is not [rows, 3]");
+    assert_eq!(nodes.x0.len(), rows * 3, "x0 is not [rows, 3]");
+    for (name, len, want) in [
+        ("w_r", params.w_r.len(), h),
+        ("w_d", params.w_d.len(), h),
+        ("w2", params.w2.len(), h * h),
+        ("b2", params.b2.len(), h),
+        ("head_w", params.head_w.len(), h),
+    ] {
+        assert_eq!(len, want, "{name} has {len} values, expected {want}");
+    }
+}
+
+/// `out` `[rows, width]`, and the activations for [`backward`] when `keep`.
+pub fn forward(
+    graph: &PairGraph,
+    nodes: &NodeInputs,
+    params: &PairParams,
+    keep: bool,
+) -> (Vec<f32>, Option<Saved>) {
+    check_shapes(graph, nodes, params);
+    let width = params.head.width(params.hidden);
+    let mut out = vec![0.0f32; graph.rows * width];
+    let parts = split_rows(&mut out, &graph.chunks, width);
+    let saved: Vec<ChunkSaved> = graph
+        .chunks
+        .par_iter()
+        .zip(parts)
+        .map(|(chunk, out)| forward_chunk(graph, chunk, nodes, params, out))
+        .collect();
+    (out, keep.then_some(Saved { chunks: saved }))
+}
+
+/// Gradients of all inputs given `d_out` `[rows, width]`.
+pub fn backward(
+    graph: &PairGraph,
+    nodes: &NodeInputs,
+    params: &PairParams,
+    saved: &Saved,
+    d_out: &[f32],
+) -> PairGrads {
+    check_shapes(graph, nodes, params);
+    let (rows, h) = (graph.rows, params.hidden);
+    let width = params.head.width(h);
+    assert_eq!(
+        d_out.len(),
+        rows * width,
+        "output gradient is not [rows, width]"
+    );
+    assert_eq!(
+        saved.chunks.len(),
+        graph.chunks.len(),
+        "saved state of another graph"
+    );
+    let mut dp = vec![0.0f32; rows * h];
+    let mut dq = vec![0.0f32; rows * h];
+    let mut dx = vec![0.0f32; rows * 3];
+    let mut dx0 = vec![0.0f32; rows * 3];
+    let rows_grads: Vec<RowGrads> = split_rows(&mut dp, &graph.chunks, h)
+        .into_iter()
+        .zip(split_rows(&mut dq, &graph.chunks, h))
+        .zip(split_rows(&mut dx, &graph.chunks, 3))
+        .zip(split_rows(&mut dx0, &graph.chunks, 3))
+        .map(|(((p, q), x), x0)| RowGrads { p, q, x, x0 })
+        .collect();
+    let params_grads = graph
+        .chunks
+        .par_iter()
+        .zip(&saved.chunks)
+        .zip(rows_grads)
+        .map(|((chunk, saved), row_grads)| {
+            let d_out = &d_out[chunk.rows.start * width..chunk.rows.end * width];
+            backward_chunk(graph, chunk, nodes, params, saved, d_out, row_grads)
+        })
+        .reduce(|| PairGrads::zeros_params(h), PairGrads::add_params);
+    PairGrads {
+        p: dp,
+        q: dq,
+        x: dx,
+        x0: dx0,
+        ..params_grads
+    }
+}
+
+struct RowGrads<'a> {
+    p: &'a mut [f32],
+    q: &'a mut [f32],
+    x: &'a mut [f32],
+    x0: &'a mut [f32],
+}
+
+/// Cuts a `[rows, width]` buffer into the chunks' disjoint row ranges.
+fn split_rows<'a>(mut buf: &'a mut [f32], chunks: &[Chunk], width: usize) -> Vec<&'a mut [f32]> {
+    let mut parts = Vec::with_capacity(chunks.len());
+    let mut at = 0;
+    for chunk in chunks {
+        let (skip, rest) = buf.split_at_mut((chunk.rows.start - at) * width);
+        let _ = skip;
+        let (part, rest) = rest.split_at_mut(chunk.rows.len() * width);
+        parts.push(part);
+        buf = rest;
+        at = chunk.rows.end;
+    }
+    parts
+}
+
+fn diff(x: &[f32], i: usize, j: usize) -> [f32; 3] {
+    [
+        x[3 * i] - x[3 * j],
+        x[3 * i + 1] - x[3 * j + 1],
+        x[3 * i + 2] - x[3 * j + 2],
+    ]
+}
+
+fn norm2(d: [f32; 3]) -> f32 {
+    d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums let the compiler keep several vector lanes busy.
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+fn forward_chunk(
+    graph: &PairGraph,
+    chunk: &Chunk,
+    nodes: &NodeInputs,
+    params: &PairParams,
+    out: &mut [f32],
+) -> ChunkSaved {
+    let h = params.hidden;
+    let e_count = chunk.edges;
+    let base = chunk.rows.start;
+    let width = params.head.width(h);
+
+    // Layer 1 from the per-node products: z1 = p_i + q_j + w_r r + w_d d.
+    let mut z1 = vec![0.0f32; e_count * h];
+    graph.for_each_pair(chunk, |e, ri, rj| {
+        let r = norm2(diff(nodes.x, ri, rj));
+        let d = norm2(diff(nodes.x0, ri, rj));
+        let (pi, qj) = (&nodes.p[ri * h..][..h], &nodes.q[rj * h..][..h]);
+        let z = &mut z1[e * h..][..h];
+        for k in 0..h {
+            z[k] = pi[k] + qj[k] + r * params.w_r[k] + d * params.w_d[k];
+        }
+    });
+    let mut s1 = vec![0.0f32; e_count * h];
+    let mut a = vec![0.0f32; e_count * h];
+    silu_into(&z1, &mut s1, &mut a);
+
+    // Layer 2: z2 = a1·W2 + b2.
+    let mut z2 = vec![0.0f32; e_count * h];
+    for row in z2.chunks_exact_mut(h) {
+        row.copy_from_slice(params.b2);
+    }
+    matmul(&mut z2, &a, false, params.w2, false, e_count, h, h, true);
+    let mut s2 = vec![0.0f32; e_count * h];
+    silu_into(&z2, &mut s2, &mut a); // `a` now holds m
+    let m = a;
+
+    // Head and neighbour sum.
+    let mut head = vec![0.0f32; e_count];
+    let inv_nu = 1.0 / params.normalization;
+    graph.for_each_pair(chunk, |e, ri, rj| {
+        let me = &m[e * h..][..h];
+        let o = &mut out[(ri - base) * width..][..width];
+        match params.head {
+            Head::Gate => {
+                let g = sigmoid(dot(me, params.head_w) + params.head_b);
+                head[e] = g;
+                let c = g * inv_nu;
+                for k in 0..h {
+                    o[k] += c * me[k];
+                }
+            }
+            Head::Displacement {
+                coords_range,
+                norm_constant,
+            } => {
+                let t = dot(me, params.head_w).tanh();
+                head[e] = t;
+                let dv = diff(nodes.x, ri, rj);
+                let denom = (norm2(dv) + 1e-8).sqrt() + norm_constant;
+                let c = t * coords_range * inv_nu / denom;
+                for k in 0..3 {
+                    o[k] += c * dv[k];
+                }
+            }
+        }
+    });
+    ChunkSaved {
+        z1,
+        s1,
+        z2,
+        s2,
+        head,
+    }
+}
+
+fn backward_chunk(
+    graph: &PairGraph,
+    chunk: &Chunk,
+    nodes: &NodeInputs,
+    params: &PairParams,
+    saved: &ChunkSaved,
+    d_out: &[f32],
+    rows: RowGrads,
+) -> PairGrads {
+    let h = params.hidden;
+    let e_count = chunk.edges;
+    let base = chunk.rows.start;
+    let width = params.head.width(h);
+    let inv_nu = 1.0 / params.normalization;
+    let mut grads = PairGrads::zeros_params(h);
+
+    // Through the head to dz2 = dm · silu'(z2).
+    let mut dz = vec![0.0f32; e_count * h];
+    let mut m = vec![0.0f32; h];
+    graph.for_each_pair(chunk, |e, ri, rj| {
+        let (z2, s2) = (&saved.z2[e * h..][..h], &saved.s2[e * h..][..h]);
+        for k in 0..h {
+            m[k] = z2[k] * s2[k];
+        }
+        let go = &d_out[(ri - base) * width..][..width];
+        let dze = &mut dz[e * h..][..h];
+        // dm = a·go + b·head_w, then dz2 = dm · silu'(z2).
+        let (a, b) = match params.head {
+            Head::Gate => {
+                let g = saved.head[e];
+                let a = g * inv_nu;
+                let dg = dot(go, &m) * inv_nu * g * (1.0 - g);
+                for k in 0..h {
+                    grads.head_w[k] += dg * m[k];
+                }
+                grads.head_b += dg;
+                (a, dg)
+            }
+            Head::Displacement {
+                coords_range,
+                norm_constant,
+            } => {
+                let t = saved.head[e];
+                let dv = diff(nodes.x, ri, rj);
+                let norm = (norm2(dv) + 1e-8).sqrt();
+                let denom = norm + norm_constant;
+                let cd = [dv[0] / denom, dv[1] / denom, dv[2] / denom];
+                let g = [go[0] * inv_nu, go[1] * inv_nu, go[2] * inv_nu];
+                let d_phi = g[0] * cd[0] + g[1] * cd[1] + g[2] * cd[2];
+                // d cd / d diff: δ/D − diff·diffᵀ/(D² |diff|).
+                let phi = t * coords_range;
+                let dcd = [g[0] * phi, g[1] * phi, g[2] * phi];
+                let along =
+                    (dcd[0] * dv[0] + dcd[1] * dv[1] + dcd[2] * dv[2]) / (denom * denom * norm);
+                for k in 0..3 {
+                    let dd = dcd[k] / denom - along * dv[k];
+                    rows.x[(ri - base) * 3 + k] += dd;
+                    rows.x[(rj - base) * 3 + k] -= dd;
+                }
+                let dpre = d_phi * coords_range * (1.0 - t * t);
+                for k in 0..h {
+                    grads.head_w[k] += dpre * m[k];
+                }
+                (0.0, dpre)
+            }
+        };
+        let silu_grad = |k: usize| s2[k] * (1.0 + z2[k] * (1.0 - s2[k]));
+        if width == h {
+            for k in 0..h {
+                dze[k] = (a * go[k] + b * params.head_w[k]) * silu_grad(k);
+            }
+        } else {
+            for k in 0..h {
+                dze[k] = b * params.head_w[k] * silu_grad(k);
+            }
+        }
+    });
+    for row in dz.chunks_exact(h) {
+        for k in 0..h {
+            grads.b2[k] += row[k];
+        }
+    }
+
+    // Layer 2's matrix products: dW2 = a1ᵀ·dz2 and da1 = dz2·W2ᵀ.
+    let mut a1 = vec![0.0f32; e_count * h];
+    for ((a, z), s) in a1.iter_mut().zip(&saved.z1).zip(&saved.s1) {
+        *a = z * s;
+    }
+    matmul(&mut grads.w2, &a1, true, &dz, false, h, h, e_count, false);
+    let mut da = a1;
+    matmul(&mut da, &dz, false, params.w2, true, e_count, h, h, false);
+
+    // Layer 1: dz1 = da1 · silu'(z1), spread to both atoms and the two edge attributes.
+    graph.for_each_pair(chunk, |e, ri, rj| {
+        let (z1, s1) = (&saved.z1[e * h..][..h], &saved.s1[e * h..][..h]);
+        let dae = &mut da[e * h..][..h];
+        for k in 0..h {
+            dae[k] *= s1[k] * (1.0 + z1[k] * (1.0 - s1[k]));
+        }
+        let dz1 = &*dae;
+        let dv = diff(nodes.x, ri, rj);
+        let dv0 = diff(nodes.x0, ri, rj);
+        let (r, d) = (norm2(dv), norm2(dv0));
+        let dpi = &mut rows.p[(ri - base) * h..][..h];
+        for k in 0..h {
+            dpi[k] += dz1[k];
+        }
+        let dqj = &mut rows.q[(rj - base) * h..][..h];
+        for k in 0..h {
+            dqj[k] += dz1[k];
+        }
+        for k in 0..h {
+            grads.w_r[k] += dz1[k] * r;
+            grads.w_d[k] += dz1[k] * d;
+        }
+        let dr = 2.0 * dot(dz1, params.w_r);
+        let dd = 2.0 * dot(dz1, params.w_d);
+        for k in 0..3 {
+            rows.x[(ri - base) * 3 + k] += dr * dv[k];
+            rows.x[(rj - base) * 3 + k] -= dr * dv[k];
+            rows.x0[(ri - base) * 3 + k] += dd * dv0[k];
+            rows.x0[(rj - base) * 3 + k] -= dd * dv0[k];
+        }
+    });
+    grads
+}
+
+/// `s = σ(z)`, `a = z·σ(z)`.
+fn silu_into(z: &[f32], s: &mut [f32], a: &mut [f32]) {
+    for ((z, s), a) in z.iter().zip(s.iter_mut()).zip(a.iter_mut()) {
+        let sig = sigmoid(*z);
+        *s = sig;
+        *a = z * sig;
+    }
+}
+
+#[inline(always)]
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + exp(-z))
+}
+
+/// `e^x` to about 2 ulp, branch-free so that loops over it vectorise: 2^n · P(r) with
+/// `x = n·ln 2 + r`, |r| ≤ ln2/2, and P the degree-6 Taylor polynomial (error < 1.2e-7).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // 1.5·2^23: adding it rounds to an integer held in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let t = x * LOG2E + ROUND;
+    let n_bits = t.to_bits() as i32 - ROUND.to_bits() as i32;
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(((n_bits + 127) << 23) as u32)
+}
+
+/// `dst[m×n] = (dst if accumulate) + lhs·rhs`, row-major; `lhs_t`/`rhs_t` say the operand is
+/// stored transposed (`[k×m]`, `[n×k]`).
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    dst: &mut [f32],
+    lhs: &[f32],
+    lhs_t: bool,
+    rhs: &[f32],
+    rhs_t: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (lhs_cs, lhs_rs) = if lhs_t { (m, 1) } else { (1, k) };
+    let (rhs_cs, rhs_rs) = if rhs_t { (k, 1) } else { (1, n) };
+    // SAFETY: the strides describe matrices inside the slices, whose lengths were checked
+    // above; `dst` does not alias the operands (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_matches_std_to_a_few_ulp() {
+        let mut worst = 0.0f32;
+        for i in -8700..=8800 {
+            let x = i as f32 * 0.01;
+            let rel = ((exp(x) - x.exp()) / x.exp()).abs();
+            worst = worst.max(rel);
+        }
+        assert!(worst < 5e-7, "worst relative error {worst}");
+    }
+
+    #[test]
+    fn matmul_handles_every_transpose() {
+        let (m, n, k) = (3, 4, 5);
+        let a: Vec<f32> = (0..m * k).map(|v| v as f32 * 0.5 - 2.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|v| 1.0 - v as f32 * 0.25).collect();
+        let mut want = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                want[i * n + j] = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
+            }
+        }
+        let at: Vec<f32> = (0..k * m).map(|v| a[(v % m) * k + v / m]).collect();
+        let bt: Vec<f32> = (0..n * k).map(|v| b[(v % k) * n + v / k]).collect();
+        for (lhs, lt, rhs, rt) in [
+            (&a, false, &b, false),
+            (&at, true, &b, false),
+            (&a, false, &bt, true),
+            (&at, true, &bt, true),
+        ] {
+            let mut got = vec![0.0f32; m * n];
+            matmul(&mut got, lhs, lt, rhs, rt, m, n, k, false);
+            assert_eq!(got, want, "lhs_t {lt}, rhs_t {rt}");
+        }
+    }
+}
