@@ -11,26 +11,34 @@ cargo build --release --quiet
 diffgen=./target/release/diffgen
 
 molecule() {
-    local ours theirs
-    ours=$($diffgen bench --modality molecule --train-steps "$steps" --batch-size 64)
-    theirs=$("$python" benches/reference/egnn_edm.py --steps "$steps" --batch-size 64)
+    local ours ours_long theirs
+    ours=$($diffgen bench --modality molecule --train-steps "$steps" --batch-size 64 \
+        --num-samples 64 --sample-steps 100)
+    ours_long=$($diffgen bench --modality molecule --train-steps 0 --num-samples 64 \
+        --sample-steps 1000)
+    theirs=$("$python" benches/reference/egnn_edm.py --steps "$steps" --batch-size 64 \
+        --threads "$(nproc)" --num-samples 64 --sample-steps 100,1000)
     echo "$ours"
+    echo "$ours_long"
     echo "$theirs"
-    python3 - "$ours" "$theirs" <<'PY'
+    python3 - "$ours
+$ours_long" "$theirs" <<'PY'
 import sys
 ours, theirs = sys.argv[1], sys.argv[2]
-def grab(text, size, extra=""):
+def grab(text, *keys):
     for line in text.splitlines():
-        if f"{size} train step" in line.replace("×", "x") and extra in line:
+        if all(k in line.replace("×", "x") for k in keys):
             return float(line.split()[-1])
 for size in ["4x128", "9x256"]:
-    t = grab(theirs, size)
-    o = grab(ours, size, "Shuffled")
-    b = grab(ours, size, "BySize")
+    t = grab(theirs, size, "train step")
+    o = grab(ours, size, "train step", "Shuffled")
     if t and o:
-        print(f"{size}: diffgen {o:.3f} s/step (random batches), PyTorch {t:.3f} s/step: PyTorch/diffgen = {t / o:.2f}")
-    if t and b:
-        print(f"{size}: diffgen {b:.3f} s/step (size-bucketed batches): PyTorch/diffgen = {t / b:.2f}")
+        print(f"EGNN {size} train step, batch 64: diffgen {o:.3f} s, PyTorch {t:.3f} s: diffgen is {t / o:.2f}x faster")
+for steps in ["100", "1000"]:
+    t = grab(theirs, "molecules/s", f" {steps} DDPM")
+    o = grab(ours, "molecules/s", f" {steps} DDPM")
+    if t and o:
+        print(f"molecules/s at {steps} steps (64 molecules): diffgen {o:.2f}, PyTorch {t:.2f}: diffgen is {o / t:.2f}x faster")
 PY
 }
 

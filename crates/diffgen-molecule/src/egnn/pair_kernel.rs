@@ -109,6 +109,7 @@ impl PairGraph {
     }
 
     /// Calls `f(edge, row_i, row_j)` for every pair of the chunk, in storage order.
+    #[inline(always)]
     fn for_each_pair(&self, chunk: &Chunk, mut f: impl FnMut(usize, usize, usize)) {
         let mut e = 0;
         for atoms in &self.atoms[chunk.molecules.clone()] {
@@ -122,6 +123,31 @@ impl PairGraph {
             }
         }
     }
+}
+
+/// Runs a call with AVX2 and FMA enabled where the CPU has them: the call's body (all
+/// `#[inline(always)]`) is then compiled for 8-wide vectors, while the binary still runs on
+/// any x86-64. Elsewhere the call runs as compiled.
+macro_rules! with_best_isa {
+    ($f:ident($($arg:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn wide<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports the enabled features (checked just above).
+                unsafe { wide(#[inline(always)] || $f($($arg),*)) }
+            } else {
+                $f($($arg),*)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            $f($($arg),*)
+        }
+    }};
 }
 
 /// Per-node inputs, row-major over the flattened node axis.
@@ -250,7 +276,7 @@ pub fn forward(
         .chunks
         .par_iter()
         .zip(parts)
-        .map(|(chunk, out)| forward_chunk(graph, chunk, nodes, params, out))
+        .map(|(chunk, out)| with_best_isa!(forward_chunk(graph, chunk, nodes, params, out, keep)))
         .collect();
     (out, keep.then_some(Saved { chunks: saved }))
 }
@@ -294,7 +320,9 @@ pub fn backward(
         .zip(rows_grads)
         .map(|((chunk, saved), row_grads)| {
             let d_out = &d_out[chunk.rows.start * width..chunk.rows.end * width];
-            backward_chunk(graph, chunk, nodes, params, saved, d_out, row_grads)
+            with_best_isa!(backward_chunk(
+                graph, chunk, nodes, params, saved, d_out, row_grads
+            ))
         })
         .reduce(|| PairGrads::zeros_params(h), PairGrads::add_params);
     PairGrads {
@@ -328,6 +356,7 @@ fn split_rows<'a>(mut buf: &'a mut [f32], chunks: &[Chunk], width: usize) -> Vec
     parts
 }
 
+#[inline(always)]
 fn diff(x: &[f32], i: usize, j: usize) -> [f32; 3] {
     [
         x[3 * i] - x[3 * j],
@@ -336,10 +365,12 @@ fn diff(x: &[f32], i: usize, j: usize) -> [f32; 3] {
     ]
 }
 
+#[inline(always)]
 fn norm2(d: [f32; 3]) -> f32 {
     d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
 }
 
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight partial sums let the compiler keep several vector lanes busy.
     let mut acc = [0.0f32; 8];
@@ -358,82 +389,119 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+#[inline(always)]
 fn forward_chunk(
     graph: &PairGraph,
     chunk: &Chunk,
     nodes: &NodeInputs,
     params: &PairParams,
     out: &mut [f32],
+    keep: bool,
 ) -> ChunkSaved {
     let h = params.hidden;
     let e_count = chunk.edges;
     let base = chunk.rows.start;
     let width = params.head.width(h);
+    let mut saved = ChunkSaved::default();
+    if keep {
+        saved.z1 = vec![0.0f32; e_count * h];
+        saved.s1 = vec![0.0f32; e_count * h];
+        saved.s2 = vec![0.0f32; e_count * h];
+        saved.head = vec![0.0f32; e_count];
+    }
 
-    // Layer 1 from the per-node products: z1 = p_i + q_j + w_r r + w_d d.
-    let mut z1 = vec![0.0f32; e_count * h];
-    graph.for_each_pair(chunk, |e, ri, rj| {
-        let r = norm2(diff(nodes.x, ri, rj));
-        let d = norm2(diff(nodes.x0, ri, rj));
-        let (pi, qj) = (&nodes.p[ri * h..][..h], &nodes.q[rj * h..][..h]);
-        let z = &mut z1[e * h..][..h];
-        for k in 0..h {
-            z[k] = pi[k] + qj[k] + r * params.w_r[k] + d * params.w_d[k];
-        }
-    });
-    let mut s1 = vec![0.0f32; e_count * h];
+    // Layer 1 from the per-node products: a1 = silu(p_i + q_j + w_r r + w_d d).
     let mut a = vec![0.0f32; e_count * h];
-    silu_into(&z1, &mut s1, &mut a);
+    graph.for_each_pair(
+        chunk,
+        #[inline(always)]
+        |e, ri, rj| {
+            let r = norm2(diff(nodes.x, ri, rj));
+            let d = norm2(diff(nodes.x0, ri, rj));
+            let (pi, qj) = (&nodes.p[ri * h..][..h], &nodes.q[rj * h..][..h]);
+            // Every slice cut to `h` here, so the loops below need no bounds checks and vectorise.
+            let (w_r, w_d) = (&params.w_r[..h], &params.w_d[..h]);
+            let ae = &mut a[e * h..][..h];
+            if keep {
+                let (z1, s1) = (&mut saved.z1[e * h..][..h], &mut saved.s1[e * h..][..h]);
+                for k in 0..h {
+                    let z = pi[k] + qj[k] + r * w_r[k] + d * w_d[k];
+                    let s = sigmoid(z);
+                    (z1[k], s1[k], ae[k]) = (z, s, z * s);
+                }
+            } else {
+                for k in 0..h {
+                    let z = pi[k] + qj[k] + r * w_r[k] + d * w_d[k];
+                    ae[k] = z * sigmoid(z);
+                }
+            }
+        },
+    );
 
     // Layer 2: z2 = a1·W2 + b2.
-    let mut z2 = vec![0.0f32; e_count * h];
-    for row in z2.chunks_exact_mut(h) {
-        row.copy_from_slice(params.b2);
+    let mut z2 = Vec::with_capacity(e_count * h);
+    for _ in 0..e_count {
+        z2.extend_from_slice(params.b2);
     }
     matmul(&mut z2, &a, false, params.w2, false, e_count, h, h, true);
-    let mut s2 = vec![0.0f32; e_count * h];
-    silu_into(&z2, &mut s2, &mut a); // `a` now holds m
-    let m = a;
 
-    // Head and neighbour sum.
-    let mut head = vec![0.0f32; e_count];
+    // m = silu(z2), the head and the neighbour sum, one pair at a time.
     let inv_nu = 1.0 / params.normalization;
-    graph.for_each_pair(chunk, |e, ri, rj| {
-        let me = &m[e * h..][..h];
-        let o = &mut out[(ri - base) * width..][..width];
-        match params.head {
-            Head::Gate => {
-                let g = sigmoid(dot(me, params.head_w) + params.head_b);
-                head[e] = g;
-                let c = g * inv_nu;
+    let mut m = vec![0.0f32; h];
+    graph.for_each_pair(
+        chunk,
+        #[inline(always)]
+        |e, ri, rj| {
+            let z = &z2[e * h..][..h];
+            let m = &mut m[..h];
+            if keep {
+                let s2 = &mut saved.s2[e * h..][..h];
                 for k in 0..h {
-                    o[k] += c * me[k];
+                    s2[k] = sigmoid(z[k]);
+                    m[k] = z[k] * s2[k];
+                }
+            } else {
+                for k in 0..h {
+                    m[k] = z[k] * sigmoid(z[k]);
                 }
             }
-            Head::Displacement {
-                coords_range,
-                norm_constant,
-            } => {
-                let t = dot(me, params.head_w).tanh();
-                head[e] = t;
-                let dv = diff(nodes.x, ri, rj);
-                let denom = (norm2(dv) + 1e-8).sqrt() + norm_constant;
-                let c = t * coords_range * inv_nu / denom;
-                for k in 0..3 {
-                    o[k] += c * dv[k];
+            let o = &mut out[(ri - base) * width..][..width];
+            let value = match params.head {
+                Head::Gate => {
+                    let g = sigmoid(dot(m, params.head_w) + params.head_b);
+                    let c = g * inv_nu;
+                    let o = &mut o[..h];
+                    for k in 0..h {
+                        o[k] += c * m[k];
+                    }
+                    g
                 }
+                Head::Displacement {
+                    coords_range,
+                    norm_constant,
+                } => {
+                    let t = dot(m, params.head_w).tanh();
+                    let dv = diff(nodes.x, ri, rj);
+                    let denom = (norm2(dv) + 1e-8).sqrt() + norm_constant;
+                    let c = t * coords_range * inv_nu / denom;
+                    for k in 0..3 {
+                        o[k] += c * dv[k];
+                    }
+                    t
+                }
+            };
+            if keep {
+                saved.head[e] = value;
             }
-        }
-    });
-    ChunkSaved {
-        z1,
-        s1,
-        z2,
-        s2,
-        head,
+        },
+    );
+    if keep {
+        saved.z2 = z2;
     }
+    saved
 }
 
+#[inline(always)]
 fn backward_chunk(
     graph: &PairGraph,
     chunk: &Chunk,
@@ -453,67 +521,75 @@ fn backward_chunk(
     // Through the head to dz2 = dm · silu'(z2).
     let mut dz = vec![0.0f32; e_count * h];
     let mut m = vec![0.0f32; h];
-    graph.for_each_pair(chunk, |e, ri, rj| {
-        let (z2, s2) = (&saved.z2[e * h..][..h], &saved.s2[e * h..][..h]);
-        for k in 0..h {
-            m[k] = z2[k] * s2[k];
-        }
-        let go = &d_out[(ri - base) * width..][..width];
-        let dze = &mut dz[e * h..][..h];
-        // dm = a·go + b·head_w, then dz2 = dm · silu'(z2).
-        let (a, b) = match params.head {
-            Head::Gate => {
-                let g = saved.head[e];
-                let a = g * inv_nu;
-                let dg = dot(go, &m) * inv_nu * g * (1.0 - g);
-                for k in 0..h {
-                    grads.head_w[k] += dg * m[k];
-                }
-                grads.head_b += dg;
-                (a, dg)
-            }
-            Head::Displacement {
-                coords_range,
-                norm_constant,
-            } => {
-                let t = saved.head[e];
-                let dv = diff(nodes.x, ri, rj);
-                let norm = (norm2(dv) + 1e-8).sqrt();
-                let denom = norm + norm_constant;
-                let cd = [dv[0] / denom, dv[1] / denom, dv[2] / denom];
-                let g = [go[0] * inv_nu, go[1] * inv_nu, go[2] * inv_nu];
-                let d_phi = g[0] * cd[0] + g[1] * cd[1] + g[2] * cd[2];
-                // d cd / d diff: δ/D − diff·diffᵀ/(D² |diff|).
-                let phi = t * coords_range;
-                let dcd = [g[0] * phi, g[1] * phi, g[2] * phi];
-                let along =
-                    (dcd[0] * dv[0] + dcd[1] * dv[1] + dcd[2] * dv[2]) / (denom * denom * norm);
-                for k in 0..3 {
-                    let dd = dcd[k] / denom - along * dv[k];
-                    rows.x[(ri - base) * 3 + k] += dd;
-                    rows.x[(rj - base) * 3 + k] -= dd;
-                }
-                let dpre = d_phi * coords_range * (1.0 - t * t);
-                for k in 0..h {
-                    grads.head_w[k] += dpre * m[k];
-                }
-                (0.0, dpre)
-            }
-        };
-        let silu_grad = |k: usize| s2[k] * (1.0 + z2[k] * (1.0 - s2[k]));
-        if width == h {
+    graph.for_each_pair(
+        chunk,
+        #[inline(always)]
+        |e, ri, rj| {
+            let (z2, s2) = (&saved.z2[e * h..][..h], &saved.s2[e * h..][..h]);
+            let (m, head_w, head_w_grad) =
+                (&mut m[..h], &params.head_w[..h], &mut grads.head_w[..h]);
             for k in 0..h {
-                dze[k] = (a * go[k] + b * params.head_w[k]) * silu_grad(k);
+                m[k] = z2[k] * s2[k];
             }
-        } else {
-            for k in 0..h {
-                dze[k] = b * params.head_w[k] * silu_grad(k);
+            let go = &d_out[(ri - base) * width..][..width];
+            let dze = &mut dz[e * h..][..h];
+            // dm = a·go + b·head_w, then dz2 = dm · silu'(z2).
+            let (a, b) = match params.head {
+                Head::Gate => {
+                    let g = saved.head[e];
+                    let a = g * inv_nu;
+                    let dg = dot(go, m) * inv_nu * g * (1.0 - g);
+                    for k in 0..h {
+                        head_w_grad[k] += dg * m[k];
+                    }
+                    grads.head_b += dg;
+                    (a, dg)
+                }
+                Head::Displacement {
+                    coords_range,
+                    norm_constant,
+                } => {
+                    let t = saved.head[e];
+                    let dv = diff(nodes.x, ri, rj);
+                    let norm = (norm2(dv) + 1e-8).sqrt();
+                    let denom = norm + norm_constant;
+                    let cd = [dv[0] / denom, dv[1] / denom, dv[2] / denom];
+                    let g = [go[0] * inv_nu, go[1] * inv_nu, go[2] * inv_nu];
+                    let d_phi = g[0] * cd[0] + g[1] * cd[1] + g[2] * cd[2];
+                    // d cd / d diff: δ/D − diff·diffᵀ/(D² |diff|).
+                    let phi = t * coords_range;
+                    let dcd = [g[0] * phi, g[1] * phi, g[2] * phi];
+                    let along =
+                        (dcd[0] * dv[0] + dcd[1] * dv[1] + dcd[2] * dv[2]) / (denom * denom * norm);
+                    for k in 0..3 {
+                        let dd = dcd[k] / denom - along * dv[k];
+                        rows.x[(ri - base) * 3 + k] += dd;
+                        rows.x[(rj - base) * 3 + k] -= dd;
+                    }
+                    let dpre = d_phi * coords_range * (1.0 - t * t);
+                    for k in 0..h {
+                        head_w_grad[k] += dpre * m[k];
+                    }
+                    (0.0, dpre)
+                }
+            };
+            let silu_grad = |k: usize| s2[k] * (1.0 + z2[k] * (1.0 - s2[k]));
+            if width == h {
+                let go = &go[..h];
+                for k in 0..h {
+                    dze[k] = (a * go[k] + b * head_w[k]) * silu_grad(k);
+                }
+            } else {
+                for k in 0..h {
+                    dze[k] = b * head_w[k] * silu_grad(k);
+                }
             }
-        }
-    });
+        },
+    );
+    let b2_grad = &mut grads.b2[..h];
     for row in dz.chunks_exact(h) {
         for k in 0..h {
-            grads.b2[k] += row[k];
+            b2_grad[k] += row[k];
         }
     }
 
@@ -527,47 +603,43 @@ fn backward_chunk(
     matmul(&mut da, &dz, false, params.w2, true, e_count, h, h, false);
 
     // Layer 1: dz1 = da1 · silu'(z1), spread to both atoms and the two edge attributes.
-    graph.for_each_pair(chunk, |e, ri, rj| {
-        let (z1, s1) = (&saved.z1[e * h..][..h], &saved.s1[e * h..][..h]);
-        let dae = &mut da[e * h..][..h];
-        for k in 0..h {
-            dae[k] *= s1[k] * (1.0 + z1[k] * (1.0 - s1[k]));
-        }
-        let dz1 = &*dae;
-        let dv = diff(nodes.x, ri, rj);
-        let dv0 = diff(nodes.x0, ri, rj);
-        let (r, d) = (norm2(dv), norm2(dv0));
-        let dpi = &mut rows.p[(ri - base) * h..][..h];
-        for k in 0..h {
-            dpi[k] += dz1[k];
-        }
-        let dqj = &mut rows.q[(rj - base) * h..][..h];
-        for k in 0..h {
-            dqj[k] += dz1[k];
-        }
-        for k in 0..h {
-            grads.w_r[k] += dz1[k] * r;
-            grads.w_d[k] += dz1[k] * d;
-        }
-        let dr = 2.0 * dot(dz1, params.w_r);
-        let dd = 2.0 * dot(dz1, params.w_d);
-        for k in 0..3 {
-            rows.x[(ri - base) * 3 + k] += dr * dv[k];
-            rows.x[(rj - base) * 3 + k] -= dr * dv[k];
-            rows.x0[(ri - base) * 3 + k] += dd * dv0[k];
-            rows.x0[(rj - base) * 3 + k] -= dd * dv0[k];
-        }
-    });
+    graph.for_each_pair(
+        chunk,
+        #[inline(always)]
+        |e, ri, rj| {
+            let (z1, s1) = (&saved.z1[e * h..][..h], &saved.s1[e * h..][..h]);
+            let dae = &mut da[e * h..][..h];
+            for k in 0..h {
+                dae[k] *= s1[k] * (1.0 + z1[k] * (1.0 - s1[k]));
+            }
+            let dz1 = &*dae;
+            let dv = diff(nodes.x, ri, rj);
+            let dv0 = diff(nodes.x0, ri, rj);
+            let (r, d) = (norm2(dv), norm2(dv0));
+            let dpi = &mut rows.p[(ri - base) * h..][..h];
+            for k in 0..h {
+                dpi[k] += dz1[k];
+            }
+            let dqj = &mut rows.q[(rj - base) * h..][..h];
+            for k in 0..h {
+                dqj[k] += dz1[k];
+            }
+            let (w_r_grad, w_d_grad) = (&mut grads.w_r[..h], &mut grads.w_d[..h]);
+            for k in 0..h {
+                w_r_grad[k] += dz1[k] * r;
+                w_d_grad[k] += dz1[k] * d;
+            }
+            let dr = 2.0 * dot(dz1, params.w_r);
+            let dd = 2.0 * dot(dz1, params.w_d);
+            for k in 0..3 {
+                rows.x[(ri - base) * 3 + k] += dr * dv[k];
+                rows.x[(rj - base) * 3 + k] -= dr * dv[k];
+                rows.x0[(ri - base) * 3 + k] += dd * dv0[k];
+                rows.x0[(rj - base) * 3 + k] -= dd * dv0[k];
+            }
+        },
+    );
     grads
-}
-
-/// `s = σ(z)`, `a = z·σ(z)`.
-fn silu_into(z: &[f32], s: &mut [f32], a: &mut [f32]) {
-    for ((z, s), a) in z.iter().zip(s.iter_mut()).zip(a.iter_mut()) {
-        let sig = sigmoid(*z);
-        *s = sig;
-        *a = z * sig;
-    }
 }
 
 #[inline(always)]
