@@ -359,6 +359,11 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// Freed tensor buffers are reused instead of returned to the kernel (see the module).
+#[global_allocator]
+static ALLOCATOR: diffgen_core::allocator::ReuseLargeBlocks =
+    diffgen_core::allocator::ReuseLargeBlocks;
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,

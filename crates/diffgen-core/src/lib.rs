@@ -5,6 +5,7 @@
 //! brings the maths — schedules, the forward process, objectives, samplers, guidance —
 //! and the machinery around it: the trainer, EMA, checkpoints and one seeded RNG.
 
+pub mod allocator;
 pub mod batching;
 pub mod checkpoint;
 pub mod config;

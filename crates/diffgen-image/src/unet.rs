@@ -305,7 +305,7 @@ pub struct AttentionBlock {
 }
 
 impl AttentionBlock {
-    fn new(channels: usize, heads: usize, groups: usize, device: &Device) -> Self {
+    pub fn new(channels: usize, heads: usize, groups: usize, device: &Device) -> Self {
         let lin = || LinearConfig::new(channels, channels).init(device);
         Self {
             norm: GroupNormConfig::new(group_count(channels, groups), channels).init(device),
