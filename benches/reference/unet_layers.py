@@ -37,6 +37,7 @@ def main():
         ("conv3x3 stride 2 64→64 28×28", (b, 64, 28, 28), lambda: nn.Conv2d(64, 64, 3, stride=2, padding=1)),
         ("group norm 32, 64 ch 28×28", (b, 64, 28, 28), lambda: nn.GroupNorm(32, 64)),
         ("silu 64 ch 28×28", (b, 64, 28, 28), lambda: nn.SiLU()),
+        ("group norm + silu 64 ch 28×28", (b, 64, 28, 28), lambda: nn.Sequential(nn.GroupNorm(32, 64), nn.SiLU())),
         ("attention 128 ch 14×14, 16 heads", (b, 128, 14, 14), lambda: Attention(128)),
     ]
     print(f"{'layer (batch 64)':<36} {'forward ms':>12} {'fwd+bwd ms':>16}")

@@ -9,6 +9,7 @@ pub mod allocator;
 pub mod batching;
 pub mod checkpoint;
 pub mod config;
+pub mod cpu;
 pub mod denoiser;
 pub mod device;
 pub mod error;

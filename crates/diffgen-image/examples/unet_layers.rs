@@ -1,5 +1,6 @@
 //! Per-layer timings of the course UNet's building blocks at its training shapes (batch 64,
-//! 28×28 and 14×14), forward alone and forward + backward, in milliseconds.
+//! 28×28 and 14×14), forward alone and forward + backward, in milliseconds: burn's own
+//! layers (`burn …`) and the kernels the UNet runs (`diffgen_image::ops`).
 //! `benches/reference/unet_layers.py` times the same layers in PyTorch;
 //! `benches/reference/run.sh image-layers` runs both and prints the ratios.
 //!
@@ -11,6 +12,7 @@ use burn::nn::conv::Conv2dConfig;
 use burn::nn::{GroupNormConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Distribution, Tensor};
+use diffgen_image::ops;
 use diffgen_image::unet::AttentionBlock;
 
 // As in the `diffgen` binary.
@@ -52,39 +54,69 @@ fn main() {
         let n = GroupNormConfig::new(32, c).init(device);
         Box::new(move |x| n.forward(x))
     };
+    // The UNet's layers: its convolutions and group norm + SiLU go through `ops`.
+    let our_conv = |cin: usize, cout: usize, stride: usize, device: &Device| -> Layer {
+        let c = Conv2dConfig::new([cin, cout], [3, 3])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(device);
+        Box::new(move |x| ops::conv2d(&c, x))
+    };
+    let our_norm_silu = |c: usize, device: &Device| -> Layer {
+        let n = GroupNormConfig::new(32, c).init(device);
+        Box::new(move |x| ops::group_norm(&n, x, true))
+    };
     let attention = |c: usize, device: &Device| -> Layer {
         let a = AttentionBlock::new(c, c / 8, 32, device);
         Box::new(move |x| a.forward(x))
     };
-    let cases: Vec<(&str, [usize; 4], Box<dyn Fn(&Device) -> Layer>)> = vec![
+    type Case = (&'static str, [usize; 4], Box<dyn Fn(&Device) -> Layer>);
+    let (big, small) = ([b, 64, 28, 28], [b, 128, 14, 14]);
+    let cases: Vec<Case> = vec![
         (
-            "conv3x3 64→64 28×28",
-            [b, 64, 28, 28],
+            "burn conv3x3 64→64 28×28",
+            big,
             Box::new(move |d| conv(64, 64, 1, d)),
         ),
         (
-            "conv3x3 128→128 14×14",
-            [b, 128, 14, 14],
+            "conv3x3 64→64 28×28",
+            big,
+            Box::new(move |d| our_conv(64, 64, 1, d)),
+        ),
+        (
+            "burn conv3x3 128→128 14×14",
+            small,
             Box::new(move |d| conv(128, 128, 1, d)),
         ),
         (
-            "conv3x3 stride 2 64→64 28×28",
-            [b, 64, 28, 28],
+            "conv3x3 128→128 14×14",
+            small,
+            Box::new(move |d| our_conv(128, 128, 1, d)),
+        ),
+        (
+            "burn conv3x3 stride 2 64→64 28×28",
+            big,
             Box::new(move |d| conv(64, 64, 2, d)),
         ),
         (
-            "group norm 32, 64 ch 28×28",
-            [b, 64, 28, 28],
-            Box::new(move |d| norm(64, d)),
+            "conv3x3 stride 2 64→64 28×28",
+            big,
+            Box::new(move |d| our_conv(64, 64, 2, d)),
         ),
         (
-            "silu 64 ch 28×28",
-            [b, 64, 28, 28],
-            Box::new(|_| Box::new(silu)),
+            "burn group norm 32, 64 ch 28×28",
+            big,
+            Box::new(move |d| norm(64, d)),
+        ),
+        ("burn silu 64 ch 28×28", big, Box::new(|_| Box::new(silu))),
+        (
+            "group norm + silu 64 ch 28×28",
+            big,
+            Box::new(move |d| our_norm_silu(64, d)),
         ),
         (
             "attention 128 ch 14×14, 16 heads",
-            [b, 128, 14, 14],
+            small,
             Box::new(move |d| attention(128, d)),
         ),
     ];

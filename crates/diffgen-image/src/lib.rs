@@ -13,6 +13,7 @@ pub mod config;
 pub mod data;
 pub mod io;
 pub mod metrics;
+pub mod ops;
 pub mod space;
 pub mod unet;
 

@@ -28,6 +28,8 @@ use burn::tensor::{Device, Int, Tensor};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use serde::{Deserialize, Serialize};
 
+use crate::ops;
+
 /// Per-batch context: class labels when the model is conditional; label `num_classes` is
 /// the null label (unconditional).
 #[derive(Debug, Clone)]
@@ -281,12 +283,12 @@ impl ResnetBlock {
 
     /// `x` [B,Cin,H,W], `temb` [B,E] (already through SiLU) → [B,Cout,H,W].
     pub fn forward(&self, x: Tensor<4>, temb: Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone()))); // [B,Cout,H,W]
+        let h = ops::conv2d(&self.conv1, ops::group_norm(&self.norm1, x.clone(), true)); // [B,Cout,H,W]
         let [b, c, _, _] = h.dims();
         let h = h + self.time.forward(temb).reshape([b, c, 1, 1]); // broadcast over H,W
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = ops::conv2d(&self.conv2, ops::group_norm(&self.norm2, h, true));
         let skip = match &self.shortcut {
-            Some(conv) => conv.forward(x),
+            Some(conv) => ops::conv2d(conv, x),
             None => x,
         };
         h + skip
@@ -322,9 +324,7 @@ impl AttentionBlock {
         let [b, c, h, w] = x.dims();
         let (n, heads) = (h * w, self.heads);
         let d = c / heads;
-        let tokens = self
-            .norm
-            .forward(x.clone())
+        let tokens = ops::group_norm(&self.norm, x.clone(), false)
             .reshape([b, c, n])
             .swap_dims(1, 2); // [B,N,C]
         let split = |t: Tensor<3>| t.reshape([b, n, heads, d]).swap_dims(1, 2); // [B,h,N,d]
@@ -452,7 +452,7 @@ impl UNet {
         let [_, _, height, width] = x.dims();
         let temb = self.embedding(t, labels); // [B,E]
         let x = pad_to_multiple(x, self.multiple); // [B,C,H',W']
-        let mut h = self.conv_in.forward(x); // [B,c0,H',W']
+        let mut h = ops::conv2d(&self.conv_in, x); // [B,c0,H',W']
         let mut skips = vec![h.clone()];
         for level in &self.down {
             for (i, resnet) in level.resnets.iter().enumerate() {
@@ -463,7 +463,7 @@ impl UNet {
                 skips.push(h.clone());
             }
             if let Some(down) = &level.downsample {
-                h = down.forward(h); // [B,c_l,H_l/2,W_l/2]
+                h = ops::conv2d(down, h); // [B,c_l,H_l/2,W_l/2]
                 skips.push(h.clone());
             }
         }
@@ -479,10 +479,10 @@ impl UNet {
                 }
             }
             if let Some(up) = &level.upsample {
-                h = up.forward(upsample_nearest(h)); // [B,c_l,2H_l,2W_l]
+                h = ops::conv2d(up, upsample_nearest(h)); // [B,c_l,2H_l,2W_l]
             }
         }
-        let out = self.conv_out.forward(silu(self.norm_out.forward(h))); // [B,C,H',W']
+        let out = ops::conv2d(&self.conv_out, ops::group_norm(&self.norm_out, h, true)); // [B,C,H',W']
         out.narrow(2, 0, height).narrow(3, 0, width) // [B,C,H,W]
     }
 }

@@ -14,7 +14,8 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, ExtensionType, Flex};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
+use diffgen_core::cpu;
 
 use super::pair_kernel::{self, Head, NodeInputs, PairGraph, PairParams, Saved};
 
@@ -83,15 +84,7 @@ struct Host<'a> {
 impl<'a> Host<'a> {
     fn read(tensors: &'a [FlexTensor; 10]) -> Self {
         Self {
-            values: tensors.each_ref().map(|t| match t.as_slice::<f32>() {
-                Some(s) => Cow::Borrowed(s),
-                None => Cow::Owned(
-                    t.clone()
-                        .into_data()
-                        .try_to_vec::<f32>()
-                        .expect("the EGNN runs in f32"),
-                ),
-            }),
+            values: tensors.each_ref().map(cpu::host),
         }
     }
 
@@ -121,10 +114,6 @@ impl<'a> Host<'a> {
     }
 }
 
-fn to_flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 fn run_forward(
     tensors: &[FlexTensor; 10],
     spec: &PairSpec,
@@ -134,7 +123,7 @@ fn run_forward(
     let params = host.params(spec);
     let width = spec.head.width(params.hidden);
     let (out, saved) = pair_kernel::forward(&spec.graph, &host.nodes(), &params, keep);
-    (to_flex(out, vec![spec.graph.rows(), width]), saved)
+    (cpu::flex(out, vec![spec.graph.rows(), width]), saved)
 }
 
 fn into_array(inputs: PairInputs<Flex>) -> [FlexTensor; 10] {
@@ -185,10 +174,7 @@ impl Backward<Flex, 10> for PairBackward {
         let state = ops.state;
         let host = Host::read(&state.inputs);
         let params = host.params(&state.spec);
-        let d_out = match d_out.as_slice::<f32>() {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(d_out.clone().into_data().try_to_vec::<f32>().expect("f32")),
-        };
+        let d_out = cpu::host(&d_out);
         let g = pair_kernel::backward(
             &state.spec.graph,
             &host.nodes(),
@@ -196,11 +182,7 @@ impl Backward<Flex, 10> for PairBackward {
             &state.saved,
             &d_out,
         );
-        let shapes: Vec<Vec<usize>> = state
-            .inputs
-            .iter()
-            .map(|t| t.layout().shape().to_vec())
-            .collect();
+        let shapes: Vec<Vec<usize>> = state.inputs.iter().map(cpu::dims).collect();
         let values = [
             g.p,
             g.q,
@@ -215,7 +197,7 @@ impl Backward<Flex, 10> for PairBackward {
         ];
         for ((parent, values), shape) in ops.parents.into_iter().zip(values).zip(shapes) {
             if let Some(node) = parent {
-                grads.register::<Flex>(node.id, to_flex(values, shape));
+                grads.register::<Flex>(node.id, cpu::flex(values, shape));
             }
         }
     }

@@ -16,6 +16,8 @@
 
 use std::ops::Range;
 
+use diffgen_core::cpu::{dot, matmul, sigmoid};
+use diffgen_core::with_best_isa;
 use rayon::prelude::*;
 
 /// What the pair MLP's output feeds.
@@ -123,31 +125,6 @@ impl PairGraph {
             }
         }
     }
-}
-
-/// Runs a call with AVX2 and FMA enabled where the CPU has them: the call's body (all
-/// `#[inline(always)]`) is then compiled for 8-wide vectors, while the binary still runs on
-/// any x86-64. Elsewhere the call runs as compiled.
-macro_rules! with_best_isa {
-    ($f:ident($($arg:expr),* $(,)?)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn wide<R>(f: impl FnOnce() -> R) -> R {
-                f()
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports the enabled features (checked just above).
-                unsafe { wide(#[inline(always)] || $f($($arg),*)) }
-            } else {
-                $f($($arg),*)
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            $f($($arg),*)
-        }
-    }};
 }
 
 /// Per-node inputs, row-major over the flattened node axis.
@@ -368,25 +345,6 @@ fn diff(x: &[f32], i: usize, j: usize) -> [f32; 3] {
 #[inline(always)]
 fn norm2(d: [f32; 3]) -> f32 {
     d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-}
-
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums let the compiler keep several vector lanes busy.
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 #[inline(always)]
@@ -640,118 +598,4 @@ fn backward_chunk(
         },
     );
     grads
-}
-
-#[inline(always)]
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + exp(-z))
-}
-
-/// `e^x` to about 2 ulp, branch-free so that loops over it vectorise: 2^n · P(r) with
-/// `x = n·ln 2 + r`, |r| ≤ ln2/2, and P the degree-6 Taylor polynomial (error < 1.2e-7).
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // 1.5·2^23: adding it rounds to an integer held in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let t = x * LOG2E + ROUND;
-    let n_bits = t.to_bits() as i32 - ROUND.to_bits() as i32;
-    let n = t - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n_bits + 127) << 23) as u32)
-}
-
-/// `dst[m×n] = (dst if accumulate) + lhs·rhs`, row-major; `lhs_t`/`rhs_t` say the operand is
-/// stored transposed (`[k×m]`, `[n×k]`).
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    dst: &mut [f32],
-    lhs: &[f32],
-    lhs_t: bool,
-    rhs: &[f32],
-    rhs_t: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
-) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    let (lhs_cs, lhs_rs) = if lhs_t { (m, 1) } else { (1, k) };
-    let (rhs_cs, rhs_rs) = if rhs_t { (k, 1) } else { (1, n) };
-    // SAFETY: the strides describe matrices inside the slices, whose lengths were checked
-    // above; `dst` does not alias the operands (it is borrowed mutably).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exp_matches_std_to_a_few_ulp() {
-        let mut worst = 0.0f32;
-        for i in -8700..=8800 {
-            let x = i as f32 * 0.01;
-            let rel = ((exp(x) - x.exp()) / x.exp()).abs();
-            worst = worst.max(rel);
-        }
-        assert!(worst < 5e-7, "worst relative error {worst}");
-    }
-
-    #[test]
-    fn matmul_handles_every_transpose() {
-        let (m, n, k) = (3, 4, 5);
-        let a: Vec<f32> = (0..m * k).map(|v| v as f32 * 0.5 - 2.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|v| 1.0 - v as f32 * 0.25).collect();
-        let mut want = vec![0.0f32; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                want[i * n + j] = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
-            }
-        }
-        let at: Vec<f32> = (0..k * m).map(|v| a[(v % m) * k + v / m]).collect();
-        let bt: Vec<f32> = (0..n * k).map(|v| b[(v % k) * n + v / k]).collect();
-        for (lhs, lt, rhs, rt) in [
-            (&a, false, &b, false),
-            (&at, true, &b, false),
-            (&a, false, &bt, true),
-            (&at, true, &bt, true),
-        ] {
-            let mut got = vec![0.0f32; m * n];
-            matmul(&mut got, lhs, lt, rhs, rt, m, n, k, false);
-            assert_eq!(got, want, "lhs_t {lt}, rhs_t {rt}");
-        }
-    }
 }
