@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs diffgen's benchmarks and the PyTorch references side by side and prints the ratios.
 # PyTorch is needed for this script only: PYTHON may point at a venv with torch 2.9.
-#   benches/reference/run.sh [molecule|image|all] [steps]
+#   benches/reference/run.sh [molecule|image|image-layers|protein|all] [steps]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 what=${1:-all}
@@ -47,7 +47,7 @@ image() {
     ours=$($diffgen bench --modality image --train-steps "$steps" --batch-size 64 \
         --num-samples 64 --sample-steps 100)
     theirs=$("$python" benches/reference/unet_course.py --steps "$steps" --batch-size 64 \
-        --threads 2 --num-samples 64 --sample-steps 100)
+        --threads "$(nproc)" --num-samples 64 --sample-steps 100)
     echo "$ours"
     echo "$theirs"
     python3 - "$ours" "$theirs" <<'PY'
@@ -64,9 +64,39 @@ for key in ["train steps/s", "images/s"]:
 PY
 }
 
+protein() {
+    local ours theirs
+    ours=$($diffgen bench --modality protein --train-steps "$steps" --batch-size 32 \
+        --num-samples 32 --sample-steps 100)
+    theirs=$("$python" benches/reference/protein_transformer.py --steps "$steps" --batch-size 32 \
+        --threads "$(nproc)" --num-samples 32 --sample-steps 100)
+    echo "$ours"
+    echo "$theirs"
+    python3 - "$ours" "$theirs" <<'PY'
+import sys
+ours, theirs = sys.argv[1], sys.argv[2]
+def grab(text, key):
+    for line in text.splitlines():
+        if key in line:
+            return float(line.split()[-1])
+for key in ["train steps/s", "backbones/s"]:
+    o, t = grab(ours, key), grab(theirs, key)
+    if o and t:
+        print(f"protein transformer 4x128 {key}: diffgen {o:.4f}, PyTorch {t:.4f}: diffgen/PyTorch = {o / t:.2f}")
+PY
+}
+
+image_layers() {
+    cargo build --release --quiet -p diffgen-image --example unet_layers
+    ./target/release/examples/unet_layers 5
+    "$python" benches/reference/unet_layers.py --reps 5 --threads "$(nproc)"
+}
+
 case "$what" in
     molecule) molecule ;;
     image) image ;;
-    all) molecule; image ;;
-    *) echo "usage: $0 [molecule|image|all] [steps]" >&2; exit 2 ;;
+    image-layers) image_layers ;;
+    protein) protein ;;
+    all) molecule; image; protein ;;
+    *) echo "usage: $0 [molecule|image|image-layers|protein|all] [steps]" >&2; exit 2 ;;
 esac
