@@ -23,7 +23,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
     Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use serde::{Deserialize, Serialize};
@@ -331,10 +331,7 @@ impl AttentionBlock {
         let q = split(self.query.forward(tokens.clone()));
         let k = split(self.key.forward(tokens.clone()));
         let v = split(self.value.forward(tokens));
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar(1.0 / (d as f64).sqrt()); // [B,h,N,N]
-        let mixed = softmax(scores, 3).matmul(v); // [B,h,N,d]
+        let mixed = ops::attention(q, k, v, 1.0 / (d as f64).sqrt()); // [B,h,N,d]
         let mixed = mixed.swap_dims(1, 2).reshape([b, n, c]); // [B,N,C]
         let out = self
             .out
