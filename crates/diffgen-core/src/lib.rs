@@ -14,6 +14,7 @@ pub mod denoiser;
 pub mod device;
 pub mod error;
 pub mod forward;
+pub mod kernels;
 pub mod modality;
 pub mod plot;
 pub mod rng;

@@ -25,6 +25,7 @@ use burn::nn::{
 };
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
+use diffgen_core::kernels::attention;
 use diffgen_core::{CoreError, Denoiser, Objective};
 use serde::{Deserialize, Serialize};
 
@@ -331,7 +332,7 @@ impl AttentionBlock {
         let q = split(self.query.forward(tokens.clone()));
         let k = split(self.key.forward(tokens.clone()));
         let v = split(self.value.forward(tokens));
-        let mixed = ops::attention(q, k, v, 1.0 / (d as f64).sqrt()); // [B,h,N,d]
+        let mixed = attention(q, k, v, None, None, 1.0 / (d as f64).sqrt()); // [B,h,N,d]
         let mixed = mixed.swap_dims(1, 2).reshape([b, n, c]); // [B,N,C]
         let out = self
             .out

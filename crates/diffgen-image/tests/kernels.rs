@@ -155,7 +155,7 @@ fn attention_matches_the_composed_softmax_forward_and_backward() {
             to_vec(v.grad(&grads).expect("dv")),
         ]
     };
-    let ours = results(&|q, k, v| ops::attention(q, k, v, scale));
+    let ours = results(&|q, k, v| diffgen_core::kernels::attention(q, k, v, None, None, scale));
     let theirs = results(&reference);
     assert_close(&ours, &theirs, "attention");
     assert!(ours[1].iter().any(|g| g.abs() > 1e-3));

@@ -4,8 +4,9 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, silu, softmax};
+use burn::tensor::activation::{gelu, silu};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use diffgen_core::kernels::attention;
 use diffgen_core::{CoreError, Denoiser, Objective};
 use serde::{Deserialize, Serialize};
 
@@ -126,13 +127,13 @@ pub struct TransformerBlock {
 
 impl TransformerBlock {
     /// `h` `[B, L, H]`, `time` `[B, H]`, `relative` `[1, L·L]` clipped offsets,
-    /// `key_mask` `[B, 1, 1, L]` (0 for residues, −1e4 for padding) → `[B, L, H]`.
+    /// `key_mask` `[B, L]` (0 for residues, −1e4 for padding) → `[B, L, H]`.
     fn forward(
         &self,
         h: Tensor<3>,
         time: Tensor<2>,
         relative: Tensor<2, Int>,
-        key_mask: Tensor<4>,
+        key_mask: Tensor<2>,
     ) -> Tensor<3> {
         let [b, l, hidden] = h.dims();
         let heads = self.heads;
@@ -144,14 +145,14 @@ impl TransformerBlock {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        // [1, L·L, heads] → [1, heads, L, L]
+        // [1, L·L, heads] → [heads, L, L]
         let bias = self
             .relative_bias
             .forward(relative)
-            .reshape([1, l, l, heads])
-            .permute([0, 3, 1, 2]);
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + bias + key_mask;
-        let attended = softmax(scores, 3).matmul(v); // [B, heads, L, dh]
+            .reshape([l, l, heads])
+            .permute([2, 0, 1]);
+        let scale = 1.0 / (dh as f64).sqrt();
+        let attended = attention(q, k, v, Some(bias), Some(key_mask), scale); // [B, heads, L, dh]
         let attended = attended.swap_dims(1, 2).reshape([b, l, hidden]);
         let h = h + self.attention_out.forward(attended);
 
@@ -200,7 +201,7 @@ impl ProteinDenoiser {
 
     /// `x` `[B, L, 6]` angles, `t` `[B]`, `mask` `[B, L]` (1 residue, 0 padding) → `[B, L, 6]`.
     pub fn forward(&self, x: Tensor<3>, t: Tensor<1>, mask: Tensor<2>) -> Tensor<3> {
-        let [b, l, _] = x.dims();
+        let [_, l, _] = x.dims();
         let device = x.device();
         // The centred, wrapped angles enter as they are, as in FoldingDiff.
         let time = silu(
@@ -211,7 +212,7 @@ impl ProteinDenoiser {
         let mut h = self.input.forward(x); // [B, L, H]
         let relative = self.relative_offsets(l, &device);
         // Padding keys get a large negative logit; −1e4 stays finite in half precision too.
-        let key_mask = (mask.clone() - 1.0).mul_scalar(1e4).reshape([b, 1, 1, l]);
+        let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
         for block in &self.blocks {
             h = block.forward(h, time.clone(), relative.clone(), key_mask.clone());
         }

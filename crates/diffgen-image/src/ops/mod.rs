@@ -1,16 +1,14 @@
 //! Hand-written CPU kernels for the UNet's hot layers, registered with burn as a Flex
 //! backend extension with hand-written backward passes: convolution as im2col + one matrix
 //! product per image ([`conv`]), group normalisation fused with the SiLU that follows it
-//! ([`group_norm`]), and attention one head at a time in cache ([`attention`]).
+//! ([`group_norm`]); attention is the core's (`diffgen_core::kernels::attention`).
 //!
 //! Why: burn's Flex convolution backward and its composed group norm and SiLU were 3–25×
-//! slower than PyTorch's at the course UNet's shapes (`examples/unet_layers.rs`), and
-//! attention spent its time writing and re-reading `B·H·N²` scores. The wrappers
+//! slower than PyTorch's at the course UNet's shapes (`examples/unet_layers.rs`). The wrappers
 //! [`conv2d`] and [`group_norm`] take burn's own modules, so parameters, checkpoints
 //! and other backends are untouched; on devices other than Flex, or for settings the
 //! kernels do not cover, they call the module's own `forward`.
 
-pub mod attention;
 pub mod conv;
 pub mod group_norm;
 
@@ -25,11 +23,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, Flex};
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, PaddingConfig2d};
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 use diffgen_core::cpu::{dims, flex, host};
 
-use attention::AttentionShape;
 use conv::ConvShape;
 use group_norm::NormShape;
 
@@ -64,14 +61,6 @@ pub trait ImageKernelOps: Backend {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         spec: NormSpec,
-    ) -> FloatTensor<Self>;
-
-    /// `softmax(scale·q·kᵀ)·v` over the last two dimensions of `[B, H, N, d]` tensors.
-    fn attention(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        scale: f32,
     ) -> FloatTensor<Self>;
 }
 
@@ -132,30 +121,6 @@ pub fn group_norm(norm: &GroupNorm, x: Tensor<4>, then_silu: bool) -> Tensor<4> 
     ))
 }
 
-/// `softmax(scale·q·kᵀ)·v` for `[B, H, N, d]` tensors, fused where the kernel applies.
-pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, scale: f64) -> Tensor<4> {
-    if !is_supported(&q.device()) {
-        return softmax(q.matmul(k.swap_dims(2, 3)).mul_scalar(scale), 3).matmul(v);
-    }
-    Tensor::from_dispatch(<Dispatch as ImageKernelOps>::attention(
-        q.into_dispatch(),
-        k.into_dispatch(),
-        v.into_dispatch(),
-        scale as f32,
-    ))
-}
-
-fn attention_shape(q: &FlexTensor, scale: f32) -> AttentionShape {
-    let q = dims(q);
-    assert_eq!(q.len(), 4, "attention: q {q:?} is not [B, H, N, d]");
-    AttentionShape {
-        heads: q[0] * q[1],
-        tokens: q[2],
-        dim: q[3],
-        scale,
-    }
-}
-
 fn conv_shape(x: &FlexTensor, weight: &FlexTensor, spec: ConvSpec) -> ConvShape {
     let (x, w) = (dims(x), dims(weight));
     assert!(
@@ -205,22 +170,7 @@ fn norm_forward(
     (flex(out, dims(x)), stats)
 }
 
-fn attention_forward(
-    q: &FlexTensor,
-    k: &FlexTensor,
-    v: &FlexTensor,
-    scale: f32,
-) -> (FlexTensor, Vec<f32>) {
-    let s = attention_shape(q, scale);
-    let (out, lse) = attention::forward(&s, &host(q), &host(k), &host(v));
-    (flex(out, dims(q)), lse)
-}
-
 impl ImageKernelOps for Flex {
-    fn attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, scale: f32) -> FlexTensor {
-        attention_forward(&q, &k, &v, scale).0
-    }
-
     fn conv2d_im2col(
         x: FlexTensor,
         weight: FlexTensor,
@@ -283,47 +233,7 @@ impl Backward<Flex, 3> for NormBackward {
     }
 }
 
-#[derive(Debug)]
-struct AttentionBackward;
-
-impl Backward<Flex, 3> for AttentionBackward {
-    type State = Arc<([FlexTensor; 3], f32, Vec<f32>)>;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let d_out = grads.consume::<Flex>(&ops.node);
-        let ([q, k, v], scale, lse) = &*ops.state;
-        let s = attention_shape(q, *scale);
-        let (dq, dk, dv) =
-            attention::backward(&s, &host(q), &host(k), &host(v), lse, &host(&d_out));
-        let values = [flex(dq, dims(q)), flex(dk, dims(k)), flex(dv, dims(v))];
-        for (parent, value) in ops.parents.into_iter().zip(values) {
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, value);
-            }
-        }
-    }
-}
-
 impl<C: CheckpointStrategy> ImageKernelOps for Autodiff<Flex, C> {
-    fn attention(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        scale: f32,
-    ) -> FloatTensor<Self> {
-        let nodes = [q.node(), k.node(), v.node()];
-        let inputs = [q.into_primitive(), k.into_primitive(), v.into_primitive()];
-        let (out, lse) = attention_forward(&inputs[0], &inputs[1], &inputs[2], scale);
-        match AttentionBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(Arc::new((inputs, scale, lse)), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
-    }
-
     fn conv2d_im2col(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
