@@ -86,6 +86,37 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Σ v_k with eight partial sums, so the loop vectorises.
+#[inline(always)]
+pub fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += c[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The largest element (−∞ for none), eight lanes at a time.
+#[inline(always)]
+pub fn max(v: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] = if c[k] > acc[k] { c[k] } else { acc[k] };
+        }
+    }
+    acc.iter().fold(tail, |m, &x| m.max(x))
+}
+
 /// `dst[m×n] = (dst if accumulate) + lhs·rhs`, row-major; `lhs_t`/`rhs_t` say the operand is
 /// stored transposed (`[k×m]`, `[n×k]`). Single-threaded: callers parallelise around it.
 #[allow(clippy::too_many_arguments)]

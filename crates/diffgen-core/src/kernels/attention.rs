@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use crate::cpu::{exp, matmul};
+use crate::cpu::{dot, exp, matmul, max, sum};
 use crate::with_best_isa;
 
 /// Sizes of one call.
@@ -103,15 +103,13 @@ fn forward_head(
     matmul(scores, q, false, k, true, n, n, d, false);
     add_biases(scores, s, biases, index / s.heads, index % s.heads);
     for (row, lse) in scores.chunks_exact_mut(n).zip(lse) {
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-        let mut sum = 0.0f32;
-        for x in row.iter_mut() {
-            *x = exp(*x - max);
-            sum += *x;
-        }
-        let inv = 1.0 / sum;
+        // Separate passes, each of which vectorises (a running sum would not).
+        let top = max(row);
+        row.iter_mut().for_each(|x| *x = exp(*x - top));
+        let total = sum(row);
+        let inv = 1.0 / total;
         row.iter_mut().for_each(|x| *x *= inv);
-        *lse = max + sum.ln();
+        *lse = top + total.ln();
     }
     matmul(out, scores, false, v, false, n, d, n, false);
 }
@@ -178,7 +176,7 @@ fn backward_head(
     matmul(g, d_out, false, v, true, n, n, d, false);
     // G = P ∘ (dP − rowsum(P ∘ dP)): the logits' gradient.
     for (prow, grow) in p.chunks_exact(n).zip(g.chunks_exact_mut(n)) {
-        let inner: f32 = prow.iter().zip(grow.iter()).map(|(a, b)| a * b).sum();
+        let inner = dot(prow, grow);
         for (gv, &pv) in grow.iter_mut().zip(prow) {
             *gv = pv * (*gv - inner);
         }

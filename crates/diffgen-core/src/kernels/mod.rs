@@ -58,15 +58,7 @@ pub fn attention(
 ) -> Tensor<4> {
     let device = q.device();
     if !is_supported(&device) {
-        let [b, _, n, _] = q.dims();
-        let mut logits = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
-        if let Some(bias) = head_bias {
-            logits = logits + bias.unsqueeze_dim(0);
-        }
-        if let Some(bias) = key_bias {
-            logits = logits + bias.reshape([b, 1, 1, n]);
-        }
-        return softmax(logits, 3).matmul(v);
+        return attention_composed(q, k, v, head_bias, key_bias, scale);
     }
     let spec = AttentionSpec {
         scale: scale as f32,
@@ -82,6 +74,27 @@ pub fn attention(
         key_bias.map_or_else(placeholder, Tensor::into_dispatch),
         spec,
     ))
+}
+
+/// [`attention`] as burn tensor ops: what other backends run, and what tests compare the
+/// kernel against.
+pub fn attention_composed(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    head_bias: Option<Tensor<3>>,
+    key_bias: Option<Tensor<2>>,
+    scale: f64,
+) -> Tensor<4> {
+    let [b, _, n, _] = q.dims();
+    let mut logits = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale); // [B, H, N, N]
+    if let Some(bias) = head_bias {
+        logits = logits + bias.unsqueeze_dim(0);
+    }
+    if let Some(bias) = key_bias {
+        logits = logits + bias.reshape([b, 1, 1, n]);
+    }
+    softmax(logits, 3).matmul(v)
 }
 
 fn shape(q: &FlexTensor, spec: AttentionSpec) -> AttentionShape {

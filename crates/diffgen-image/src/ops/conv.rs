@@ -69,24 +69,37 @@ fn patch_rows(s: &ConvShape, mut f: impl FnMut(usize, usize, usize, usize, usize
 }
 
 /// Gathers image `x_b` `[Cin, H, W]` into `col` `[Cin·kh·kw, Ho·Wo]` (zeros off the image).
+/// Every element is written once: no separate clearing pass.
 fn im2col(x_b: &[f32], s: &ConvShape, col: &mut [f32]) {
-    let [_, wo] = s.out_hw();
-    let (n, w, [_, kw]) = (s.positions(), s.width, s.kernel);
-    col.fill(0.0);
-    patch_rows(s, |c, ky, kx, oy, iy| {
-        let row = ((c * s.kernel[0] + ky) * kw + kx) * n + oy * wo;
-        let src = &x_b[(c * s.height + iy) * w..][..w];
-        let (first, end) = valid_columns(wo, w, kx, s.stride[1], s.padding[1]);
-        let dst = &mut col[row..][..wo];
-        if s.stride[1] == 1 {
-            let shift = first + kx - s.padding[1];
-            dst[first..end].copy_from_slice(&src[shift..shift + end - first]);
-        } else {
-            for ox in first..end {
-                dst[ox] = src[ox * s.stride[1] + kx - s.padding[1]];
+    let [ho, wo] = s.out_hw();
+    let (w, [kh, kw]) = (s.width, s.kernel);
+    let mut rows = col.chunks_exact_mut(wo);
+    for c in 0..s.cin {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let (first, end) = valid_columns(wo, w, kx, s.stride[1], s.padding[1]);
+                for oy in 0..ho {
+                    let dst = rows.next().expect("col holds Cin·kh·kw·Ho rows");
+                    let iy = (oy * s.stride[0] + ky) as isize - s.padding[0] as isize;
+                    if !(0..s.height as isize).contains(&iy) {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &x_b[(c * s.height + iy as usize) * w..][..w];
+                    dst[..first].fill(0.0);
+                    dst[end..].fill(0.0);
+                    if s.stride[1] == 1 {
+                        let shift = first + kx - s.padding[1];
+                        dst[first..end].copy_from_slice(&src[shift..shift + end - first]);
+                    } else {
+                        for ox in first..end {
+                            dst[ox] = src[ox * s.stride[1] + kx - s.padding[1]];
+                        }
+                    }
+                }
             }
         }
-    });
+    }
 }
 
 /// Adds `col` `[Cin·kh·kw, Ho·Wo]` back onto image gradient `dx_b` `[Cin, H, W]`.
