@@ -20,16 +20,32 @@ const MIN_CACHED: usize = 128 << 10;
 const GRANULE: usize = 16 << 10;
 static LIMIT: AtomicUsize = AtomicUsize::new(0);
 
-/// At most this many bytes of freed blocks are kept: a third of physical memory (a UNet
-/// train step at batch 64 cycles through about 5 GB), or 4 GiB where that is unknown.
+/// At most this many bytes of freed blocks are kept: a third of the memory this process may
+/// use (the machine's, or a container's limit where lower; a UNet train step at batch 64
+/// cycles through about 5 GB), or 4 GiB where neither is known.
 pub fn cache_limit() -> usize {
     let known = LIMIT.load(Ordering::Relaxed);
     if known != 0 {
         return known;
     }
-    let limit = physical_memory().map_or(4 << 30, |bytes| bytes / 3);
+    // Reading the cgroup file allocates, but only small blocks, which never reach this path.
+    let memory = match (physical_memory(), container_limit()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let limit = memory.map_or(4 << 30, |bytes| bytes / 3);
     LIMIT.store(limit, Ordering::Relaxed);
     limit
+}
+
+/// cgroup v2 `memory.max` or v1 `memory.limit_in_bytes`, where set.
+fn container_limit() -> Option<usize> {
+    [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .find_map(|path| std::fs::read_to_string(path).ok()?.trim().parse().ok())
 }
 
 #[cfg(unix)]
@@ -126,6 +142,28 @@ unsafe impl GlobalAlloc for ReuseLargeBlocks {
                 None => unsafe { System.alloc_zeroed(big) },
             },
         }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // Small to small: the system's in-place growth. Otherwise (a cached size on either
+        // side) move through `alloc` and `dealloc` so every block keeps its rounded layout.
+        if layout.size() < MIN_CACHED && new_size < MIN_CACHED {
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
+        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+            return std::ptr::null_mut();
+        };
+        if rounded(layout) == rounded(new_layout) {
+            return ptr;
+        }
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        new
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -7,7 +7,7 @@ use diffgen_core::tensor_util::to_vec;
 
 type Biases = (Option<Tensor<3>>, Option<Tensor<2>>);
 
-/// Output and the gradients of q, k, v and the head bias, for a loss Σ out·w.
+/// Output and the gradients of q, k, v and the biases, for a loss Σ out·w.
 fn run(
     fused: bool,
     [q, k, v, w]: &[Tensor<4>; 4],
@@ -20,6 +20,7 @@ fn run(
         v.clone().require_grad(),
     );
     let head_bias = head_bias.clone().map(Tensor::require_grad);
+    let key_bias = key_bias.clone().map(Tensor::require_grad);
     let f = if fused { attention } else { attention_composed };
     let out = f(
         q.clone(),
@@ -38,6 +39,9 @@ fn run(
     ];
     if let Some(hb) = head_bias {
         results.push(to_vec(hb.grad(&grads).expect("head-bias gradient")));
+    }
+    if let Some(kb) = key_bias {
+        results.push(to_vec(kb.grad(&grads).expect("key-bias gradient")));
     }
     results
 }
@@ -87,8 +91,8 @@ fn biased_attention_matches_the_composed_formulation() {
     device.seed(9);
     let (b, h, n) = (3, 2, 11);
     let head_bias = Tensor::<3>::random([h, n, n], Distribution::Normal(0.0, 1.0), &device);
-    // The last three keys of the second item are padding.
-    let mut mask = vec![0.0f32; b * n];
+    // The last three keys of the second item are padding; the rest carry small biases.
+    let mut mask: Vec<f32> = (0..b * n).map(|i| (i % 5) as f32 * 0.3).collect();
     mask[2 * n - 3..2 * n].fill(-1e4);
     let key_bias = Tensor::<1>::from_floats(mask.as_slice(), &device).reshape([b, n]);
     let biases = (Some(head_bias), Some(key_bias));

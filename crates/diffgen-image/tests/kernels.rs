@@ -43,44 +43,40 @@ fn assert_close(ours: &[Vec<f32>], theirs: &[Vec<f32>], what: &str) {
 fn convolution_matches_burn_forward_and_backward() {
     let device = Device::flex().autodiff();
     device.seed(5);
-    // (cin, cout, kernel, stride, padding, height, width)
-    for (cin, cout, k, stride, pad, h, w) in [
-        (3, 8, 3, 1, 1, 9, 7),
-        (4, 6, 3, 2, 1, 10, 9),
-        (5, 7, 1, 1, 0, 6, 5),
-        (2, 3, 3, 1, 0, 5, 8),
+    // (cin, cout, kernel, stride, padding, height, width, bias)
+    for (cin, cout, k, stride, pad, h, w, bias) in [
+        (3, 8, [3, 3], [1, 1], [1, 1], 9, 7, true),
+        (4, 6, [3, 3], [2, 2], [1, 1], 10, 9, true),
+        (5, 7, [1, 1], [1, 1], [0, 0], 6, 5, true),
+        (2, 3, [3, 3], [1, 1], [0, 0], 5, 8, true),
+        // Unequal rows and columns catch a swapped index; no bias.
+        (3, 4, [3, 1], [1, 2], [1, 0], 7, 9, false),
     ] {
-        let conv = Conv2dConfig::new([cin, cout], [k, k])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        let conv = Conv2dConfig::new([cin, cout], k)
+            .with_stride(stride)
+            .with_padding(PaddingConfig2d::Explicit(pad[0], pad[1], pad[0], pad[1]))
+            .with_bias(bias)
             .init(&device);
         let x = Tensor::<4>::random([3, cin, h, w], Distribution::Normal(0.0, 1.0), &device);
         let probe = conv.forward(x.clone());
         let weights = probe.random_like(Distribution::Normal(0.0, 1.0));
         let ours = run(&|x| ops::conv2d(&conv, x), &x, &weights);
         let theirs = run(&|x| conv.forward(x), &x, &weights);
-        assert_close(
-            &ours,
-            &theirs,
-            &format!("conv {cin}→{cout} k{k} s{stride} p{pad}"),
-        );
+        let what = format!("conv {cin}→{cout} k{k:?} s{stride:?} p{pad:?}");
+        assert_close(&ours, &theirs, &what);
         let grads_of = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
             let grads = (f(x.clone()) * weights.clone()).sum().backward();
-            vec![
-                to_vec(conv.weight.val().grad(&grads).expect("weight gradient")),
-                to_vec(
-                    conv.bias
-                        .as_ref()
-                        .unwrap()
-                        .val()
-                        .grad(&grads)
-                        .expect("bias gradient"),
-                ),
-            ]
+            let mut g = vec![to_vec(
+                conv.weight.val().grad(&grads).expect("weight gradient"),
+            )];
+            if let Some(b) = &conv.bias {
+                g.push(to_vec(b.val().grad(&grads).expect("bias gradient")));
+            }
+            g
         };
         let ours = grads_of(&|x| ops::conv2d(&conv, x));
         let theirs = grads_of(&|x| conv.forward(x));
-        assert_close(&ours, &theirs, &format!("conv {cin}→{cout} parameters"));
+        assert_close(&ours, &theirs, &format!("{what} parameters"));
         assert!(ours[0].iter().any(|v| v.abs() > 1e-3));
     }
 }

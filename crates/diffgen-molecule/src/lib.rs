@@ -149,9 +149,10 @@ pub fn generate(
     let mut trajectories: BTreeMap<usize, Vec<Molecule>> = BTreeMap::new();
     // The fused edge kernel skips padded pairs, so on Flex full batches cost no padded edge
     // work; the tensor path (other backends) cuts batches to bound it.
-    let batches: Vec<&[(usize, usize)]> = match egnn::EdgePath::best_for(device) {
-        egnn::EdgePath::Fused => order.chunks(how.batch_size.max(1)).collect(),
-        egnn::EdgePath::Tensor => similar_size_batches(&order, how.batch_size),
+    let batches: Vec<&[(usize, usize)]> = if diffgen_core::kernels::is_supported(device) {
+        order.chunks(how.batch_size.max(1)).collect()
+    } else {
+        similar_size_batches(&order, how.batch_size)
     };
     for chunk in batches {
         let counts: Vec<usize> = chunk.iter().map(|&(n, _)| n).collect();

@@ -14,8 +14,9 @@ fn model(layers: usize, hidden: usize, device: &Device) -> EgnnDynamics {
         layers,
         hidden,
         coords_range: 15.0,
-        norm_constant: 1.0,
-        normalization_factor: 1.0,
+        // Not EDM's 1 and 1, so that a kernel dropping either would be caught.
+        norm_constant: 0.5,
+        normalization_factor: 3.0,
     };
     struct Wake;
     impl ModuleMapper for Wake {
@@ -40,14 +41,18 @@ fn model(layers: usize, hidden: usize, device: &Device) -> EgnnDynamics {
     config.init(6, device).map(&mut Wake)
 }
 
-/// Molecules of uneven sizes, one of a single atom (no pairs at all).
+/// Molecules of uneven sizes, one of a single atom (no pairs at all); about 3,200 pairs, so
+/// the kernel cuts the batch into several chunks.
 fn batch(device: &Device) -> (Tensor<3>, Tensor<1>, MolContext) {
-    let counts = [5usize, 1, 9, 3, 7];
+    let counts = [5usize, 1, 9, 3, 7, 25, 29, 18, 22, 27, 14];
     let context = MolContext::new(&counts, device);
     let n = context.max_atoms();
     let xh = Tensor::<3>::random([counts.len(), n, 9], Distribution::Normal(0.0, 1.0), device)
         * context.masks.node.clone();
-    let t = Tensor::<1>::from_floats([0.1, 0.5, 0.9, 0.3, 0.7], device);
+    let t = Tensor::<1>::from_floats(
+        [0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.4, 0.6, 0.8, 1.0, 0.05],
+        device,
+    );
     (xh, t, context)
 }
 

@@ -50,6 +50,7 @@ impl AttentionShape {
         self.tokens * self.dim
     }
 
+    /// Keys and values have the queries' count and width (self-attention).
     fn check(&self, q: &[f32], k: &[f32], v: &[f32], biases: &Biases) {
         let len = self.batch * self.heads * self.head_len();
         assert!(
@@ -126,6 +127,9 @@ pub fn forward(
     let (n, len) = (s.tokens, s.head_len());
     let mut out = vec![0.0f32; q.len()];
     let mut lse = vec![0.0f32; s.batch * s.heads * n];
+    if out.is_empty() {
+        return (out, lse); // nothing to do, and no zero-sized chunks for rayon
+    }
     out.par_chunks_mut(len)
         .zip(lse.par_chunks_mut(n))
         .zip(
@@ -222,6 +226,16 @@ pub fn backward(
     let key_len = if biases.key.is_some() { s.batch * n } else { 0 };
     let zeros = || vec![0.0f32; q.len()];
     let (mut dq, mut dk, mut dv) = (zeros(), zeros(), zeros());
+    if q.is_empty() {
+        let (head_bias, key_bias) = (vec![0.0; head_len], vec![0.0; key_len]);
+        return AttentionGrads {
+            q: dq,
+            k: dk,
+            v: dv,
+            head_bias,
+            key_bias,
+        };
+    }
     let inputs = q
         .par_chunks(len)
         .zip(k.par_chunks(len))

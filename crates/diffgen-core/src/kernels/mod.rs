@@ -14,14 +14,20 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, Flex};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
 use crate::cpu::{dims, flex, host};
 use attention::{AttentionShape, Biases};
 
-/// Whether tensors on `device` run the fused kernels.
+/// Whether `device` is Flex, the backend the fused kernels are written for.
 pub fn is_supported(device: &Device) -> bool {
     device.clone().inner() == Device::flex()
+}
+
+/// Whether `tensor` takes the fused kernels: on Flex and in f32, their element type; other
+/// tensors (another backend, half precision, f64) take the composed tensor formulation.
+pub fn runs_fused<const D: usize>(tensor: &Tensor<D>) -> bool {
+    is_supported(&tensor.device()) && tensor.dtype() == DType::F32
 }
 
 /// The scale and which biases are present (absent ones are passed as placeholders).
@@ -57,7 +63,7 @@ pub fn attention(
     scale: f64,
 ) -> Tensor<4> {
     let device = q.device();
-    if !is_supported(&device) {
+    if !runs_fused(&q) {
         return attention_composed(q, k, v, head_bias, key_bias, scale);
     }
     let spec = AttentionSpec {

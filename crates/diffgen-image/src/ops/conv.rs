@@ -50,7 +50,7 @@ fn valid_columns(wo: usize, w: usize, kx: usize, s: usize, p: usize) -> (usize, 
     (first.min(end), end)
 }
 
-/// Calls `f(c, ky, kx, oy, iy, row_of_col)` for every in-bounds input row of every patch row.
+/// Calls `f(c, ky, kx, oy, iy)` for every patch row whose input row `iy` is on the image.
 fn patch_rows(s: &ConvShape, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
     let [ho, _] = s.out_hw();
     let [kh, kw] = s.kernel;
@@ -140,6 +140,9 @@ pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f3
     check(s, x, weight, bias);
     let (k, n) = (s.patch(), s.positions());
     let mut out = vec![0.0f32; s.batch * s.cout * n];
+    if out.is_empty() || x.is_empty() {
+        return out; // nothing to do, and no zero-sized chunks for rayon
+    }
     out.par_chunks_mut(s.cout * n)
         .zip(x.par_chunks(s.cin * s.height * s.width))
         .for_each_init(
@@ -172,6 +175,9 @@ pub fn backward(
     );
     let image = s.cin * s.height * s.width;
     let mut dx = vec![0.0f32; s.batch * image];
+    if dx.is_empty() || dy.is_empty() {
+        return (dx, vec![0.0; s.cout * k], vec![0.0; s.cout]);
+    }
     struct Partial {
         dw: Vec<f32>,
         db: Vec<f32>,

@@ -108,6 +108,9 @@ pub fn forward(s: &NormShape, x: &[f32], gamma: &[f32], beta: &[f32]) -> (Vec<f3
     check(s, x, gamma, beta);
     let mut out = vec![0.0f32; x.len()];
     let mut stats = vec![0.0f32; s.batch * s.groups * 2];
+    if x.is_empty() {
+        return (out, stats);
+    }
     out.par_chunks_mut(s.image())
         .zip(x.par_chunks(s.image()))
         .zip(stats.par_chunks_mut(2 * s.groups))
@@ -203,6 +206,9 @@ pub fn backward(
     );
     let mut dx = vec![0.0f32; x.len()];
     let c = s.channels;
+    if x.is_empty() {
+        return (dx, vec![0.0; c], vec![0.0; c]);
+    }
     let (dgamma, dbeta) = dx
         .par_chunks_mut(s.image())
         .zip(x.par_chunks(s.image()))

@@ -24,8 +24,9 @@ use burn::backend::{backend_extension, Backend, Dispatch, Flex};
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, PaddingConfig2d};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use diffgen_core::cpu::{dims, flex, host};
+use diffgen_core::kernels::runs_fused;
 
 use conv::ConvShape;
 use group_norm::NormShape;
@@ -64,11 +65,6 @@ pub trait ImageKernelOps: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Whether tensors on `device` run these kernels.
-pub fn is_supported(device: &Device) -> bool {
-    device.clone().inner() == Device::flex()
-}
-
 /// `conv.forward(x)`, through the im2col kernel where it applies.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let padding = match conv.padding {
@@ -80,7 +76,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     };
     let (Some(padding), true) = (
         padding,
-        conv.groups == 1 && conv.dilation == [1, 1] && is_supported(&x.device()),
+        conv.groups == 1 && conv.dilation == [1, 1] && runs_fused(&x),
     ) else {
         return conv.forward(x);
     };
@@ -103,8 +99,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 
 /// `norm.forward(x)`, then SiLU when `then_silu`, fused where the kernel applies.
 pub fn group_norm(norm: &GroupNorm, x: Tensor<4>, then_silu: bool) -> Tensor<4> {
-    let (Some(gamma), Some(beta), true) = (&norm.gamma, &norm.beta, is_supported(&x.device()))
-    else {
+    let (Some(gamma), Some(beta), true) = (&norm.gamma, &norm.beta, runs_fused(&x)) else {
         let y = norm.forward(x);
         return if then_silu { silu(y) } else { y };
     };

@@ -1,8 +1,8 @@
 //! The pair kernel as a burn operation: a backend extension for Flex (burn's CPU backend) and
 //! for autodiff over Flex, whose backward is [`pair_kernel::backward`].
 //!
-//! Other backends (wgpu, …) keep the tensor formulation in `mod.rs`; [`is_supported`] says
-//! which path a device takes.
+//! Other backends (wgpu, …) and element types keep the tensor formulation in `mod.rs`;
+//! `diffgen_core::kernels::runs_fused` says which path a tensor takes.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -14,15 +14,10 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, ExtensionType, Flex};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use diffgen_core::cpu;
 
 use super::pair_kernel::{self, Head, NodeInputs, PairGraph, PairParams, Saved};
-
-/// Whether tensors on `device` run the fused kernel.
-pub fn is_supported(device: &Device) -> bool {
-    device.clone().inner() == Device::flex()
-}
 
 /// The tensors of one pair-MLP layer, in the shapes of [`pair_kernel`]'s slices:
 /// `p`, `q` `[rows, H]`; `x`, `x0` `[rows, 3]`; `w_r`, `w_d`, `b2`, `head_w` `[H]`;

@@ -9,7 +9,9 @@
 //! On Flex (the CPU backend) the edge work of each layer — second edge layer, gate or
 //! coordinate head, mask and neighbour sum — runs as one fused kernel over the real pairs
 //! only ([`pair_kernel`], registered with burn in [`fused`]); elsewhere it runs as tensor ops
-//! over the padded `N×N` grid. Both compute the same function (tests compare them).
+//! over the padded `N×N` grid. Both compute the same function for EDM's masks (tests compare
+//! them): the fused kernel takes its pairs from the node mask (all ordered pairs i ≠ j of
+//! real atoms), which is what EDM's edge mask says.
 
 pub mod fused;
 pub mod pair_kernel;
@@ -22,6 +24,7 @@ use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use diffgen_core::kernels::runs_fused;
 use diffgen_core::tensor_util::to_vec;
 use pair_kernel::{Head, PairGraph};
 
@@ -186,9 +189,9 @@ pub enum EdgePath {
 }
 
 impl EdgePath {
-    /// The fused kernel where the device supports it.
-    pub fn best_for(device: &Device) -> Self {
-        if fused::is_supported(device) {
+    /// The fused kernel where it applies to `xh` (Flex, f32), else the tensor path.
+    pub fn best_for(xh: &Tensor<3>) -> Self {
+        if runs_fused(xh) {
             EdgePath::Fused
         } else {
             EdgePath::Tensor
@@ -349,11 +352,12 @@ impl EgnnDynamics {
     ///
     /// The edge work runs in the fused kernel on Flex devices (see [`EdgePath`]).
     pub fn forward(&self, xh: Tensor<3>, t: Tensor<1>, masks: &GraphMasks) -> Tensor<3> {
-        let path = EdgePath::best_for(&xh.device());
+        let path = EdgePath::best_for(&xh);
         self.forward_with(xh, t, masks, path)
     }
 
-    /// [`forward`](Self::forward) with the edge implementation chosen by the caller.
+    /// [`forward`](Self::forward) with the edge implementation chosen by the caller; `Fused`
+    /// falls back to `Tensor` where the kernel does not apply (see [`EdgePath::best_for`]).
     pub fn forward_with(
         &self,
         xh: Tensor<3>,
@@ -363,6 +367,10 @@ impl EgnnDynamics {
     ) -> Tensor<3> {
         let [b, n, channels] = xh.dims();
         let features = channels - 3;
+        let path = match path {
+            EdgePath::Fused => EdgePath::best_for(&xh),
+            EdgePath::Tensor => EdgePath::Tensor,
+        };
         let xh = xh * masks.node.clone();
         let x = xh.clone().narrow(2, 0, 3);
         // Time is appended as one more feature, on padding rows too (as EDM does).

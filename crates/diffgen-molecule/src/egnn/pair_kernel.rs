@@ -532,7 +532,7 @@ fn backward_chunk(
                 }
             };
             let silu_grad = |k: usize| s2[k] * (1.0 + z2[k] * (1.0 - s2[k]));
-            if width == h {
+            if params.head == Head::Gate {
                 let go = &go[..h];
                 for k in 0..h {
                     dze[k] = (a * go[k] + b * head_w[k]) * silu_grad(k);
