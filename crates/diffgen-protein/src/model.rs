@@ -4,14 +4,17 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, silu};
+use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use diffgen_core::kernels::attention;
+use diffgen_core::kernels::{attention, gelu, layer_norm};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::ANGLE_NAMES;
 use crate::space::ProteinContext;
+
+/// ε of every layer norm (burn's default), passed to the fused kernel too.
+const LAYER_NORM_EPSILON: f64 = 1e-5;
 
 /// Features per residue: the six backbone angles.
 pub const FEATURES: usize = ANGLE_NAMES.len();
@@ -87,20 +90,26 @@ impl ProteinDenoiserConfig {
             blocks: (0..self.layers)
                 .map(|_| TransformerBlock {
                     time: LinearConfig::new(h, h).init(device),
-                    norm_attention: LayerNormConfig::new(h).init(device),
+                    norm_attention: LayerNormConfig::new(h)
+                        .with_epsilon(LAYER_NORM_EPSILON)
+                        .init(device),
                     query: LinearConfig::new(h, h).init(device),
                     key: LinearConfig::new(h, h).init(device),
                     value: LinearConfig::new(h, h).init(device),
                     attention_out: LinearConfig::new(h, h).init(device),
                     relative_bias: EmbeddingConfig::new(2 * self.max_relative + 1, self.heads)
                         .init(device),
-                    norm_ff: LayerNormConfig::new(h).init(device),
+                    norm_ff: LayerNormConfig::new(h)
+                        .with_epsilon(LAYER_NORM_EPSILON)
+                        .init(device),
                     ff_in: LinearConfig::new(h, self.feed_forward).init(device),
                     ff_out: LinearConfig::new(self.feed_forward, h).init(device),
                     heads: self.heads,
                 })
                 .collect(),
-            norm_out: LayerNormConfig::new(h).init(device),
+            norm_out: LayerNormConfig::new(h)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device),
             output: LinearConfig::new(h, FEATURES).init(device),
             time_features: self.time_features,
             max_relative: self.max_relative,
@@ -140,7 +149,7 @@ impl TransformerBlock {
         let dh = hidden / heads;
         let h = h + self.time.forward(time).unsqueeze_dim(1); // [B, L, H]
 
-        let x = self.norm_attention.forward(h.clone());
+        let x = layer_norm(&self.norm_attention, h.clone(), LAYER_NORM_EPSILON);
         let split = |t: Tensor<3>| t.reshape([b, l, heads, dh]).swap_dims(1, 2); // [B, h, L, dh]
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
@@ -156,7 +165,7 @@ impl TransformerBlock {
         let attended = attended.swap_dims(1, 2).reshape([b, l, hidden]);
         let h = h + self.attention_out.forward(attended);
 
-        let x = self.norm_ff.forward(h.clone());
+        let x = layer_norm(&self.norm_ff, h.clone(), LAYER_NORM_EPSILON);
         h + self.ff_out.forward(gelu(self.ff_in.forward(x)))
     }
 }
@@ -216,7 +225,9 @@ impl ProteinDenoiser {
         for block in &self.blocks {
             h = block.forward(h, time.clone(), relative.clone(), key_mask.clone());
         }
-        let out = self.output.forward(self.norm_out.forward(h)); // [B, L, 6]
+        let out = self
+            .output
+            .forward(layer_norm(&self.norm_out, h, LAYER_NORM_EPSILON)); // [B, L, 6]
         out * mask.unsqueeze_dim(2)
     }
 }

@@ -1,8 +1,11 @@
-//! Fused operations shared by the modalities, as burn backend extensions for Flex (burn's
+//! Fused operations shared by the modalities (attention, GELU, layer norm), as burn backend
+//! extensions for Flex (burn's
 //! CPU backend) and autodiff over Flex, with hand-written backward passes. Other backends
 //! take the composed tensor formulation, which tests compare the kernels against.
 
 pub mod attention;
+pub mod gelu;
+pub mod layer_norm;
 
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, Flex};
+use burn::nn::LayerNorm;
 use burn::tensor::activation::softmax;
 use burn::tensor::{DType, Device, Tensor};
 
@@ -39,7 +43,7 @@ pub struct AttentionSpec {
 }
 
 #[backend_extension(Flex, Autodiff)]
-pub trait AttentionOps: Backend {
+pub trait CoreKernelOps: Backend {
     /// `q`, `k`, `v` `[B, H, N, d]`; `head_bias` `[H, N, N]`, `key_bias` `[B, N]`.
     fn attention(
         q: FloatTensor<Self>,
@@ -49,6 +53,44 @@ pub trait AttentionOps: Backend {
         key_bias: FloatTensor<Self>,
         spec: AttentionSpec,
     ) -> FloatTensor<Self>;
+
+    /// GELU, erf form, elementwise.
+    fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Layer norm over the last dimension: `x` `[…, D]`, `gamma`, `beta` `[D]`.
+    fn layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f32,
+    ) -> FloatTensor<Self>;
+}
+
+/// `gelu(x)` (erf form), fused on Flex.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !runs_fused(&x) {
+        return burn::tensor::activation::gelu(x);
+    }
+    Tensor::from_dispatch(<Dispatch as CoreKernelOps>::gelu(x.into_dispatch()))
+}
+
+/// `norm.forward(x)`, fused on Flex. burn keeps a layer norm's ε private: pass the one it
+/// was built with.
+pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, epsilon: f64) -> Tensor<D> {
+    if !runs_fused(&x) {
+        return norm.forward(x);
+    }
+    let gamma = norm.gamma.val();
+    let beta = match &norm.beta {
+        Some(b) => b.val(),
+        None => gamma.zeros_like(),
+    };
+    Tensor::from_dispatch(<Dispatch as CoreKernelOps>::layer_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon as f32,
+    ))
 }
 
 /// `softmax(scale·q·kᵀ + head_bias + key_bias)·v` for `q`, `k`, `v` `[B, H, N, d]`, with an
@@ -72,7 +114,7 @@ pub fn attention(
         key_bias: key_bias.is_some(),
     };
     let placeholder = || Tensor::<1>::zeros([1], &device).into_dispatch();
-    Tensor::from_dispatch(<Dispatch as AttentionOps>::attention(
+    Tensor::from_dispatch(<Dispatch as CoreKernelOps>::attention(
         q.into_dispatch(),
         k.into_dispatch(),
         v.into_dispatch(),
@@ -126,7 +168,7 @@ fn forward(inputs: &[FlexTensor; 5], spec: AttentionSpec) -> (FlexTensor, Vec<f3
     (flex(out, dims(&inputs[0])), lse)
 }
 
-impl AttentionOps for Flex {
+impl CoreKernelOps for Flex {
     fn attention(
         q: FlexTensor,
         k: FlexTensor,
@@ -136,6 +178,55 @@ impl AttentionOps for Flex {
         spec: AttentionSpec,
     ) -> FlexTensor {
         forward(&[q, k, v, head_bias, key_bias], spec).0
+    }
+
+    fn gelu(x: FlexTensor) -> FlexTensor {
+        flex(gelu::forward(&host(&x)), dims(&x))
+    }
+
+    fn layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f32) -> FlexTensor {
+        let out = layer_norm::forward(&host(&x), &host(&gamma), &host(&beta), epsilon);
+        flex(out, dims(&x))
+    }
+}
+
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let d_out = grads.consume::<Flex>(&ops.node);
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let dx = gelu::backward(&host(&ops.state), &host(&d_out));
+            grads.register::<Flex>(node.id, flex(dx, dims(&ops.state)));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = Arc<([FlexTensor; 3], f32)>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let d_out = grads.consume::<Flex>(&ops.node);
+        let ([x, gamma, beta], epsilon) = &*ops.state;
+        let (dx, dg, db) =
+            layer_norm::backward(&host(x), &host(gamma), &host(beta), *epsilon, &host(&d_out));
+        let values = [
+            flex(dx, dims(x)),
+            flex(dg, dims(gamma)),
+            flex(db, dims(beta)),
+        ];
+        for (parent, value) in ops.parents.into_iter().zip(values) {
+            if let Some(node) = parent {
+                grads.register::<Flex>(node.id, value);
+            }
+        }
     }
 }
 
@@ -165,7 +256,7 @@ impl Backward<Flex, 5> for AttentionBackward {
     }
 }
 
-impl<C: CheckpointStrategy> AttentionOps for Autodiff<Flex, C> {
+impl<C: CheckpointStrategy> CoreKernelOps for Autodiff<Flex, C> {
     fn attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
@@ -195,6 +286,44 @@ impl<C: CheckpointStrategy> AttentionOps for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => prep.finish(Arc::new((inputs, spec, lse)), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [x.node()];
+        let x = x.into_primitive();
+        let out = <Flex as CoreKernelOps>::gelu(x.clone());
+        match GeluBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(x, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f32,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let inputs = [
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        ];
+        let out = <Flex as CoreKernelOps>::layer_norm(
+            inputs[0].clone(),
+            inputs[1].clone(),
+            inputs[2].clone(),
+            epsilon,
+        );
+        match LayerNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(Arc::new((inputs, epsilon)), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }

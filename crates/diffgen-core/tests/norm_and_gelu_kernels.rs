@@ -1,0 +1,84 @@
+//! The fused GELU and layer norm compute what burn's own operations compute, forward and
+//! backward.
+
+use burn::module::Param;
+use burn::nn::LayerNormConfig;
+use burn::tensor::activation::gelu;
+use burn::tensor::{Device, Distribution, Tensor};
+use diffgen_core::kernels;
+use diffgen_core::tensor_util::to_vec;
+
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let size = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+        / size
+}
+
+#[test]
+fn gelu_matches_burn() {
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    // Wide enough to reach both tails, and more elements than one rayon task takes.
+    let x = Tensor::<3>::random([4, 100, 77], Distribution::Normal(0.0, 3.0), &device);
+    let w = x.random_like(Distribution::Normal(0.0, 1.0));
+    let run = |fused: bool| {
+        let x = x.clone().require_grad();
+        let y = if fused {
+            kernels::gelu(x.clone())
+        } else {
+            gelu(x.clone())
+        };
+        let grads = (y.clone() * w.clone()).sum().backward();
+        (to_vec(y), to_vec(x.grad(&grads).expect("gradient")))
+    };
+    let ((y1, g1), (y2, g2)) = (run(true), run(false));
+    assert!(max_rel_diff(&y1, &y2) < 1e-5, "{}", max_rel_diff(&y1, &y2));
+    assert!(max_rel_diff(&g1, &g2) < 1e-5, "{}", max_rel_diff(&g1, &g2));
+}
+
+#[test]
+fn layer_norm_matches_burn() {
+    let device = Device::flex().autodiff();
+    device.seed(4);
+    let d = 40;
+    let mut norm = LayerNormConfig::new(d).with_epsilon(1e-5).init(&device);
+    norm.gamma = Param::from_tensor(
+        Tensor::<1>::random([d], Distribution::Normal(1.0, 0.5), &device).require_grad(),
+    );
+    norm.beta = Some(Param::from_tensor(
+        Tensor::<1>::random([d], Distribution::Normal(0.0, 0.5), &device).require_grad(),
+    ));
+    // 130 rows: more than one rayon task of 64.
+    let x = Tensor::<3>::random([2, 65, d], Distribution::Normal(1.0, 2.0), &device);
+    let w = x.random_like(Distribution::Normal(0.0, 1.0));
+    let run = |fused: bool| {
+        let x = x.clone().require_grad();
+        let y = if fused {
+            kernels::layer_norm(&norm, x.clone(), 1e-5)
+        } else {
+            norm.forward(x.clone())
+        };
+        let grads = (y.clone() * w.clone()).sum().backward();
+        vec![
+            to_vec(y),
+            to_vec(x.grad(&grads).expect("dx")),
+            to_vec(norm.gamma.val().grad(&grads).expect("dgamma")),
+            to_vec(
+                norm.beta
+                    .as_ref()
+                    .unwrap()
+                    .val()
+                    .grad(&grads)
+                    .expect("dbeta"),
+            ),
+        ]
+    };
+    for (i, (a, b)) in run(true).iter().zip(&run(false)).enumerate() {
+        let diff = max_rel_diff(a, b);
+        assert!(diff < 1e-4, "result {i}: relative difference {diff}");
+    }
+}
