@@ -5,6 +5,9 @@ use burn::tensor::{Device, Tensor};
 use diffgen_core::rng::NoiseSource;
 use diffgen_core::NoiseSpace;
 
+use std::sync::Arc;
+
+use crate::egnn::pair_kernel::PairGraph;
 use crate::egnn::{remove_mean_with_mask, GraphMasks};
 
 /// A padded batch's masks and atom counts.
@@ -31,10 +34,11 @@ impl MolContext {
                 }
             }
         }
+        let pairs = Some(Arc::new(PairGraph::from_node_mask(&node, b, n)));
         let node = Tensor::<1>::from_floats(node.as_slice(), device).reshape([b, n, 1]);
         let edge = Tensor::<1>::from_floats(edge.as_slice(), device).reshape([b, n, n, 1]);
         Self {
-            masks: GraphMasks { node, edge },
+            masks: GraphMasks { node, edge, pairs },
             counts: counts.to_vec(),
         }
     }

@@ -8,6 +8,10 @@ use diffgen_core::{NoiseSpace, ScheduleConfig};
 use diffgen_molecule::egnn::{EgnnConfig, EgnnDynamics};
 use diffgen_molecule::space::{MolContext, MoleculeSpace};
 
+/// The device's random stream is shared: tests that seed it and then draw run one at a time,
+/// so each sees the same model.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn model(device: &Device) -> EgnnDynamics {
     device.seed(3);
     let config = EgnnConfig {
@@ -112,6 +116,7 @@ fn batch(device: &Device) -> (Vec<f32>, MolContext) {
 
 #[test]
 fn egnn_is_e3_equivariant() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     let model = model(&device);
     let (values, context) = batch(&device);
@@ -148,15 +153,18 @@ fn egnn_is_e3_equivariant() {
             .zip(&expected)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
+        // f32 round-off grows with the outputs' size: compare relative to it.
+        let size = out.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(
-            diff < 1e-4,
-            "seed {seed} reflect {reflect}: max deviation {diff}"
+            diff < 1e-5 * size.max(1.0),
+            "seed {seed} reflect {reflect}: max deviation {diff} (outputs up to {size})"
         );
     }
 }
 
 #[test]
 fn egnn_is_permutation_equivariant() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     let model = model(&device);
     let (values, context) = batch(&device);
@@ -199,6 +207,7 @@ fn egnn_is_permutation_equivariant() {
 
 #[test]
 fn every_sampler_step_stays_in_the_zero_com_subspace() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     let model = model(&device);
     let schedule = ScheduleConfig::edm_polynomial().build().unwrap();

@@ -44,7 +44,9 @@ fn egnn_matches_edm_on_every_parity_batch() {
             let xh: Tensor<3> = tensor(get("xh_f32"), &device);
             let [batch, n, _] = xh.dims();
             let t: Tensor<1> = tensor::<2>(get("t_f32"), &device).reshape([batch]);
+            // No pair lists: the kernel reads them off EDM's node mask.
             let masks = GraphMasks {
+                pairs: None,
                 node: tensor(get("node_mask"), &device),
                 edge: tensor::<3>(get("edge_mask"), &device).reshape([batch, n, n, 1]),
             };

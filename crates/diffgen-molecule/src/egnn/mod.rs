@@ -139,6 +139,9 @@ pub struct GraphMasks {
     pub node: Tensor<3>,
     /// `[B, N, N, 1]`: `node_i · node_j · (i ≠ j)`.
     pub edge: Tensor<4>,
+    /// The fused kernel's pair lists, built once per batch where the atom counts are known
+    /// (a sampler reuses them at every step); `None`: read from `node` at each call.
+    pub pairs: Option<Arc<PairGraph>>,
 }
 
 /// Subtracts the per-molecule mean over real atoms: `[B, N, C]` with a `[B, N, 1]` mask.
@@ -392,7 +395,9 @@ impl EgnnDynamics {
                 }
             }
             EdgePath::Fused => {
-                let graph = Arc::new(PairGraph::from_node_mask(&to_vec(masks.node.clone()), b, n));
+                let graph = masks.pairs.clone().unwrap_or_else(|| {
+                    Arc::new(PairGraph::from_node_mask(&to_vec(masks.node.clone()), b, n))
+                });
                 let x0 = x.clone().reshape([b * n, 3]);
                 for block in &self.egnn.e_blocks {
                     (h, x_cur) = block.forward_fused(h, x_cur, x0.clone(), masks, &graph, consts);
