@@ -23,6 +23,20 @@ use burn::tensor::{DType, Device, Tensor};
 use crate::cpu::{dims, flex, host};
 use attention::{AttentionShape, Biases};
 
+/// Registers each of `values` (Flex tensors) as the gradient of its parent, for the parents
+/// autodiff tracks. A macro, not a function: burn's node type is private, so only its field
+/// can be named.
+#[macro_export]
+macro_rules! register_gradients {
+    ($grads:expr, $parents:expr, $values:expr) => {
+        for (parent, value) in $parents.into_iter().zip($values) {
+            if let Some(node) = parent {
+                $grads.register::<burn::backend::Flex>(node.id, value);
+            }
+        }
+    };
+}
+
 /// Whether `device` is Flex, the backend the fused kernels are written for.
 pub fn is_supported(device: &Device) -> bool {
     device.clone().inner() == Device::flex()
@@ -198,11 +212,8 @@ impl Backward<Flex, 1> for GeluBackward {
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let d_out = grads.consume::<Flex>(&ops.node);
-        let [parent] = ops.parents;
-        if let Some(node) = parent {
-            let dx = gelu::backward(&host(&ops.state), &host(&d_out));
-            grads.register::<Flex>(node.id, flex(dx, dims(&ops.state)));
-        }
+        let dx = gelu::backward(&host(&ops.state), &host(&d_out));
+        crate::register_gradients!(grads, ops.parents, [flex(dx, dims(&ops.state))]);
     }
 }
 
@@ -222,11 +233,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
             flex(dg, dims(gamma)),
             flex(db, dims(beta)),
         ];
-        for (parent, value) in ops.parents.into_iter().zip(values) {
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, value);
-            }
-        }
+        crate::register_gradients!(grads, ops.parents, values);
     }
 }
 
@@ -246,13 +253,20 @@ impl Backward<Flex, 5> for AttentionBackward {
             key: spec.key_bias.then_some(&*kb),
         };
         let g = attention::backward(&s, &q, &k, &v, &biases, lse, &host(&d_out));
-        let values = [g.q, g.k, g.v, g.head_bias, g.key_bias];
-        for ((parent, value), input) in ops.parents.into_iter().zip(values).zip(inputs) {
-            // A placeholder bias is a constant: it has no parent to take a gradient.
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, flex(value, dims(input)));
-            }
-        }
+        // An absent bias has an empty gradient; its placeholder is a constant (no parent), so
+        // the zeros standing in for it are never registered.
+        let values = [g.q, g.k, g.v, g.head_bias, g.key_bias]
+            .into_iter()
+            .zip(inputs)
+            .map(|(value, input)| {
+                let shape = dims(input);
+                let value = match value.is_empty() {
+                    true => vec![0.0; shape.iter().product()],
+                    false => value,
+                };
+                flex(value, shape)
+            });
+        crate::register_gradients!(grads, ops.parents, values);
     }
 }
 

@@ -27,6 +27,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::Tensor;
 use diffgen_core::cpu::{dims, flex, host};
 use diffgen_core::kernels::runs_fused;
+use diffgen_core::register_gradients;
 
 use conv::ConvShape;
 use group_norm::NormShape;
@@ -197,12 +198,7 @@ impl Backward<Flex, 3> for ConvBackward {
         let s = conv_shape(x, w, *spec);
         let (dx, dw, db) = conv::backward(&s, &host(x), &host(w), &host(b), &host(&dy));
         let values = [flex(dx, dims(x)), flex(dw, dims(w)), flex(db, dims(b))];
-        // Only tracked parents take a gradient (burn's node type is private: no helper).
-        for (parent, value) in ops.parents.into_iter().zip(values) {
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, value);
-            }
-        }
+        register_gradients!(grads, ops.parents, values);
     }
 }
 
@@ -219,12 +215,7 @@ impl Backward<Flex, 3> for NormBackward {
         let (dx, dg, db) =
             group_norm::backward(&s, &host(x), &host(g), &host(b), stats, &host(&dout));
         let values = [flex(dx, dims(x)), flex(dg, dims(g)), flex(db, dims(b))];
-        // Only tracked parents take a gradient (burn's node type is private: no helper).
-        for (parent, value) in ops.parents.into_iter().zip(values) {
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, value);
-            }
-        }
+        register_gradients!(grads, ops.parents, values);
     }
 }
 

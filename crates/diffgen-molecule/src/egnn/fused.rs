@@ -190,11 +190,11 @@ impl Backward<Flex, 10> for PairBackward {
             g.head_w,
             vec![g.head_b],
         ];
-        for ((parent, values), shape) in ops.parents.into_iter().zip(values).zip(shapes) {
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, cpu::flex(values, shape));
-            }
-        }
+        let values = values
+            .into_iter()
+            .zip(shapes)
+            .map(|(values, shape)| cpu::flex(values, shape));
+        diffgen_core::register_gradients!(grads, ops.parents, values);
     }
 }
 
