@@ -85,6 +85,8 @@ pub fn trainer<'a>(
         data_stats: stats(config),
         show_progress: false,
         stop_at,
+        lr_horizon: None,
+        persistence: diffgen_core::train::Persistence::Checkpoints,
     }
 }
 

@@ -11,7 +11,7 @@ use diffgen_core::{Denoiser, EuclideanSpace, Guided};
 use diffgen_toy::data::ToyData;
 use diffgen_toy::metrics::mmd2;
 use diffgen_toy::model::ToyContext;
-use diffgen_toy::{generate, load_toy, Generation};
+use diffgen_toy::{generate, generate_with, load_toy, Generation, ToyOptions};
 
 #[test]
 fn a_short_training_run_beats_the_untrained_model() {
@@ -147,11 +147,13 @@ fn conditional_samples_land_on_their_component() {
     let indices: Vec<usize> = (0..200).collect();
     for class in [0usize, 3, 6] {
         let how = Generation {
-            class: Some(class),
             guidance: Some(2.0),
             ..Generation::new(SamplerConfig::new(SamplerKind::DpmSolver2M, Some(25)), 1)
         };
-        let samples = generate(&loaded, &indices, &how, &device).unwrap().samples;
+        let options = ToyOptions { class: Some(class) };
+        let samples = generate_with(&loaded, &options, &indices, &how, &device)
+            .unwrap()
+            .samples;
         let angle = class as f64 * std::f64::consts::TAU / 8.0;
         let centre = [2.0 * angle.cos(), 2.0 * angle.sin()];
         let near = samples

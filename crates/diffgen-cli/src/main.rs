@@ -1,4 +1,8 @@
 //! `diffgen`: train, sample and evaluate diffusion models for science.
+//!
+//! The CLI names no modality: each registered modality declares its sampling options (they
+//! become flags of `run`/`sample`, listed by `run --modality X --help`) and its own commands
+//! (`import-edm`), and the registry (`registry.rs`) is one line per modality.
 
 mod registry;
 
@@ -7,11 +11,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use diffgen_core::checkpoint::Checkpoint;
 use diffgen_core::modality::{
     resolve_data_dir, BenchRequest, Modality, Report, SampleRequest, Shard, TrainRequest,
 };
+use diffgen_core::pipeline::{OptionKind, OptionSpec};
 use diffgen_core::{Backend, SamplerKind};
 
 #[derive(Parser)]
@@ -28,7 +33,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List the registered modalities.
-    Modalities,
+    Modalities {
+        /// Also list each modality's sampling options.
+        #[arg(long)]
+        options: bool,
+    },
     /// Generate with a modality's bundled model (or --checkpoint) and write files.
     Run {
         #[arg(long)]
@@ -54,8 +63,11 @@ enum Command {
         #[arg(long, default_value = "runs/latest")]
         out: PathBuf,
         /// Continue from <out>/checkpoint.safetensors exactly where it stopped.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
+        /// Replace a run already in <out> (without it, training there is refused).
+        #[arg(long)]
+        overwrite: bool,
         /// Override the config's training steps.
         #[arg(long)]
         steps: Option<u64>,
@@ -77,17 +89,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Convert EDM's PyTorch weights (a state_dict saved as safetensors) into a diffgen
-    /// molecule checkpoint; the atom-count histogram comes from QM9 train.
-    ImportEdm {
-        /// EDM's `generative_model_ema` state dict, as safetensors.
-        weights: PathBuf,
-        #[arg(long, default_value = "edm.safetensors")]
-        out: PathBuf,
-        #[arg(long)]
-        data: Option<PathBuf>,
-    },
-    /// Print train steps/s and samples/s.
+    /// Time train steps/s and samples/s (one protocol for every modality).
     Bench {
         /// One modality (default: all).
         #[arg(long)]
@@ -96,12 +98,16 @@ enum Command {
         device: Backend,
         #[arg(long, default_value_t = 64)]
         batch_size: usize,
+        /// Timed train steps (after two untimed ones); 0 times sampling alone.
         #[arg(long, default_value_t = 20)]
         train_steps: usize,
         #[arg(long, default_value_t = 100)]
         sample_steps: usize,
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 64)]
         num_samples: usize,
+        /// Data root (default: $DIFFGEN_DATA, else ../shared/datasets when present).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
 }
 
@@ -136,21 +142,15 @@ struct SamplingArgs {
     /// Classifier-free guidance scale (conditional models).
     #[arg(long)]
     guidance: Option<f64>,
-    /// Atoms per molecule (molecule modality; default: drawn from the training histogram).
-    #[arg(long)]
-    atoms: Option<usize>,
-    /// Residues per backbone (protein modality).
-    #[arg(long)]
-    length: Option<usize>,
-    /// Class label to condition on (conditional models).
-    #[arg(long)]
-    class: Option<usize>,
-    /// Modality-specific option, `key=value` (repeatable), e.g. `--opt class=3`.
+    /// A modality option as `key=value` (repeatable); the same as its own flag.
     #[arg(long = "opt", value_parser = parse_key_value)]
     options: Vec<(String, String)>,
     /// Skip the metrics after sampling.
     #[arg(long)]
     no_eval: bool,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    quiet: bool,
     /// Data root for metrics against the training data (default: $DIFFGEN_DATA, else
     /// ../shared/datasets when present).
     #[arg(long)]
@@ -165,13 +165,18 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 }
 
 impl SamplingArgs {
-    fn request(&self, modality: &str) -> Result<SampleRequest> {
+    fn request(&self, modality: &str, flags: BTreeMap<String, String>) -> Result<SampleRequest> {
         if self.num_samples == 0 {
             bail!("--num-samples must be positive");
         }
         if self.batch_size == 0 {
             bail!("--batch-size must be positive");
         }
+        if let Some(g) = self.guidance.filter(|g| !g.is_finite()) {
+            bail!("--guidance {g}: expected a finite number");
+        }
+        let mut options: BTreeMap<String, String> = self.options.iter().cloned().collect();
+        options.extend(flags);
         Ok(SampleRequest {
             checkpoint: self.checkpoint.clone(),
             num_samples: self.num_samples,
@@ -187,16 +192,10 @@ impl SamplingArgs {
             backend: self.device,
             trajectory: self.trajectory,
             guidance: self.guidance,
-            options: self
-                .options
-                .iter()
-                .cloned()
-                .chain(self.atoms.map(|n| ("atoms".to_string(), n.to_string())))
-                .chain(self.length.map(|n| ("length".to_string(), n.to_string())))
-                .chain(self.class.map(|n| ("class".to_string(), n.to_string())))
-                .collect::<BTreeMap<_, _>>(),
+            options,
             evaluate: !self.no_eval,
-            data_dir: resolve_data_dir(self.data.clone()),
+            data_dir: resolve_data_dir(self.data.clone())?,
+            show_progress: !self.quiet,
         })
     }
 }
@@ -241,30 +240,134 @@ fn format_value(v: f64) -> String {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Modalities => {
-            for m in registry::all() {
-                let bundled = if m.bundled().is_some() {
-                    "bundled model"
-                } else {
-                    "no bundled model"
-                };
-                println!(
-                    "{:<10} {} [{}; writes {}]",
-                    m.name(),
-                    m.summary(),
-                    bundled,
-                    m.writers().join(", ")
-                );
+/// The flag a declared option becomes: `gif_every` → `--gif-every`.
+fn flag_name(spec: &OptionSpec) -> String {
+    spec.name.replace('_', "-")
+}
+
+/// The modality a `run`/`sample` command line is about, read before clap parses it so
+/// that its options can be added as flags.
+fn modality_of(args: &[String]) -> Option<&'static dyn Modality> {
+    let value_of = |flag: &str| {
+        args.iter().enumerate().find_map(|(k, a)| {
+            a.strip_prefix(&format!("{flag}="))
+                .map(str::to_string)
+                .or_else(|| (a == flag).then(|| args.get(k + 1).cloned()).flatten())
+        })
+    };
+    match args.get(1).map(String::as_str) {
+        Some("run") => value_of("--modality").and_then(|m| registry::find(&m)),
+        Some("sample") => {
+            let path = value_of("--checkpoint")?;
+            let meta = Checkpoint::read_meta(std::path::Path::new(&path)).ok()?;
+            registry::find(&meta.modality)
+        }
+        _ => None,
+    }
+}
+
+/// The clap command, with `modality`'s declared options as flags of `run` and `sample`.
+fn command(modality: Option<&'static dyn Modality>) -> clap::Command {
+    let commands: Vec<String> = registry::all()
+        .iter()
+        .flat_map(|m| m.commands())
+        .map(|c| format!("  {:<12} {}", c.name, c.about))
+        .collect();
+    let mut cmd = Cli::command();
+    if !commands.is_empty() {
+        cmd = cmd.after_help(format!(
+            "Modality commands (`diffgen <command> --help`):\n{}",
+            commands.join("\n")
+        ));
+    }
+    let Some(m) = modality else {
+        return cmd.mut_subcommand("run", |sc| {
+            sc.after_help("`diffgen run --modality X --help` lists X's own options.")
+        });
+    };
+    let add = |mut sc: clap::Command| {
+        for spec in m.options() {
+            let long = flag_name(spec);
+            if sc
+                .get_arguments()
+                .any(|a| a.get_long() == Some(long.as_str()))
+            {
+                continue;
+            }
+            let mut arg = Arg::new(spec.name.to_string())
+                .long(long)
+                .help(spec.describe())
+                .help_heading(format!("Options of the {} modality", m.name()))
+                .action(ArgAction::Set);
+            if spec.kind == OptionKind::Flag {
+                arg = arg.num_args(0..=1).default_missing_value("true");
+            }
+            sc = sc.arg(arg);
+        }
+        sc
+    };
+    cmd.mut_subcommand("run", add).mut_subcommand("sample", add)
+}
+
+/// The values of `modality`'s own flags in a subcommand's matches.
+fn modality_flags(modality: &dyn Modality, matches: &ArgMatches) -> BTreeMap<String, String> {
+    modality
+        .options()
+        .iter()
+        .filter_map(|spec| {
+            matches
+                .try_get_one::<String>(spec.name)
+                .ok()
+                .flatten()
+                .map(|v| (spec.name.to_string(), v.clone()))
+        })
+        .collect()
+}
+
+fn list_modalities(options: bool) {
+    for m in registry::all() {
+        let bundled = if m.bundled().is_some() {
+            "bundled model"
+        } else {
+            "no bundled model"
+        };
+        println!(
+            "{:<10} {} [{}; writes {}]",
+            m.name(),
+            m.summary(),
+            bundled,
+            m.writers().join(", ")
+        );
+        if options {
+            for spec in m.options() {
+                println!("    --{:<12} {}", flag_name(spec), spec.describe());
             }
         }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<()> {
+    // Modality commands parse their own arguments.
+    if let Some(name) = args.get(1) {
+        for m in registry::all() {
+            if let Some(c) = m.commands().iter().find(|c| c.name == name) {
+                let report = (c.run)(&args[2..]).map_err(|e| anyhow!(e))?;
+                print_report(&report);
+                return Ok(());
+            }
+        }
+    }
+    let modality = modality_of(&args);
+    let matches = command(modality).get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| anyhow!(e))?;
+    let sub_matches = matches.subcommand().map(|(_, m)| m);
+    let flags = |m: &dyn Modality| sub_matches.map_or_else(BTreeMap::new, |s| modality_flags(m, s));
+    match cli.command {
+        Command::Modalities { options } => list_modalities(options),
         Command::Run { modality, sampling } => {
             let m = find(&modality)?;
-            let report = m
-                .sample(&sampling.request(m.name())?)
-                .map_err(|e| anyhow!(e))?;
-            print_report(&report);
+            let request = sampling.request(m.name(), flags(m))?;
+            print_report(&m.sample(&request).map_err(|e| anyhow!(e))?);
         }
         Command::Sample { sampling } => {
             let path = sampling
@@ -274,10 +377,8 @@ fn run(cli: Cli) -> Result<()> {
             let meta = Checkpoint::read_meta(&path)?;
             let m =
                 find(&meta.modality).with_context(|| format!("checkpoint {}", path.display()))?;
-            let report = m
-                .sample(&sampling.request(m.name())?)
-                .map_err(|e| anyhow!(e))?;
-            print_report(&report);
+            let request = sampling.request(m.name(), flags(m))?;
+            print_report(&m.sample(&request).map_err(|e| anyhow!(e))?);
         }
         Command::Train {
             modality,
@@ -285,6 +386,7 @@ fn run(cli: Cli) -> Result<()> {
             data,
             out,
             resume,
+            overwrite,
             steps,
             stop_at,
             device,
@@ -296,16 +398,16 @@ fn run(cli: Cli) -> Result<()> {
             let request = TrainRequest {
                 config_text,
                 config_origin: config,
-                data_dir: resolve_data_dir(data),
+                data_dir: resolve_data_dir(data)?,
                 out_dir: out,
                 resume,
+                overwrite,
                 backend: device,
                 steps,
                 stop_at,
                 show_progress: !quiet,
             };
-            let report = m.train(&request).map_err(|e| anyhow!(e))?;
-            print_report(&report);
+            print_report(&m.train(&request).map_err(|e| anyhow!(e))?);
         }
         Command::Eval {
             modality,
@@ -313,19 +415,9 @@ fn run(cli: Cli) -> Result<()> {
             files,
         } => {
             let m = find(&modality)?;
-            let data = resolve_data_dir(data);
+            let data = resolve_data_dir(data)?;
             let report = m.eval(&files, data.as_deref()).map_err(|e| anyhow!(e))?;
             print_report(&report);
-        }
-        Command::ImportEdm { weights, out, data } => {
-            let data = resolve_data_dir(data).ok_or_else(|| {
-                anyhow!("QM9 is needed for the atom-count histogram: pass --data DIR")
-            })?;
-            let train = data.join("qm9").join("qm9_train.xyz.gz");
-            let molecules = diffgen_molecule::xyz::read_xyz(&train)?;
-            let stats = diffgen_molecule::data::MoleculeStats::from_molecules(&molecules, "qm9");
-            diffgen_molecule::import_edm(&weights, stats, &out)?;
-            println!("wrote {}", out.display());
         }
         Command::Bench {
             modality,
@@ -334,9 +426,11 @@ fn run(cli: Cli) -> Result<()> {
             train_steps,
             sample_steps,
             num_samples,
+            data,
         } => {
             let request = BenchRequest {
                 backend: device,
+                data_dir: resolve_data_dir(data)?,
                 batch_size,
                 train_steps,
                 sample_steps,
@@ -359,17 +453,58 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// SIGINT/SIGTERM ask running loops to stop at the next step (training saves a checkpoint
+/// first); a second signal ends the process at once.
+fn install_signal_handler() {
+    let result = ctrlc::set_handler(|| {
+        if diffgen_core::interrupt::requested() {
+            eprintln!("\nstopping now");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping at the next step (press Ctrl-C again to stop at once)");
+        diffgen_core::interrupt::request();
+    });
+    if let Err(e) = result {
+        eprintln!("warning: no signal handler: {e}");
+    }
+}
+
+/// A panic is a bug: the user sees one line saying so, not a dependency's panic text and
+/// backtrace.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let first_line = payload.lines().next().unwrap_or("");
+        eprintln!("error: internal error ({first_line}); please report it");
+    }));
+}
+
 /// Freed tensor buffers are reused instead of returned to the kernel (see the module).
 #[global_allocator]
 static ALLOCATOR: diffgen_core::allocator::ReuseLargeBlocks =
     diffgen_core::allocator::ReuseLargeBlocks;
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    install_panic_hook();
+    install_signal_handler();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    match std::panic::catch_unwind(|| run(args)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.to_string().starts_with("interrupted") {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
+        Err(_) => ExitCode::from(101),
     }
 }

@@ -1,19 +1,21 @@
-//! The modalities this binary knows. A new modality crate adds one line here.
+//! The modalities this binary knows. A new modality crate adds one line here (and its
+//! entry in this crate's Cargo.toml).
 
 use diffgen_core::modality::Modality;
 
-static TOY: diffgen_toy::ToyModality = diffgen_toy::ToyModality;
-static MOLECULE: diffgen_molecule::MoleculeModality = diffgen_molecule::MoleculeModality;
+static ALL: &[&dyn Modality] = &[
+    &diffgen_molecule::MODALITY,
+    &diffgen_protein::MODALITY,
+    &diffgen_image::MODALITY,
+    &diffgen_toy::MODALITY,
+];
 
-static PROTEIN: diffgen_protein::ProteinModality = diffgen_protein::ProteinModality;
-static IMAGE: diffgen_image::ImageModality = diffgen_image::ImageModality;
-
-static ALL: &[&dyn Modality] = &[&MOLECULE, &PROTEIN, &IMAGE, &TOY];
-
+/// Every registered modality, in the order `diffgen modalities` lists them.
 pub fn all() -> &'static [&'static dyn Modality] {
     ALL
 }
 
+/// The modality called `name`.
 pub fn find(name: &str) -> Option<&'static dyn Modality> {
     ALL.iter().copied().find(|m| m.name() == name)
 }

@@ -1,14 +1,14 @@
 //! Batches for sampling variable-size samples (atoms, residues) with little padding.
 
-/// Cuts `(size, item)` pairs sorted by size into batches of at most `max` whose padded
-/// pairwise work (`len · size_max²`, attention or all-pairs messages) stays within 15 % of the
-/// real work (`Σ size²`).
-pub fn similar_size_batches<T>(sorted: &[(usize, T)], max: usize) -> Vec<&[(usize, T)]> {
+/// Cuts items sorted by `size` into batches of at most `max` whose padded pairwise work
+/// (`len · size_max²`, attention or all-pairs messages) stays within 15 % of the real work
+/// (`Σ size²`).
+pub fn similar_size_batches<T>(sorted: &[T], size: impl Fn(&T) -> usize, max: usize) -> Vec<&[T]> {
     let max = max.max(1);
     let mut batches = Vec::new();
     let mut start = 0;
     let mut useful = 0usize;
-    for (k, &(n, _)) in sorted.iter().enumerate() {
+    for (k, n) in sorted.iter().map(size).enumerate() {
         let len = k - start;
         let padded = (len + 1) * n * n;
         if len > 0 && (len == max || padded as f64 > 1.15 * (useful + n * n) as f64) {
@@ -35,7 +35,7 @@ mod tests {
             .enumerate()
             .map(|(i, &n)| (n, i))
             .collect();
-        let batches = similar_size_batches(&sorted, 3);
+        let batches = similar_size_batches(&sorted, |&(n, _)| n, 3);
         let flat: Vec<_> = batches.iter().flat_map(|b| b.iter().copied()).collect();
         assert_eq!(flat, sorted);
         for b in &batches {

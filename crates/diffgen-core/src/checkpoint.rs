@@ -57,6 +57,9 @@ pub struct ResumeState {
     /// Parameter ids by path, so the optimizer record matches the reloaded parameters.
     pub param_ids: BTreeMap<String, u64>,
     pub best_val_loss: Option<f64>,
+    /// The learning-rate schedule's length (older checkpoints: the config's steps).
+    #[serde(default)]
+    pub lr_horizon: Option<u64>,
 }
 
 /// A float tensor read from a checkpoint.

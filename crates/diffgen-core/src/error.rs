@@ -26,6 +26,10 @@ pub enum CoreError {
     #[error("training stopped at step {step}: the loss is {value} (not finite); the last good checkpoint is kept")]
     NonFiniteLoss { step: u64, value: f64 },
 
+    /// SIGINT/SIGTERM: the run stopped, saving what it could.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+
     #[error("{0}")]
     Other(String),
 }

@@ -17,6 +17,8 @@ pub struct TrainRequest {
     pub data_dir: Option<PathBuf>,
     pub out_dir: PathBuf,
     pub resume: bool,
+    /// Replace a run already in `out_dir` (without it, training there is refused).
+    pub overwrite: bool,
     pub backend: Backend,
     /// Overrides the config's step count.
     pub steps: Option<u64>,
@@ -50,6 +52,8 @@ pub struct SampleRequest {
     pub evaluate: bool,
     /// The data root, for metrics against the training data (novelty).
     pub data_dir: Option<PathBuf>,
+    /// Draw a progress bar (on a terminal).
+    pub show_progress: bool,
 }
 
 /// A deterministic split of sample indices `0..n` across processes.
@@ -109,14 +113,37 @@ pub struct Report {
 #[derive(Debug, Clone)]
 pub struct BenchRequest {
     pub backend: Backend,
+    /// The data root, for modalities whose bench reads real data.
+    pub data_dir: Option<PathBuf>,
     pub batch_size: usize,
     pub train_steps: usize,
     pub sample_steps: usize,
     pub num_samples: usize,
 }
 
-/// A data modality as the CLI sees it. Each modality crate exposes one value implementing
-/// this; the binary's registry lists them.
+/// A command a modality adds to the CLI (`diffgen import-edm …`): it parses its own
+/// arguments, so the CLI names none of them.
+#[derive(Clone, Copy)]
+pub struct ModalityCommand {
+    /// The subcommand's name.
+    pub name: &'static str,
+    /// One line for `diffgen --help`.
+    pub about: &'static str,
+    /// Runs it on the arguments after the name (`--help` included).
+    pub run: fn(args: &[String]) -> Result<Report, BoxError>,
+}
+
+impl std::fmt::Debug for ModalityCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModalityCommand")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// A data modality as the CLI sees it. Modality crates implement
+/// [`crate::pipeline::Pipeline`] and register it as [`crate::pipeline::Registered`], which
+/// implements this; the binary's registry lists them.
 pub trait Modality: Send + Sync {
     fn name(&self) -> &'static str;
     /// One line for `diffgen modalities`.
@@ -136,16 +163,33 @@ pub trait Modality: Send + Sync {
     fn bundled(&self) -> Option<&'static str> {
         None
     }
+    /// The sampling options it declares.
+    fn options(&self) -> &'static [crate::pipeline::OptionSpec] {
+        &[]
+    }
+    /// Commands of its own.
+    fn commands(&self) -> &'static [ModalityCommand] {
+        &[]
+    }
 }
 
 /// Shared data root: `explicit`, else `DIFFGEN_DATA`, else `../shared/datasets` if present.
-pub fn resolve_data_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    explicit
-        .or_else(|| std::env::var_os("DIFFGEN_DATA").map(PathBuf::from))
-        .or_else(|| {
+/// A root given explicitly (flag or variable) that is not a directory is an error.
+pub fn resolve_data_dir(explicit: Option<PathBuf>) -> Result<Option<PathBuf>, crate::CoreError> {
+    let given = explicit
+        .map(|p| ("--data", p))
+        .or_else(|| std::env::var_os("DIFFGEN_DATA").map(|p| ("DIFFGEN_DATA", PathBuf::from(p))));
+    match given {
+        Some((_, p)) if p.is_dir() => Ok(Some(p)),
+        Some((key, p)) => Err(crate::CoreError::setting(
+            key,
+            format!("{} is not a directory", p.display()),
+        )),
+        None => {
             let p = PathBuf::from("../shared/datasets");
-            p.is_dir().then_some(p)
-        })
+            Ok(p.is_dir().then_some(p))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use diffgen_image::config::ClassifierFile;
 use diffgen_image::data::read_mnist_dir;
 use diffgen_image::io::{read_samples, write_grid_png, Batch};
 use diffgen_image::metrics::{frechet_distance, Gaussian};
-use diffgen_image::{bundled_classifier, score, ImageModality};
+use diffgen_image::{bundled_classifier, score, MODALITY};
 
 #[test]
 fn frechet_of_a_set_with_itself_is_zero_and_grows_with_a_shift() {
@@ -148,9 +148,9 @@ fn the_bundled_classifier_scores_held_out_mnist() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(max_err < 0.01, "{max_err}");
-    let report = ImageModality.eval(&[grid], None).unwrap();
+    let report = MODALITY.eval(&[grid], None).unwrap();
     assert!(report.metrics.iter().any(|(k, _)| k.contains("Fréchet")));
-    let err = ImageModality
+    let err = MODALITY
         .eval(&[tmp.path().join("missing.png")], None)
         .unwrap_err()
         .to_string();

@@ -9,7 +9,7 @@ use common::{config_text, data_root, shared};
 use diffgen_core::modality::{Modality, TrainRequest};
 use diffgen_core::Backend;
 use diffgen_image::classifier::load_classifier;
-use diffgen_image::{load_image, ImageModality};
+use diffgen_image::{load_image, MODALITY};
 
 fn request(text: String, data: Option<PathBuf>, out: &Path, steps: u64) -> TrainRequest {
     TrainRequest {
@@ -21,6 +21,7 @@ fn request(text: String, data: Option<PathBuf>, out: &Path, steps: u64) -> Train
         data_dir: data,
         out_dir: out.to_path_buf(),
         resume: false,
+        overwrite: false,
         backend: Backend::Cpu,
         steps: Some(steps),
         stop_at: None,
@@ -37,7 +38,7 @@ fn train_writes_a_checkpoint_and_a_preview_grid() {
     let text = config_text("image-digits-small.toml")
         .replace("preview_samples = 20", "preview_samples = 6")
         .replace("preview_steps = 25", "preview_steps = 5");
-    let report = ImageModality
+    let report = MODALITY
         .train(&request(text, Some(root), dir.path(), 5))
         .unwrap();
     assert!(report
@@ -49,7 +50,7 @@ fn train_writes_a_checkpoint_and_a_preview_grid() {
         &burn::tensor::Device::flex(),
     )
     .unwrap();
-    assert_eq!(loaded.shape(), [1, 8, 8]);
+    assert_eq!(diffgen_image::shape_of(&loaded), [1, 8, 8]);
     assert_eq!(loaded.stats.num_classes, 10);
     assert_eq!(
         (loaded.stats.train_images, loaded.stats.held_out_images),
@@ -60,7 +61,7 @@ fn train_writes_a_checkpoint_and_a_preview_grid() {
     assert_eq!((png.width(), png.height()), (62, 12));
 
     // Without a data root the error says how to give one.
-    let err = ImageModality
+    let err = MODALITY
         .train(&request(
             config_text("image-digits-small.toml"),
             None,
@@ -90,7 +91,7 @@ hidden = 32
 steps = 30
 batch_size = 32
 "#;
-    let report = ImageModality
+    let report = MODALITY
         .train(&request(text.into(), Some(root), dir.path(), 30))
         .unwrap();
     assert!(report
@@ -110,7 +111,7 @@ batch_size = 32
     assert!(err.contains("classifier"), "{err}");
     // Unknown keys are refused with the line.
     let bad = text.replace("hidden = 32", "hidden = 32\nwidth = 3");
-    let err = ImageModality
+    let err = MODALITY
         .train(&request(bad, None, dir.path(), 1))
         .unwrap_err()
         .to_string();
@@ -138,14 +139,14 @@ fn an_rgb_folder_trains_unconditionally() {
         .replace("batch_size = 64", "batch_size = 4")
         .replace("preview_samples = 20", "preview_samples = 2")
         .replace("preview_steps = 25", "preview_steps = 3");
-    ImageModality
+    MODALITY
         .train(&request(text.clone(), None, dir.path(), 2))
         .unwrap();
     let png = image::open(dir.path().join("samples.png")).unwrap();
     assert_eq!((png.width(), png.height()), (2 + 2 * 12, 2 + 14));
     assert!(matches!(png, image::DynamicImage::ImageRgb8(_)));
     // A conditional model needs labels.
-    let err = ImageModality
+    let err = MODALITY
         .train(&request(
             text.replace("conditional = false", "conditional = true"),
             None,

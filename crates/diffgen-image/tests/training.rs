@@ -20,7 +20,7 @@ use diffgen_image::data::{DataSource, ImageData, ImageSet};
 use diffgen_image::io::gif_steps;
 use diffgen_image::space::PixelSpace;
 use diffgen_image::unet::UNet;
-use diffgen_image::{load_image, ImageConfig, ImageModality, ImageStats};
+use diffgen_image::{load_image, ImageConfig, ImageStats, MODALITY};
 
 fn digits() -> Option<ImageSet> {
     let root = data_root()?;
@@ -95,6 +95,8 @@ fn train_digits(steps: u64, out: &Path) -> Option<(ImageConfig, ImageData, UNet,
         data_stats: serde_json::to_value(&stats).unwrap(),
         show_progress: false,
         stop_at: None,
+        lr_horizon: None,
+        persistence: diffgen_core::train::Persistence::Checkpoints,
     }
     .run::<4, _, _, ImageData>(fresh.clone(), &train, None, None)
     .unwrap();
@@ -134,6 +136,7 @@ fn request(checkpoint: &Path, out: &Path, options: &[(&str, &str)]) -> SampleReq
             .collect::<BTreeMap<_, _>>(),
         evaluate: true,
         data_dir: None,
+        show_progress: false,
     }
 }
 
@@ -150,7 +153,7 @@ fn a_checkpoint_samples_to_png_grid_gif_singles_and_summary() {
         &out,
         &[("gif_every", "3"), ("singles", "true"), ("nrow", "5")],
     );
-    let report = ImageModality.sample(&req).unwrap();
+    let report = MODALITY.sample(&req).unwrap();
     assert!(report.files.iter().any(|f| f.ends_with("samples.png")));
 
     // 12 images of 8×8 in rows of 5: 3 rows → (2 + 5·10) × (2 + 3·10).
@@ -189,10 +192,10 @@ fn a_checkpoint_samples_to_png_grid_gif_singles_and_summary() {
     // Batching does not change the samples; the class option and guidance work.
     let mut one_batch = request(&ckpt, &dir.path().join("b"), &[("gif", "false")]);
     one_batch.batch_size = 64;
-    ImageModality.sample(&one_batch).unwrap();
+    MODALITY.sample(&one_batch).unwrap();
     let mut req = request(&ckpt, &dir.path().join("b5"), &[("gif", "false")]);
     req.batch_size = 5;
-    ImageModality.sample(&req).unwrap();
+    MODALITY.sample(&req).unwrap();
     assert_eq!(
         std::fs::read(dir.path().join("b/samples.png")).unwrap(),
         std::fs::read(dir.path().join("b5/samples.png")).unwrap()
@@ -200,15 +203,15 @@ fn a_checkpoint_samples_to_png_grid_gif_singles_and_summary() {
     let mut guided = request(&ckpt, &dir.path().join("g"), &[("class", "7")]);
     guided.guidance = Some(3.0);
     guided.sampler = SamplerKind::DpmSolver2M;
-    ImageModality.sample(&guided).unwrap();
+    MODALITY.sample(&guided).unwrap();
 
     // Options are checked.
-    let err = ImageModality
+    let err = MODALITY
         .sample(&request(&ckpt, &out, &[("class", "12")]))
         .unwrap_err()
         .to_string();
     assert!(err.contains("class") && err.contains("10 classes"), "{err}");
-    let err = ImageModality
+    let err = MODALITY
         .sample(&request(&ckpt, &out, &[("colour", "red")]))
         .unwrap_err()
         .to_string();
@@ -276,14 +279,14 @@ fn the_bundled_model_samples_without_data() {
         Err(e) if e.to_string().contains("carries no bundled") => return,
         Err(e) => panic!("{e}"),
     };
-    assert_eq!(loaded.shape(), [1, 28, 28]);
+    assert_eq!(diffgen_image::shape_of(&loaded), [1, 28, 28]);
     let dir = tempfile::tempdir().unwrap();
     let mut req = request(Path::new("unused"), dir.path(), &[("gif_every", "2")]);
     req.checkpoint = None;
     req.num_samples = 4;
     req.steps = Some(4);
     req.data_dir = None;
-    let report = ImageModality.sample(&req).unwrap();
+    let report = MODALITY.sample(&req).unwrap();
     assert!(dir.path().join("samples.png").is_file());
     assert!(dir.path().join("denoising.gif").is_file());
     assert!(report.metrics.iter().any(|(k, _)| k.contains("images/s")));
@@ -301,7 +304,7 @@ fn the_bundled_model_draws_the_requested_digits() {
     req.sampler = SamplerKind::DpmSolver2M;
     req.steps = Some(25);
     req.data_dir = None;
-    let report = ImageModality.sample(&req).unwrap();
+    let report = MODALITY.sample(&req).unwrap();
     let share = report
         .metrics
         .iter()

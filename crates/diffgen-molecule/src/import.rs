@@ -175,3 +175,46 @@ mod tests {
         );
     }
 }
+
+/// `diffgen import-edm WEIGHTS [--out FILE] [--data DIR]`.
+#[derive(clap::Parser)]
+#[command(
+    name = "diffgen import-edm",
+    about = "Convert EDM's PyTorch weights (a state_dict saved as safetensors) into a diffgen molecule checkpoint; the atom-count histogram comes from QM9 train."
+)]
+struct ImportArgs {
+    /// EDM's `generative_model_ema` state dict, as safetensors.
+    weights: std::path::PathBuf,
+    #[arg(long, default_value = "edm.safetensors")]
+    out: std::path::PathBuf,
+    /// Data root (default: $DIFFGEN_DATA, else ../shared/datasets when present).
+    #[arg(long)]
+    data: Option<std::path::PathBuf>,
+}
+
+/// The `import-edm` command (the molecule modality's own; the CLI names none of its
+/// arguments).
+pub fn import_edm_command(
+    args: &[String],
+) -> Result<diffgen_core::modality::Report, diffgen_core::BoxError> {
+    use clap::Parser;
+    let argv = std::iter::once("diffgen import-edm".to_string()).chain(args.iter().cloned());
+    let parsed = match ImportArgs::try_parse_from(argv) {
+        Ok(p) => p,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return Ok(Default::default());
+        }
+        Err(e) => return Err(e.render().to_string().into()),
+    };
+    let data = diffgen_core::modality::resolve_data_dir(parsed.data)?
+        .ok_or("QM9 is needed for the atom-count histogram: pass --data DIR")?;
+    let train = data.join("qm9").join("qm9_train.xyz.gz");
+    let molecules = crate::xyz::read_xyz(&train)?;
+    let stats = crate::data::MoleculeStats::from_molecules(&molecules, "qm9");
+    crate::import_edm(&parsed.weights, stats, &parsed.out)?;
+    Ok(diffgen_core::modality::Report {
+        files: vec![parsed.out],
+        ..Default::default()
+    })
+}

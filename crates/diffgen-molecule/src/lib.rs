@@ -19,19 +19,21 @@ pub mod space;
 pub mod write;
 pub mod xyz;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
-use diffgen_core::batching::similar_size_batches;
 use diffgen_core::checkpoint::{Checkpoint, CheckpointMeta, EMA_PREFIX, FORMAT_VERSION};
 use diffgen_core::config::parse_toml;
-use diffgen_core::error::BoxError;
-use diffgen_core::modality::{BenchRequest, Modality, Report, SampleRequest, TrainRequest};
-use diffgen_core::rng::{PaddedNoise, SeededRng};
-use diffgen_core::sampler::{sample, SamplerConfig, SamplerKind};
-use diffgen_core::train::Trainer;
+use diffgen_core::modality::{BenchRequest, ModalityCommand, Report, SampleRequest};
+pub use diffgen_core::pipeline::Generation;
+use diffgen_core::pipeline::{
+    self, Batching, BenchCase, DataRequest, EvalContext, Generated, Loaded, ModalityConfig,
+    ModalityInfo, OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput,
+    TrainSets, WithCommands,
+};
+use diffgen_core::rng::SeededRng;
+use diffgen_core::train::{Batching as TrainBatching, GradClip};
 use diffgen_core::{CoreError, Denoiser, Objective};
 
 pub use config::MoleculeConfig;
@@ -41,13 +43,42 @@ use egnn::EgnnDynamics;
 use space::{MolContext, MoleculeSpace};
 use xyz::Molecule;
 
+/// The registration, with the `import-edm` command: one line in the CLI's registry.
+pub static MODALITY: WithCommands<MoleculePipeline, 3> =
+    Registered::with_commands(MoleculePipeline, COMMANDS);
+
+static COMMANDS: &[ModalityCommand] = &[ModalityCommand {
+    name: "import-edm",
+    about: "convert EDM's released PyTorch weights into a molecule checkpoint",
+    run: import::import_edm_command,
+}];
+
 pub const NAME: &str = "molecule";
 
 /// The bundled model (see README: what it was trained on and what it reaches).
 static BUNDLED: &[u8] = include_bytes!("../weights/molecule-qm9.safetensors");
 
+/// The config the bundled model was trained with.
+pub const SMALL_CONFIG: &str = include_str!("../../../configs/molecule-qm9-small.toml");
+
 /// Salt of the streams that draw atom counts, apart from the noise streams.
 const COUNT_STREAM: u64 = 0x6174_6f6d_7321;
+
+static INFO: ModalityInfo = ModalityInfo {
+    name: NAME,
+    summary: "3-D molecules (QM9 or your XYZ) with EDM's E(3)-equivariant EGNN; XYZ, SDF, PDB; stability, validity, uniqueness, novelty",
+    writers: &["xyz", "sdf", "pdb", "trajectory xyz", "metrics json/png"],
+    noun: "molecules",
+    bundled: BUNDLED,
+    bundled_summary: "EGNN trained on QM9 train on CPU (configs/molecule-qm9-small.toml)",
+    default_config: (SMALL_CONFIG, "configs/molecule-qm9-small.toml"),
+    options: &[OptionSpec {
+        name: "atoms",
+        kind: OptionKind::Count { min: 1, max: 1000 },
+        default: "drawn from the training histogram",
+        help: "atoms per molecule",
+    }],
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MoleculeError {
@@ -59,8 +90,6 @@ pub enum MoleculeError {
     Sdf(#[from] sdf::SdfError),
     #[error("{0}")]
     Data(String),
-    #[error("option `{key}`: {reason}")]
-    Option { key: String, reason: String },
 }
 
 impl Denoiser<3> for EgnnDynamics {
@@ -75,12 +104,32 @@ impl Denoiser<3> for EgnnDynamics {
     }
 }
 
-/// A model ready to sample.
-pub struct LoadedMolecule {
-    pub model: EgnnDynamics,
-    pub config: MoleculeConfig,
-    pub stats: MoleculeStats,
-    pub meta: CheckpointMeta,
+impl ModalityConfig for MoleculeConfig {
+    fn diffusion(&self) -> &diffgen_core::config::DiffusionConfig {
+        &self.diffusion
+    }
+    fn training(&self) -> &diffgen_core::train::TrainConfig {
+        &self.training
+    }
+    fn training_mut(&mut self) -> &mut diffgen_core::train::TrainConfig {
+        &mut self.training
+    }
+    fn validate(&self) -> Result<(), CoreError> {
+        MoleculeConfig::validate(self)
+    }
+}
+
+/// The molecule modality.
+pub struct MoleculePipeline;
+
+/// A molecule model ready to sample.
+pub type LoadedMolecule = Loaded<MoleculePipeline, 3>;
+
+/// The molecule modality's typed sampling options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MoleculeOptions {
+    /// Atoms per molecule; None: drawn from the training histogram.
+    pub atoms: Option<usize>,
 }
 
 /// Loads a molecule checkpoint (or the bundled model when `path` is None).
@@ -88,106 +137,19 @@ pub fn load_molecule(
     path: Option<&Path>,
     device: &Device,
 ) -> Result<LoadedMolecule, MoleculeError> {
-    let (checkpoint, origin) = Checkpoint::open_for(NAME, path, BUNDLED)?;
-    let config: MoleculeConfig = checkpoint.config(&origin)?;
-    let stats: MoleculeStats = checkpoint.data_stats(&origin)?;
-    let model = config.model.init(config.encoding.features(), device);
-    let model = checkpoint.load_module(EMA_PREFIX, model, None, device, &origin)?;
-    Ok(LoadedMolecule {
-        model,
-        config,
-        stats,
-        meta: checkpoint.meta,
-    })
+    pipeline::load(&MoleculePipeline, path, device)
 }
 
-/// How to draw molecules.
-#[derive(Debug, Clone, Copy)]
-pub struct Generation {
-    pub sampler: SamplerConfig,
-    pub seed: u64,
-    /// Atoms per molecule; None: drawn from the training histogram.
-    pub atoms: Option<usize>,
-    pub batch_size: usize,
-    /// Record the denoising path (at most ~100 frames per molecule).
-    pub trajectory: bool,
-}
-
-/// Molecules by global sample index, and their trajectories when asked.
-pub struct Generated {
-    pub molecules: Vec<(usize, Molecule)>,
-    pub trajectories: BTreeMap<usize, Vec<Molecule>>,
-}
-
-/// Draws the global samples `indices`, batched in order of atom count so that padding is
-/// small. Each molecule's noise depends only on the seed, its index and its atom count
-/// ([`PaddedNoise`]), so batch size and shards do not change it.
+/// Draws the global samples `indices` (each molecule's noise depends only on the seed, its
+/// index and its atom count, so batch size and shards do not change it).
 pub fn generate(
     loaded: &LoadedMolecule,
+    options: &MoleculeOptions,
     indices: &[usize],
     how: &Generation,
     device: &Device,
-) -> Result<Generated, MoleculeError> {
-    let schedule = loaded.config.diffusion.schedule.build()?;
-    let encoding = &loaded.config.encoding;
-    // Sorted by atom count, batches hold molecules of similar sizes: little padding.
-    let mut order: Vec<(usize, usize)> = indices
-        .iter()
-        .map(|&i| {
-            let n = how.atoms.unwrap_or_else(|| {
-                loaded
-                    .stats
-                    .draw_count(&mut SeededRng::stream(how.seed ^ COUNT_STREAM, i as u64))
-            });
-            (n, i)
-        })
-        .collect();
-    order.sort_unstable();
-    let total_steps = how.sampler.steps.unwrap_or(schedule.steps());
-    let stride = total_steps.div_ceil(100).max(1);
-    let mut molecules = Vec::with_capacity(indices.len());
-    let mut trajectories: BTreeMap<usize, Vec<Molecule>> = BTreeMap::new();
-    // The fused edge kernel skips padded pairs, so on Flex full batches cost no padded edge
-    // work; the tensor path (other backends) cuts batches to bound it.
-    let batches: Vec<&[(usize, usize)]> = if diffgen_core::kernels::is_supported(device) {
-        order.chunks(how.batch_size.max(1)).collect()
-    } else {
-        similar_size_batches(&order, how.batch_size)
-    };
-    for chunk in batches {
-        let counts: Vec<usize> = chunk.iter().map(|&(n, _)| n).collect();
-        let rows: Vec<usize> = chunk.iter().map(|&(_, i)| i).collect();
-        let n_max = counts.iter().copied().max().unwrap_or(1);
-        let context = MolContext::new(&counts, device);
-        let mut noise = PaddedNoise::new(how.seed, rows.iter().map(|&i| i as u64), counts.clone());
-        let mut observe = |e: &diffgen_core::sampler::StepEvent<'_, 3>| {
-            if how.trajectory && (e.step.is_multiple_of(stride) || e.step == e.total) {
-                for (row, m) in rows.iter().zip(encoding.decode(e.x.clone(), &counts)) {
-                    trajectories.entry(*row).or_default().push(m);
-                }
-            }
-        };
-        let state = sample(
-            &how.sampler,
-            &schedule,
-            &MoleculeSpace,
-            &loaded.model,
-            &context,
-            [rows.len(), n_max, encoding.channels()],
-            &mut noise,
-            device,
-            &mut observe,
-        )?;
-        for (&i, mut m) in rows.iter().zip(encoding.decode(state, &counts)) {
-            m.comment = format!("diffgen molecule {i}");
-            molecules.push((i, m));
-        }
-    }
-    molecules.sort_by_key(|(i, _)| *i);
-    Ok(Generated {
-        molecules,
-        trajectories,
-    })
+) -> Result<Generated<Molecule>, MoleculeError> {
+    pipeline::generate(&MoleculePipeline, loaded, options, indices, how, device)
 }
 
 /// Where the QM9 files are, with a clear error when they are not.
@@ -236,197 +198,236 @@ pub fn qm9_key_hashes(molecules: &[Molecule]) -> HashSet<u64> {
         .collect()
 }
 
-pub struct MoleculeModality;
-
-impl MoleculeModality {
-    fn load_sets(
-        &self,
-        config: &MoleculeConfig,
-        request: &TrainRequest,
-    ) -> Result<(Vec<Molecule>, Vec<Molecule>, String), MoleculeError> {
-        let (train, valid, name) = match &config.data.source {
-            MoleculeSource::Qm9 => {
-                let dir = request.data_dir.as_deref();
-                let train = xyz::read_xyz(&qm9_file(dir, "train")?)?;
-                let valid = xyz::read_xyz(&qm9_file(dir, "valid")?)?;
-                (train, valid, "qm9".to_string())
-            }
-            MoleculeSource::Xyz { train, valid } => {
-                let base = request.config_origin.parent().unwrap_or(Path::new("."));
-                let train_path = base.join(train);
-                let mut all = xyz::read_xyz(&train_path)?;
-                let valid = match valid {
-                    Some(v) => xyz::read_xyz(&base.join(v))?,
-                    None => {
-                        let n = (all.len() / 10).max(1).min(all.len().saturating_sub(1));
-                        all.split_off(all.len() - n)
-                    }
-                };
-                (all, valid, train_path.display().to_string())
-            }
-        };
-        let mut train = train;
-        if let Some(limit) = config.data.max_train_molecules {
-            let order = SeededRng::new(config.training.seed).permutation(train.len());
-            let keep: Vec<Molecule> = order
-                .iter()
-                .take(limit)
-                .map(|&i| train[i].clone())
-                .collect();
-            train = keep;
+/// The training and validation molecules of `config`, and the data set's name.
+fn load_sets(
+    config: &MoleculeConfig,
+    request: &DataRequest<'_>,
+) -> Result<(Vec<Molecule>, Vec<Molecule>, String), MoleculeError> {
+    let (train, valid, name) = match &config.data.source {
+        MoleculeSource::Qm9 => {
+            let dir = request.data_dir;
+            let train = xyz::read_xyz(&qm9_file(dir, "train")?)?;
+            let valid = xyz::read_xyz(&qm9_file(dir, "valid")?)?;
+            (train, valid, "qm9".to_string())
         }
-        let valid: Vec<Molecule> = valid
-            .into_iter()
-            .take(config.data.max_valid_molecules)
+        MoleculeSource::Xyz { train, valid } => {
+            let base = request.config_origin.parent().unwrap_or(Path::new("."));
+            let train_path = base.join(train);
+            let mut all = xyz::read_xyz(&train_path)?;
+            let valid = match valid {
+                Some(v) => xyz::read_xyz(&base.join(v))?,
+                None => {
+                    let n = (all.len() / 10).max(1).min(all.len().saturating_sub(1));
+                    all.split_off(all.len() - n)
+                }
+            };
+            (all, valid, train_path.display().to_string())
+        }
+    };
+    let mut train = train;
+    if let Some(limit) = config.data.max_train_molecules {
+        let order = SeededRng::new(config.training.seed).permutation(train.len());
+        let keep: Vec<Molecule> = order
+            .iter()
+            .take(limit)
+            .map(|&i| train[i].clone())
             .collect();
-        if train.is_empty() {
-            return Err(MoleculeError::Data("the training set is empty".into()));
-        }
-        Ok((train, valid, name))
+        train = keep;
+    }
+    let valid: Vec<Molecule> = valid
+        .into_iter()
+        .take(config.data.max_valid_molecules)
+        .collect();
+    if train.is_empty() {
+        return Err(MoleculeError::Data("the training set is empty".into()));
+    }
+    Ok((train, valid, name))
+}
+
+fn push_summary(report: &mut Report, s: &metrics::Summary) {
+    report
+        .metrics
+        .push(("atom stability".into(), s.atom_stability));
+    report
+        .metrics
+        .push(("molecule stability".into(), s.molecule_stability));
+    report.metrics.push(("validity".into(), s.validity));
+    report
+        .metrics
+        .push(("uniqueness (of valid)".into(), s.uniqueness));
+    report
+        .metrics
+        .push(("valid × unique".into(), s.valid_and_unique));
+    if let Some(n) = s.novelty {
+        report.metrics.push(("novelty (of unique valid)".into(), n));
+    }
+}
+
+impl Pipeline<3> for MoleculePipeline {
+    type Config = MoleculeConfig;
+    type Stats = MoleculeStats;
+    type Space = MoleculeSpace;
+    type Model = EgnnDynamics;
+    type Data = MoleculeData;
+    type Options = MoleculeOptions;
+    type Condition = ();
+    type Sample = Molecule;
+    type Error = MoleculeError;
+
+    fn info(&self) -> &'static ModalityInfo {
+        &INFO
     }
 
-    fn train_impl(&self, request: &TrainRequest) -> Result<Report, MoleculeError> {
-        let mut config: MoleculeConfig = parse_toml(&request.config_text, &request.config_origin)?;
-        if let Some(steps) = request.steps {
-            config.training.steps = steps;
-        }
-        config.validate()?;
-        let (train_set, valid_set, dataset) = self.load_sets(&config, request)?;
+    fn init_model(
+        &self,
+        config: &MoleculeConfig,
+        _: &MoleculeStats,
+        device: &Device,
+    ) -> EgnnDynamics {
+        config.model.init(config.encoding.features(), device)
+    }
+
+    fn space(&self, _: &MoleculeConfig, _: &MoleculeStats) -> MoleculeSpace {
+        MoleculeSpace
+    }
+
+    fn load_data(
+        &self,
+        config: &MoleculeConfig,
+        request: &DataRequest<'_>,
+    ) -> Result<TrainSets<MoleculeData, MoleculeStats>, MoleculeError> {
+        let (train_set, valid_set, dataset) = load_sets(config, request)?;
         let stats = MoleculeStats::from_molecules(&train_set, &dataset);
         let train = MoleculeData::new(&train_set, &config.encoding).map_err(MoleculeError::Data)?;
         let valid = MoleculeData::new(&valid_set, &config.encoding).map_err(MoleculeError::Data)?;
-
-        let device = request.backend.device()?;
-        device.seed(config.training.seed);
-        let model = config
-            .model
-            .init(config.encoding.features(), &device.clone().autodiff());
-        let trainer = Trainer {
-            config: &config.training,
-            schedule_config: &config.diffusion.schedule,
-            space: &MoleculeSpace,
-            weighting: config.diffusion.weighting,
-            out_dir: request.out_dir.clone(),
-            device: device.clone(),
-            modality: NAME.to_string(),
-            modality_config: serde_json::to_value(&config)
-                .map_err(|e| CoreError::Other(e.to_string()))?,
-            data_stats: serde_json::to_value(&stats)
-                .map_err(|e| CoreError::Other(e.to_string()))?,
-            show_progress: request.show_progress,
-            stop_at: request.stop_at,
-        };
-        let resume = trainer.resume_from(request.resume)?;
-        let started = Instant::now();
-        let outcome =
-            trainer.run::<3, _, _, MoleculeData>(model, &train, Some(&valid), resume.as_deref())?;
-        let seconds = started.elapsed().as_secs_f64();
-        let mut report = outcome.report(seconds);
-        report
-            .metrics
-            .insert(2, ("training molecules".into(), train_set.len() as f64));
-        Ok(report)
+        Ok(TrainSets {
+            train,
+            validation: Some(valid),
+            stats,
+            summary: vec![("training molecules".into(), train_set.len() as f64)],
+            notes: Vec::new(),
+        })
     }
 
-    fn sample_impl(&self, request: &SampleRequest) -> Result<Report, MoleculeError> {
-        let device = request.backend.device()?;
-        let loaded = load_molecule(request.checkpoint.as_deref(), &device)?;
-        let mut atoms = None;
-        for (key, value) in &request.options {
-            match key.as_str() {
-                "atoms" => {
-                    let n: usize = value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        MoleculeError::Option {
-                            key: key.clone(),
-                            reason: format!("`{value}` is not a positive atom count"),
-                        }
-                    })?;
-                    atoms = Some(n);
-                }
-                _ => {
-                    return Err(MoleculeError::Option {
-                        key: key.clone(),
-                        reason: "unknown for the molecule modality (known: atoms)".into(),
-                    })
-                }
+    fn options(
+        &self,
+        loaded: &LoadedMolecule,
+        values: &OptionValues,
+        request: &SampleRequest,
+        warnings: &mut Vec<String>,
+    ) -> Result<MoleculeOptions, MoleculeError> {
+        if request.guidance.is_some() {
+            return Err(
+                CoreError::setting("guidance", "the molecule model is unconditional").into(),
+            );
+        }
+        let atoms = values.count("atoms");
+        let known = loaded.stats.atom_counts.keys();
+        if let (Some(n), Some(&max)) = (atoms, known.max()) {
+            if n > max {
+                warnings.push(format!(
+                    "--atoms {n}: the model was trained on molecules of at most {max} atoms ({})",
+                    loaded.stats.dataset
+                ));
             }
         }
-        if request.guidance.is_some() {
-            return Err(MoleculeError::Option {
-                key: "guidance".into(),
-                reason: "the molecule model is unconditional".into(),
-            });
-        }
-        let indices: Vec<usize> = request.shard.range(request.num_samples).collect();
-        let how = Generation {
-            sampler: SamplerConfig::new(request.sampler, request.steps),
-            seed: request.seed,
-            atoms,
-            batch_size: request.batch_size,
-            trajectory: request.trajectory,
-        };
-        let started = Instant::now();
-        let generated = generate(&loaded, &indices, &how, &device)?;
-        let seconds = started.elapsed().as_secs_f64();
-
-        let stem = if request.shard.count == 1 {
-            "molecules".to_string()
-        } else {
-            format!(
-                "molecules.shard-{}-of-{}",
-                request.shard.index, request.shard.count
-            )
-        };
-        let molecules: Vec<&Molecule> = generated.molecules.iter().map(|(_, m)| m).collect();
-        let analyses: Vec<metrics::Analysis> =
-            molecules.iter().map(|m| metrics::analyse(m)).collect();
-        let mut report = Report::default();
-        report.files.extend(write::write_molecules(
-            &request.out_dir,
-            &stem,
-            &generated.molecules,
-            &analyses,
-        )?);
-        if request.trajectory {
-            report.files.extend(write::write_trajectories(
-                &request.out_dir,
-                &stem,
-                &generated.trajectories,
-            )?);
-        }
-        report
-            .metrics
-            .push(("molecules".into(), molecules.len() as f64));
-        report.metrics.push((
-            "molecules/s".into(),
-            molecules.len() as f64 / seconds.max(1e-9),
-        ));
-        if request.evaluate {
-            let train_keys = training_keys(request.data_dir.as_deref());
-            let summary = metrics::summarise(&analyses, train_keys.as_ref());
-            report.files.extend(write::write_summary(
-                &request.out_dir,
-                &stem,
-                &summary,
-                &molecules,
-                &loaded.stats,
-            )?);
-            push_summary(&mut report, &summary);
-        }
-        report.notes.push(format!(
-            "model: {} (step {}), sampler {} with {} steps",
-            request
-                .checkpoint
-                .as_ref()
-                .map_or("bundled".to_string(), |p| p.display().to_string()),
-            loaded.meta.step,
-            request.sampler,
-            request.steps.map_or("all".to_string(), |s| s.to_string()),
-        ));
-        Ok(report)
+        Ok(MoleculeOptions { atoms })
     }
 
-    fn eval_impl(
+    fn plan(
+        &self,
+        loaded: &LoadedMolecule,
+        options: &MoleculeOptions,
+        index: usize,
+        seed: u64,
+    ) -> Planned<()> {
+        let size = options.atoms.unwrap_or_else(|| {
+            let mut rng = SeededRng::stream(seed ^ COUNT_STREAM, index as u64);
+            loaded.stats.draw_count(&mut rng)
+        });
+        Planned {
+            index,
+            size,
+            condition: (),
+        }
+    }
+
+    fn batch(
+        &self,
+        loaded: &LoadedMolecule,
+        items: &[Planned<()>],
+        device: &Device,
+    ) -> Result<([usize; 3], MolContext), MoleculeError> {
+        let counts: Vec<usize> = items.iter().map(|p| p.size).collect();
+        let n_max = counts.iter().copied().max().unwrap_or(1);
+        let channels = loaded.config.encoding.channels();
+        Ok((
+            [items.len(), n_max, channels],
+            MolContext::new(&counts, device),
+        ))
+    }
+
+    fn decode(
+        &self,
+        loaded: &LoadedMolecule,
+        state: Tensor<3>,
+        items: &[Planned<()>],
+    ) -> Vec<Molecule> {
+        let counts: Vec<usize> = items.iter().map(|p| p.size).collect();
+        let molecules = loaded.config.encoding.decode(state, &counts);
+        items
+            .iter()
+            .zip(molecules)
+            .map(|(p, m)| Molecule {
+                comment: format!("diffgen molecule {}", p.index),
+                ..m
+            })
+            .collect()
+    }
+
+    fn batching(&self, loaded: &LoadedMolecule, device: &Device) -> Batching {
+        match loaded.model.padding_is_free(device) {
+            true => Batching::Full,
+            false => Batching::SimilarSize,
+        }
+    }
+
+    fn write(
+        &self,
+        _: &LoadedMolecule,
+        _: &MoleculeOptions,
+        generated: &Generated<Molecule>,
+        _request: &SampleRequest,
+        out: &mut RunOutput,
+    ) -> Result<(), MoleculeError> {
+        let analyses: Vec<metrics::Analysis> =
+            generated.samples.iter().map(metrics::analyse).collect();
+        write::write_molecules(out, generated, &analyses)?;
+        if !generated.frames.is_empty() {
+            write::write_trajectories(out, generated)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(
+        &self,
+        loaded: &LoadedMolecule,
+        _: &MoleculeOptions,
+        generated: &Generated<Molecule>,
+        context: EvalContext<'_>,
+        out: &mut RunOutput,
+        report: &mut Report,
+    ) -> Result<(), MoleculeError> {
+        let analyses: Vec<metrics::Analysis> =
+            generated.samples.iter().map(metrics::analyse).collect();
+        let train_keys = training_keys(context.data_dir);
+        let summary = metrics::summarise(&analyses, train_keys.as_ref());
+        write::write_summary(out, &summary, &generated.samples, &loaded.stats)?;
+        push_summary(report, &summary);
+        Ok(())
+    }
+
+    fn eval_files(
         &self,
         files: &[PathBuf],
         data_dir: Option<&Path>,
@@ -459,180 +460,54 @@ impl MoleculeModality {
         Ok(report)
     }
 
-    fn bench_impl(&self, request: &BenchRequest) -> Result<Report, MoleculeError> {
-        let device = request.backend.device()?;
-        let data_dir = diffgen_core::modality::resolve_data_dir(None);
-        let molecules = match qm9_file(data_dir.as_deref(), "valid") {
-            Ok(path) => xyz::read_xyz(&path)?,
-            Err(_) => {
-                return Err(MoleculeError::Data(
-                    "bench needs QM9 (--data or DIFFGEN_DATA)".into(),
-                ))
-            }
+    /// EGNNs of the bundled and of EDM's size on random batches of QM9 valid, as EDM and the
+    /// PyTorch reference draw them (the fused kernel does the edge work of real atoms only,
+    /// so size bucketing no longer pays), and bucketed batches for comparison.
+    fn bench_cases(
+        &self,
+        request: &BenchRequest,
+    ) -> Result<Vec<BenchCase<Self, 3>>, MoleculeError> {
+        let path = qm9_file(request.data_dir.as_deref(), "valid")
+            .map_err(|_| MoleculeError::Data("bench needs QM9 (--data or DIFFGEN_DATA)".into()))?;
+        let molecules = xyz::read_xyz(&path)?;
+        let mut base: MoleculeConfig = parse_toml(SMALL_CONFIG, Path::new(INFO.default_config.1))?;
+        base.encoding = Encoding::qm9();
+        base.diffusion.schedule = diffgen_core::ScheduleConfig::edm_polynomial();
+        base.diffusion.weighting = Default::default();
+        let t = &mut base.training;
+        t.seed = 0;
+        t.optimizer = Default::default();
+        t.lr_schedule = Default::default();
+        t.ema = Default::default();
+        t.grad_clip = GradClip::Adaptive {
+            window: 50,
+            initial: 3000.0,
         };
-        let encoding = Encoding::qm9();
-        let data = MoleculeData::new(&molecules, &encoding).map_err(MoleculeError::Data)?;
-        let schedule = diffgen_core::ScheduleConfig::edm_polynomial();
-        let mut report = Report::default();
-        use diffgen_core::train::Batching;
-        // Random batches, as EDM and the PyTorch reference draw them: the fused kernel does
-        // the edge work of real atoms only, so size bucketing no longer pays. `--train-steps 0`
-        // times sampling alone.
-        let shapes: &[(usize, usize, Batching)] = if request.train_steps == 0 {
-            &[]
-        } else {
-            &[
-                (4, 128, Batching::Shuffled),
-                (4, 128, Batching::BySize),
-                (9, 256, Batching::Shuffled),
-            ]
-        };
-        for &(layers, hidden, batching) in shapes {
-            let steps = request.train_steps;
-            let config = egnn::EgnnConfig {
+        let stats = MoleculeStats::from_molecules(&molecules, "qm9 valid");
+        let mut cases = Vec::new();
+        for (layers, hidden, batching) in [
+            (4, 128, TrainBatching::Shuffled),
+            (4, 128, TrainBatching::BySize),
+            (9, 256, TrainBatching::Shuffled),
+        ] {
+            let mut config = base.clone();
+            config.model = egnn::EgnnConfig {
                 layers,
                 hidden,
                 coords_range: 15.0,
                 norm_constant: 1.0,
                 normalization_factor: 1.0,
             };
-            let training = diffgen_core::train::TrainConfig {
-                steps: steps as u64,
-                batch_size: request.batch_size,
-                batching,
-                seed: 0,
-                optimizer: Default::default(),
-                lr_schedule: Default::default(),
-                grad_clip: diffgen_core::train::GradClip::Adaptive {
-                    window: 50,
-                    initial: 3000.0,
-                },
-                ema: Default::default(),
-                log_every: u64::MAX,
-                val_every: 0,
-                val_batches: 0,
-                checkpoint_every: 0,
-            };
-            let dir =
-                std::env::temp_dir().join(format!("diffgen-bench-mol-{}", std::process::id()));
-            let trainer = Trainer {
-                config: &training,
-                schedule_config: &schedule,
-                space: &MoleculeSpace,
-                weighting: Default::default(),
-                out_dir: dir.clone(),
-                device: device.clone(),
-                modality: NAME.into(),
-                modality_config: serde_json::Value::Null,
-                data_stats: serde_json::Value::Null,
-                show_progress: false,
-                stop_at: None,
-            };
-            // One step first: parameters initialise lazily.
-            let warm = diffgen_core::train::TrainConfig {
-                steps: 1,
-                ..training.clone()
-            };
-            let warm_trainer = Trainer {
-                config: &warm,
-                ..trainer
-            };
-            let model = config.init(encoding.features(), &device.clone().autodiff());
-            warm_trainer.run::<3, _, _, MoleculeData>(model, &data, None, None)?;
-            let trainer = Trainer {
-                config: &training,
-                ..warm_trainer
-            };
-            let model = config.init(encoding.features(), &device.clone().autodiff());
-            let started = Instant::now();
-            trainer.run::<3, _, _, MoleculeData>(model, &data, None, None)?;
-            let per_step = started.elapsed().as_secs_f64() / steps as f64;
-            let _ = std::fs::remove_dir_all(&dir);
-            report.metrics.push((
-                format!(
-                    "EGNN {layers}×{hidden} train step, batch {} of QM9, {batching:?} batches (s)",
-                    request.batch_size
-                ),
-                per_step,
-            ));
+            config.training.batching = batching;
+            cases.push(BenchCase {
+                label: format!("EGNN {layers}×{hidden}, {batching:?} batches of QM9"),
+                data: MoleculeData::new(&molecules, &config.encoding)
+                    .map_err(MoleculeError::Data)?,
+                config,
+                stats: stats.clone(),
+            });
         }
-        if let Ok(loaded) = load_molecule(None, &device) {
-            let how = Generation {
-                sampler: SamplerConfig::new(SamplerKind::Ddpm, Some(request.sample_steps)),
-                seed: 0,
-                atoms: None,
-                batch_size: request.num_samples,
-                trajectory: false,
-            };
-            let indices: Vec<usize> = (0..request.num_samples.min(256)).collect();
-            let started = Instant::now();
-            generate(&loaded, &indices, &how, &device)?;
-            report.metrics.push((
-                format!(
-                    "bundled model ({}×{}) molecules/s, {} DDPM steps",
-                    loaded.config.model.layers, loaded.config.model.hidden, request.sample_steps
-                ),
-                indices.len() as f64 / started.elapsed().as_secs_f64(),
-            ));
-        }
-        Ok(report)
-    }
-}
-
-fn push_summary(report: &mut Report, s: &metrics::Summary) {
-    report
-        .metrics
-        .push(("atom stability".into(), s.atom_stability));
-    report
-        .metrics
-        .push(("molecule stability".into(), s.molecule_stability));
-    report.metrics.push(("validity".into(), s.validity));
-    report
-        .metrics
-        .push(("uniqueness (of valid)".into(), s.uniqueness));
-    report
-        .metrics
-        .push(("valid × unique".into(), s.valid_and_unique));
-    if let Some(n) = s.novelty {
-        report.metrics.push(("novelty (of unique valid)".into(), n));
-    }
-}
-
-/// The config the bundled model was trained with.
-pub const SMALL_CONFIG: &str = include_str!("../../../configs/molecule-qm9-small.toml");
-
-impl Modality for MoleculeModality {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn summary(&self) -> &'static str {
-        "3-D molecules (QM9 or your XYZ) with EDM's E(3)-equivariant EGNN; XYZ, SDF, PDB; stability, validity, uniqueness, novelty"
-    }
-
-    fn writers(&self) -> &'static [&'static str] {
-        &["xyz", "sdf", "pdb", "trajectory xyz", "metrics json/png"]
-    }
-
-    fn train(&self, request: &TrainRequest) -> Result<Report, BoxError> {
-        Ok(self.train_impl(request)?)
-    }
-
-    fn sample(&self, request: &SampleRequest) -> Result<Report, BoxError> {
-        Ok(self.sample_impl(request)?)
-    }
-
-    fn eval(&self, files: &[PathBuf], data_dir: Option<&Path>) -> Result<Report, BoxError> {
-        Ok(self.eval_impl(files, data_dir)?)
-    }
-
-    fn bench(&self, request: &BenchRequest) -> Result<Report, BoxError> {
-        Ok(self.bench_impl(request)?)
-    }
-
-    fn bundled(&self) -> Option<&'static str> {
-        (!BUNDLED.is_empty())
-            .then_some("EGNN trained on QM9 train on CPU (configs/molecule-qm9-small.toml)")
+        Ok(cases)
     }
 }
 
@@ -650,8 +525,7 @@ pub fn import_edm(weights: &Path, stats: MoleculeStats, out: &Path) -> Result<()
             encoding.features()
         )));
     }
-    let mut config: MoleculeConfig =
-        parse_toml(SMALL_CONFIG, Path::new("configs/molecule-qm9-small.toml"))?;
+    let mut config: MoleculeConfig = parse_toml(SMALL_CONFIG, Path::new(INFO.default_config.1))?;
     config.model = edm.config.clone();
     let device = Device::flex();
     let model = config.model.init(encoding.features(), &device);
@@ -659,9 +533,11 @@ pub fn import_edm(weights: &Path, stats: MoleculeStats, out: &Path) -> Result<()
         format: FORMAT_VERSION,
         diffgen_version: diffgen_core::VERSION.to_string(),
         modality: NAME.to_string(),
-        config: serde_json::to_value(&config).map_err(|e| CoreError::Other(e.to_string()))?,
+        config: serde_json::to_value(&config)
+            .map_err(|e| CoreError::Other(format!("serialising: {e}")))?,
         schedule: config.diffusion.schedule.clone(),
-        data: serde_json::to_value(&stats).map_err(|e| CoreError::Other(e.to_string()))?,
+        data: serde_json::to_value(&stats)
+            .map_err(|e| CoreError::Other(format!("serialising: {e}")))?,
         step: 0,
         resume: None,
     });

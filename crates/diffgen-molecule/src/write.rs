@@ -1,10 +1,10 @@
 //! The files `diffgen run --modality molecule` writes.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use diffgen_core::checkpoint::write_atomic;
+use diffgen_core::pipeline::{Generated, RunOutput};
 use diffgen_core::plot::line_plot;
 use diffgen_core::CoreError;
 
@@ -14,20 +14,17 @@ use crate::data::{
 use crate::metrics::{Analysis, Summary};
 use crate::xyz::{to_xyz, Molecule};
 
-fn save(path: &Path, text: &str) -> Result<PathBuf, CoreError> {
-    write_atomic(path, |f| f.write_all(text.as_bytes()))?;
-    Ok(path.to_path_buf())
+fn save(path: &Path, text: &str) -> Result<(), CoreError> {
+    write_atomic(path, |f| f.write_all(text.as_bytes()))
 }
 
-/// `<stem>.xyz` (all frames), `<stem>.sdf` (all records) and `pdb/<stem>_<index>.pdb`.
+/// `samples.xyz` (all frames), `samples.sdf` (all records) and `samples/sample-<index>.pdb`.
 pub fn write_molecules(
-    dir: &Path,
-    stem: &str,
-    molecules: &[(usize, Molecule)],
+    out: &mut RunOutput,
+    molecules: &Generated<Molecule>,
     analyses: &[Analysis],
-) -> Result<Vec<PathBuf>, CoreError> {
-    let all: Vec<Molecule> = molecules.iter().map(|(_, m)| m.clone()).collect();
-    let mut files = vec![save(&dir.join(format!("{stem}.xyz")), &to_xyz(&all))?];
+) -> Result<(), CoreError> {
+    save(&out.collection("xyz"), &to_xyz(&molecules.samples))?;
     let mut sdf = String::new();
     for ((i, m), a) in molecules.iter().zip(analyses) {
         sdf.push_str(&crate::sdf::to_sdf_record(
@@ -36,47 +33,42 @@ pub fn write_molecules(
             &format!("diffgen molecule {i}"),
         ));
     }
-    files.push(save(&dir.join(format!("{stem}.sdf")), &sdf)?);
-    let pdb_dir = dir.join("pdb");
+    save(&out.collection("sdf"), &sdf)?;
     for ((i, m), a) in molecules.iter().zip(analyses) {
         let text = crate::pdb::to_pdb(m, &a.bonds, &format!("diffgen molecule {i}"))
             .map_err(|e| CoreError::Other(format!("molecule {i}: {e}")))?;
-        save(&pdb_dir.join(format!("{stem}_{i:05}.pdb")), &text)?;
+        save(&out.sample_file(i, "pdb")?, &text)?;
     }
-    files.push(pdb_dir);
-    Ok(files)
+    Ok(())
 }
 
-/// One multi-frame XYZ per molecule: `trajectories/<stem>_<index>.xyz`.
+/// One multi-frame XYZ per molecule: `trajectories/sample-<index>.xyz`.
 pub fn write_trajectories(
-    dir: &Path,
-    stem: &str,
-    trajectories: &BTreeMap<usize, Vec<Molecule>>,
-) -> Result<Vec<PathBuf>, CoreError> {
-    let folder = dir.join("trajectories");
-    for (i, frames) in trajectories {
-        let frames: Vec<Molecule> = frames
-            .iter()
+    out: &mut RunOutput,
+    molecules: &Generated<Molecule>,
+) -> Result<(), CoreError> {
+    for (k, &i) in molecules.indices.iter().enumerate() {
+        let frames: Vec<Molecule> = molecules
+            .trajectory(k)
             .enumerate()
-            .map(|(k, m)| Molecule {
-                comment: format!("molecule {i} frame {k}"),
+            .map(|(f, m)| Molecule {
+                comment: format!("molecule {i} frame {f}"),
                 ..m.clone()
             })
             .collect();
-        save(&folder.join(format!("{stem}_{i:05}.xyz")), &to_xyz(&frames))?;
+        save(&out.trajectory_file(i, "xyz")?, &to_xyz(&frames))?;
     }
-    Ok(vec![folder])
+    Ok(())
 }
 
-/// `<stem>.metrics.json` and two PNGs comparing samples with the training data: atoms per
+/// `samples.metrics.json` and two PNGs comparing samples with the training data: atoms per
 /// molecule and bond lengths.
 pub fn write_summary(
-    dir: &Path,
-    stem: &str,
+    out: &mut RunOutput,
     summary: &Summary,
-    molecules: &[&Molecule],
+    molecules: &[Molecule],
     stats: &MoleculeStats,
-) -> Result<Vec<PathBuf>, CoreError> {
+) -> Result<(), CoreError> {
     let json = serde_json::json!({
         "molecules": summary.molecules,
         "atom_stability": summary.atom_stability,
@@ -86,10 +78,10 @@ pub fn write_summary(
         "valid_and_unique": summary.valid_and_unique,
         "novelty": summary.novelty,
     });
-    let mut files = vec![save(
-        &dir.join(format!("{stem}.metrics.json")),
+    save(
+        &out.collection("metrics.json"),
         &serde_json::to_string_pretty(&json).expect("json"),
-    )?];
+    )?;
 
     let normalise = |counts: &[(f64, f64)]| {
         let total: f64 = counts.iter().map(|c| c.1).sum::<f64>().max(1.0);
@@ -113,7 +105,7 @@ pub fn write_summary(
     let data: Vec<(f64, f64)> = (0..=max_n)
         .map(|n| (n as f64, *stats.atom_counts.get(&n).unwrap_or(&0) as f64))
         .collect();
-    let atoms_png = dir.join(format!("{stem}.atoms.png"));
+    let atoms_png = out.collection("atoms.png");
     line_plot(
         &atoms_png,
         "atoms per molecule",
@@ -125,9 +117,8 @@ pub fn write_summary(
         ],
         false,
     )?;
-    files.push(atoms_png);
 
-    let sample_bonds = bond_length_histogram(molecules.iter().copied());
+    let sample_bonds = bond_length_histogram(molecules.iter());
     let bin = |k: usize| BOND_BIN_START + (k as f64 + 0.5) * BOND_BIN_WIDTH;
     let samples: Vec<(f64, f64)> = (0..BOND_BINS)
         .map(|k| (bin(k), sample_bonds[k] as f64))
@@ -135,7 +126,7 @@ pub fn write_summary(
     let data: Vec<(f64, f64)> = (0..BOND_BINS)
         .map(|k| (bin(k), *stats.bond_lengths.get(k).unwrap_or(&0) as f64))
         .collect();
-    let bonds_png = dir.join(format!("{stem}.bond_lengths.png"));
+    let bonds_png = out.collection("bond_lengths.png");
     line_plot(
         &bonds_png,
         "perceived bond lengths",
@@ -147,6 +138,5 @@ pub fn write_summary(
         ],
         false,
     )?;
-    files.push(bonds_png);
-    Ok(files)
+    Ok(())
 }

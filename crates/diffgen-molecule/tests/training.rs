@@ -53,6 +53,8 @@ fn the_loss_falls_on_a_qm9_subset() {
         data_stats: serde_json::to_value(&stats).unwrap(),
         show_progress: false,
         stop_at: None,
+        lr_horizon: None,
+        persistence: diffgen_core::train::Persistence::Checkpoints,
     }
     .run::<3, _, _, MoleculeData>(model, &data, None, None)
     .unwrap();

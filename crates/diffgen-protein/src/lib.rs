@@ -19,20 +19,19 @@ pub mod structure;
 pub mod tmscore;
 pub mod write;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
-use diffgen_core::batching::similar_size_batches;
-use diffgen_core::checkpoint::{Checkpoint, EMA_PREFIX};
 use diffgen_core::config::parse_toml;
-use diffgen_core::error::BoxError;
-use diffgen_core::modality::{BenchRequest, Modality, Report, SampleRequest, TrainRequest};
-use diffgen_core::rng::{PaddedNoise, SeededRng};
-use diffgen_core::sampler::{sample, SamplerConfig, SamplerKind, StepEvent};
+use diffgen_core::modality::{BenchRequest, Report, SampleRequest};
+pub use diffgen_core::pipeline::Generation;
+use diffgen_core::pipeline::{
+    self, BenchCase, DataRequest, EvalContext, FramePolicy, Generated, Loaded, ModalityConfig,
+    ModalityInfo, OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput,
+    TrainSets,
+};
+use diffgen_core::rng::SeededRng;
 use diffgen_core::tensor_util::{tensor_from_vec, to_vec};
-use diffgen_core::train::{TrainData, Trainer};
 use diffgen_core::{CoreError, Denoiser, NoiseSpace};
 
 pub use config::{ProteinConfig, ProteinSource};
@@ -43,10 +42,13 @@ use model::{ProteinDenoiser, FEATURES};
 use space::{ProteinContext, TorusSpace};
 use structure::Backbone;
 
+/// The registration: one line in the CLI's registry names it.
+pub static MODALITY: Registered<ProteinPipeline, 3> = Registered(ProteinPipeline);
+
 pub const NAME: &str = "protein";
 
 /// The bundled model: trained by `diffgen train --modality protein --config
-/// configs/protein-cath.toml` (empty until one is trained).
+/// configs/protein-cath.toml`.
 static BUNDLED: &[u8] = include_bytes!("../weights/protein-cath.safetensors");
 
 /// The config the bundled model was trained with (and `bench` measures).
@@ -55,121 +57,86 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/protein-cath.tom
 /// Seed salt of the per-sample streams that draw chain lengths (noise uses the seed itself).
 const LENGTH_STREAM: u64 = 0x4c45_4e47_5448;
 
-/// A model ready to sample.
-pub struct LoadedProtein {
-    pub model: ProteinDenoiser,
-    pub config: ProteinConfig,
-    pub stats: ProteinStats,
-    pub checkpoint: Checkpoint,
+/// Chain length of the bench.
+const BENCH_LENGTH: usize = 128;
+
+static INFO: ModalityInfo = ModalityInfo {
+    name: NAME,
+    summary: "protein backbones as φ/ψ/ω and bond angles on a torus (FoldingDiff); transformer; PDB, mmCIF; DSSP, TM-score",
+    writers: &["pdb", "mmcif", "trajectory pdb (multi-model)"],
+    noun: "backbones",
+    bundled: BUNDLED,
+    bundled_summary: "FoldingDiff-style angle diffusion trained on CATH S40 train (configs/protein-cath.toml)",
+    default_config: (DEFAULT_CONFIG, "configs/protein-cath.toml"),
+    options: &[
+        OptionSpec {
+            name: "length",
+            kind: OptionKind::Count { min: 3, max: 1024 },
+            default: "drawn from the training lengths",
+            help: "residues per chain",
+        },
+        OptionSpec {
+            name: "residue",
+            kind: OptionKind::Text,
+            default: "the model's (GLY)",
+            help: "three-letter residue name written for every residue",
+        },
+        OptionSpec {
+            name: "format",
+            kind: OptionKind::Choice(&["pdb", "cif", "mmcif", "both"]),
+            default: "pdb",
+            help: "structure files to write (cif/mmcif/both add mmCIF beside the PDB)",
+        },
+    ],
+};
+
+impl ModalityConfig for ProteinConfig {
+    fn diffusion(&self) -> &diffgen_core::config::DiffusionConfig {
+        &self.diffusion
+    }
+    fn training(&self) -> &diffgen_core::train::TrainConfig {
+        &self.training
+    }
+    fn training_mut(&mut self) -> &mut diffgen_core::train::TrainConfig {
+        &mut self.training
+    }
+    fn validate(&self) -> Result<(), CoreError> {
+        ProteinConfig::validate(self).map_err(|e| CoreError::Other(e.to_string()))
+    }
 }
 
-/// Loads a protein checkpoint (file, or the bundled bytes when `path` is None).
-pub fn load_protein(path: Option<&Path>, device: &Device) -> Result<LoadedProtein, ProteinError> {
-    let (checkpoint, origin) = Checkpoint::open_for(NAME, path, BUNDLED)?;
-    let config: ProteinConfig = checkpoint.config(&origin)?;
-    let stats: ProteinStats = checkpoint.data_stats(&origin)?;
-    let model = config.model.init(config.diffusion.objective, device);
-    let model = checkpoint.load_module(EMA_PREFIX, model, None, device, &origin)?;
-    Ok(LoadedProtein {
-        model,
-        config,
-        stats,
-        checkpoint,
-    })
-}
+/// The protein modality.
+pub struct ProteinPipeline;
 
-/// How to draw backbones.
-#[derive(Debug, Clone, Copy)]
-pub struct Generation {
-    pub sampler: SamplerConfig,
-    pub seed: u64,
+/// A protein model ready to sample.
+pub type LoadedProtein = Loaded<ProteinPipeline, 3>;
+
+/// The protein modality's typed sampling options.
+#[derive(Debug, Clone, Default)]
+pub struct ProteinOptions {
     /// Residues per chain; None: drawn from the training lengths.
     pub length: Option<usize>,
-    pub batch_size: usize,
-    /// Record the denoising path (at most ~50 frames per chain).
-    pub trajectory: bool,
+    /// Residue name written (None: the model's).
+    pub residue_name: Option<String>,
+    /// Write mmCIF beside the PDB.
+    pub mmcif: bool,
 }
 
-/// Backbones by global sample index, and their trajectories when asked.
-pub struct Generated {
-    pub backbones: Vec<(usize, Backbone)>,
-    pub trajectories: BTreeMap<usize, Vec<Backbone>>,
+/// Loads a protein checkpoint (file, or the bundled model when `path` is None).
+pub fn load_protein(path: Option<&Path>, device: &Device) -> Result<LoadedProtein, ProteinError> {
+    pipeline::load(&ProteinPipeline, path, device)
 }
 
-/// Draws the global samples `indices`, batched in order of length so that padding is small.
-/// Each chain's noise depends only on the seed, its index and its length, so batch size and
-/// shards do not change it.
+/// Draws the global samples `indices`; each chain's noise depends only on the seed, its
+/// index and its length, so batch size and shards do not change it.
 pub fn generate(
     loaded: &LoadedProtein,
+    options: &ProteinOptions,
     indices: &[usize],
     how: &Generation,
     device: &Device,
-) -> Result<Generated, ProteinError> {
-    let schedule = loaded.config.diffusion.schedule.build()?;
-    let stats = &loaded.stats;
-    let mut order: Vec<(usize, usize)> = indices
-        .iter()
-        .map(|&i| {
-            let n = how.length.unwrap_or_else(|| {
-                stats.draw_length(&mut SeededRng::stream(how.seed ^ LENGTH_STREAM, i as u64))
-            });
-            (n, i)
-        })
-        .collect();
-    order.sort_unstable();
-    let total_steps = how.sampler.steps.unwrap_or(schedule.steps());
-    let stride = total_steps.div_ceil(50).max(1);
-    let to_backbones = |x: Tensor<3>, lengths: &[usize], rows: &[usize]| -> Vec<Backbone> {
-        let l = x.dims()[1];
-        let values = to_vec(x);
-        rows.iter()
-            .zip(lengths)
-            .enumerate()
-            .map(|(r, (&i, &n))| {
-                let angles: Vec<_> = (0..n)
-                    .map(|k| stats.uncentre(&values[(r * l + k) * FEATURES..][..FEATURES]))
-                    .collect();
-                backbone_from_angles(&format!("sample_{i:04}"), &angles)
-            })
-            .collect()
-    };
-    let mut backbones = Vec::with_capacity(indices.len());
-    let mut trajectories: BTreeMap<usize, Vec<Backbone>> = BTreeMap::new();
-    for chunk in similar_size_batches(&order, how.batch_size) {
-        let lengths: Vec<usize> = chunk.iter().map(|&(n, _)| n).collect();
-        let rows: Vec<usize> = chunk.iter().map(|&(_, i)| i).collect();
-        let l = lengths.iter().copied().max().unwrap_or(1);
-        let context = ProteinContext::new(&lengths, device);
-        let mut noise = PaddedNoise::new(how.seed, rows.iter().map(|&i| i as u64), lengths.clone());
-        let mut observe = |e: &StepEvent<'_, 3>| {
-            if how.trajectory && (e.step.is_multiple_of(stride) || e.step == e.total) {
-                for (row, b) in rows.iter().zip(to_backbones(e.x.clone(), &lengths, &rows)) {
-                    trajectories.entry(*row).or_default().push(b);
-                }
-            }
-        };
-        let state = sample(
-            &how.sampler,
-            &schedule,
-            &TorusSpace,
-            &loaded.model,
-            &context,
-            [rows.len(), l, FEATURES],
-            &mut noise,
-            device,
-            &mut observe,
-        )?;
-        backbones.extend(
-            rows.iter()
-                .copied()
-                .zip(to_backbones(state, &lengths, &rows)),
-        );
-    }
-    backbones.sort_by_key(|(i, _)| *i);
-    Ok(Generated {
-        backbones,
-        trajectories,
-    })
+) -> Result<Generated<Backbone>, ProteinError> {
+    pipeline::generate(&ProteinPipeline, loaded, options, indices, how, device)
 }
 
 /// Noises real `backbones` to level `t0` and walks back to 0 with deterministic DDIM steps
@@ -317,60 +284,6 @@ fn reference_set(data_dir: Option<&Path>) -> Option<Vec<Backbone>> {
     io::load_split(root, "test").ok()
 }
 
-/// Options of the request that only the protein modality reads.
-struct ProteinOptions {
-    length: Option<usize>,
-    residue_name: Option<String>,
-    mmcif: bool,
-}
-
-fn parse_options(request: &SampleRequest) -> Result<ProteinOptions, ProteinError> {
-    let mut options = ProteinOptions {
-        length: None,
-        residue_name: None,
-        mmcif: false,
-    };
-    let bad = |key: &str, reason: String| ProteinError::setting(key, reason);
-    for (key, value) in &request.options {
-        match key.as_str() {
-            "length" => {
-                let n: usize = value
-                    .parse()
-                    .map_err(|_| bad(key, format!("`{value}` is not a residue count")))?;
-                if !(3..=1024).contains(&n) {
-                    return Err(bad(key, format!("{n} residues: expected 3 to 1024")));
-                }
-                options.length = Some(n);
-            }
-            "residue" => {
-                let name = value.trim().to_ascii_uppercase();
-                write::check_residue_name(&name)?;
-                options.residue_name = Some(name);
-            }
-            "format" => {
-                options.mmcif = match value.as_str() {
-                    "pdb" => false,
-                    "cif" | "mmcif" | "both" => true,
-                    _ => return Err(bad(key, format!("`{value}`: expected pdb, cif or both"))),
-                }
-            }
-            _ => {
-                return Err(bad(
-                    key,
-                    "unknown for the protein modality (known: length, residue, format)".into(),
-                ))
-            }
-        }
-    }
-    if request.guidance.is_some() {
-        return Err(bad(
-            "guidance",
-            "the protein model is unconditional; drop --guidance".into(),
-        ));
-    }
-    Ok(options)
-}
-
 /// Metric rows as report lines: `name: samples (reference)`.
 fn push_evaluation(report: &mut Report, evaluation: &metrics::Evaluation) {
     for row in &evaluation.rows {
@@ -381,40 +294,63 @@ fn push_evaluation(report: &mut Report, evaluation: &metrics::Evaluation) {
                 .push((format!("{} (test split)", row.name), reference));
         }
     }
-    report.files.extend(evaluation.files.iter().cloned());
     report.notes.extend(evaluation.notes.iter().cloned());
 }
 
-pub struct ProteinModality;
+impl Pipeline<3> for ProteinPipeline {
+    type Config = ProteinConfig;
+    type Stats = ProteinStats;
+    type Space = TorusSpace;
+    type Model = ProteinDenoiser;
+    type Data = ProteinData;
+    type Options = ProteinOptions;
+    type Condition = ();
+    type Sample = Backbone;
+    type Error = ProteinError;
 
-impl ProteinModality {
-    fn train_impl(&self, request: &TrainRequest) -> Result<Report, ProteinError> {
-        let mut config: ProteinConfig = parse_toml(&request.config_text, &request.config_origin)?;
-        if let Some(steps) = request.steps {
-            config.training.steps = steps;
-        }
-        config.validate()?;
+    fn info(&self) -> &'static ModalityInfo {
+        &INFO
+    }
+
+    fn init_model(
+        &self,
+        config: &ProteinConfig,
+        _: &ProteinStats,
+        device: &Device,
+    ) -> ProteinDenoiser {
+        config.model.init(config.diffusion.objective, device)
+    }
+
+    fn space(&self, _: &ProteinConfig, _: &ProteinStats) -> TorusSpace {
+        TorusSpace
+    }
+
+    fn load_data(
+        &self,
+        config: &ProteinConfig,
+        request: &DataRequest<'_>,
+    ) -> Result<TrainSets<ProteinData, ProteinStats>, ProteinError> {
         let SourceSets {
             train: train_set,
             valid: valid_set,
             warnings,
-        } = load_source(&config, &request.config_origin, request.data_dir.as_deref())?;
+        } = load_source(config, request.config_origin, request.data_dir)?;
         let mut train_angles = angles_of(&train_set, config.data.min_length);
         if let Some(max) = config.data.max_train_chains {
             train_angles.truncate(max);
         }
         let valid_angles = angles_of(&valid_set, config.data.min_length);
         if train_angles.is_empty() {
+            let shown: String = warnings
+                .iter()
+                .take(5)
+                .map(|w| format!("\n  {w}"))
+                .collect();
             return Err(ProteinError::setting(
                 "data",
                 format!(
-                    "no training chain has ≥ {} residues{}",
-                    config.data.min_length,
-                    warnings
-                        .iter()
-                        .take(5)
-                        .map(|w| format!("\n  {w}"))
-                        .collect::<String>()
+                    "no training chain has ≥ {} residues{shown}",
+                    config.data.min_length
                 ),
             ));
         }
@@ -425,107 +361,169 @@ impl ProteinModality {
         let stats = ProteinStats::from_chains(&train_angles, config.data.max_length, &dataset);
         let train = ProteinData::new(&train_angles, &stats, config.data.max_length);
         let valid = ProteinData::new(&valid_angles, &stats, config.data.max_length);
-
-        let device = request.backend.device()?;
-        device.seed(config.training.seed);
-        let model = config
-            .model
-            .init(config.diffusion.objective, &device.clone().autodiff());
-        let trainer = Trainer {
-            config: &config.training,
-            schedule_config: &config.diffusion.schedule,
-            space: &TorusSpace,
-            weighting: config.diffusion.weighting,
-            out_dir: request.out_dir.clone(),
-            device: device.clone(),
-            modality: NAME.to_string(),
-            modality_config: serde_json::to_value(&config)
-                .map_err(|e| CoreError::Other(e.to_string()))?,
-            data_stats: serde_json::to_value(&stats)
-                .map_err(|e| CoreError::Other(e.to_string()))?,
-            show_progress: request.show_progress,
-            stop_at: request.stop_at,
-        };
-        let resume = trainer.resume_from(request.resume)?;
-        let started = Instant::now();
-        let validation = (!valid.is_empty()).then_some(&valid);
-        let outcome =
-            trainer.run::<3, _, _, ProteinData>(model, &train, validation, resume.as_deref())?;
-        let seconds = started.elapsed().as_secs_f64();
-        let mut report = outcome.report(seconds);
-        report
-            .metrics
-            .insert(0, ("training chains".into(), train_angles.len() as f64));
-        report.notes.extend(warnings);
-        Ok(report)
+        Ok(TrainSets {
+            train,
+            validation: (!valid_angles.is_empty()).then_some(valid),
+            stats,
+            summary: vec![("training chains".into(), train_angles.len() as f64)],
+            notes: warnings,
+        })
     }
 
-    fn sample_impl(&self, request: &SampleRequest) -> Result<Report, ProteinError> {
-        let options = parse_options(request)?;
-        let device = request.backend.device()?;
-        let loaded = load_protein(request.checkpoint.as_deref(), &device)?;
-        let residue_name = options
+    fn options(
+        &self,
+        loaded: &LoadedProtein,
+        values: &OptionValues,
+        request: &SampleRequest,
+        warnings: &mut Vec<String>,
+    ) -> Result<ProteinOptions, ProteinError> {
+        if request.guidance.is_some() {
+            return Err(ProteinError::setting(
+                "guidance",
+                "the protein model is unconditional; drop --guidance",
+            ));
+        }
+        let residue_name = match values.text("residue") {
+            Some(name) => {
+                let name = name.to_ascii_uppercase();
+                write::check_residue_name(&name)?;
+                Some(name)
+            }
+            None => None,
+        };
+        let length = values.count("length");
+        let trained = &loaded.stats.lengths;
+        if let (Some(n), Some(&(lo, _)), Some(&(hi, _))) = (length, trained.first(), trained.last())
+        {
+            if n < lo || n > hi {
+                warnings.push(format!(
+                    "--length {n}: the model was trained on chains of {lo}–{hi} residues"
+                ));
+            }
+        }
+        Ok(ProteinOptions {
+            length,
+            residue_name,
+            mmcif: values.text("format").is_some_and(|f| f != "pdb"),
+        })
+    }
+
+    fn plan(
+        &self,
+        loaded: &LoadedProtein,
+        options: &ProteinOptions,
+        index: usize,
+        seed: u64,
+    ) -> Planned<()> {
+        let size = options.length.unwrap_or_else(|| {
+            let mut rng = SeededRng::stream(seed ^ LENGTH_STREAM, index as u64);
+            loaded.stats.draw_length(&mut rng)
+        });
+        Planned {
+            index,
+            size,
+            condition: (),
+        }
+    }
+
+    fn batch(
+        &self,
+        _: &LoadedProtein,
+        items: &[Planned<()>],
+        device: &Device,
+    ) -> Result<([usize; 3], ProteinContext), ProteinError> {
+        let lengths: Vec<usize> = items.iter().map(|p| p.size).collect();
+        let l = lengths.iter().copied().max().unwrap_or(1);
+        Ok((
+            [items.len(), l, FEATURES],
+            ProteinContext::new(&lengths, device),
+        ))
+    }
+
+    fn decode(
+        &self,
+        loaded: &LoadedProtein,
+        state: Tensor<3>,
+        items: &[Planned<()>],
+    ) -> Vec<Backbone> {
+        let l = state.dims()[1];
+        let values = to_vec(state);
+        items
+            .iter()
+            .enumerate()
+            .map(|(r, p)| {
+                let angles: Vec<_> = (0..p.size)
+                    .map(|k| {
+                        loaded
+                            .stats
+                            .uncentre(&values[(r * l + k) * FEATURES..][..FEATURES])
+                    })
+                    .collect();
+                backbone_from_angles(&format!("sample_{:04}", p.index), &angles)
+            })
+            .collect()
+    }
+
+    fn frames(&self, _: &ProteinOptions, trajectory: bool, total: usize) -> Option<FramePolicy> {
+        trajectory.then(|| FramePolicy::at_most(total, 50))
+    }
+
+    fn write(
+        &self,
+        loaded: &LoadedProtein,
+        options: &ProteinOptions,
+        generated: &Generated<Backbone>,
+        _request: &SampleRequest,
+        out: &mut RunOutput,
+    ) -> Result<(), ProteinError> {
+        let residue = options
             .residue_name
             .clone()
             .unwrap_or_else(|| loaded.config.data.residue_name.clone());
-        let indices: Vec<usize> = request.shard.range(request.num_samples).collect();
-        let how = Generation {
-            sampler: SamplerConfig::new(request.sampler, request.steps),
-            seed: request.seed,
-            length: options.length,
-            batch_size: request.batch_size,
-            trajectory: request.trajectory,
-        };
-        let started = Instant::now();
-        let Generated {
-            backbones,
-            trajectories,
-        } = generate(&loaded, &indices, &how, &device)?;
-        let seconds = started.elapsed().as_secs_f64();
-
-        let mut report = Report::default();
-        for (i, backbone) in &backbones {
-            let pdb = request.out_dir.join(format!("sample_{i:04}.pdb"));
-            write::write_pdb(&pdb, std::slice::from_ref(backbone), &residue_name)?;
-            report.files.push(pdb);
+        for (i, backbone) in generated.iter() {
+            write::write_pdb(
+                &out.sample_file(i, "pdb")?,
+                std::slice::from_ref(backbone),
+                &residue,
+            )?;
             if options.mmcif {
-                let cif = request.out_dir.join(format!("sample_{i:04}.cif"));
-                write::write_mmcif(&cif, backbone, &residue_name)?;
-                report.files.push(cif);
+                write::write_mmcif(&out.sample_file(i, "cif")?, backbone, &residue)?;
             }
         }
-        for (i, frames) in &trajectories {
-            let path = request.out_dir.join(format!("trajectory_{i:04}.pdb"));
-            write::write_pdb(&path, frames, &residue_name)?;
-            report.files.push(path);
+        if !generated.frames.is_empty() {
+            for (k, &i) in generated.indices.iter().enumerate() {
+                let frames: Vec<Backbone> = generated.trajectory(k).cloned().collect();
+                write::write_pdb(&out.trajectory_file(i, "pdb")?, &frames, &residue)?;
+            }
         }
-        report
-            .metrics
-            .push(("backbones".into(), backbones.len() as f64));
-        report.metrics.push((
-            "backbones/s".into(),
-            backbones.len() as f64 / seconds.max(1e-9),
-        ));
-        if request.evaluate && request.shard.count == 1 && !backbones.is_empty() {
-            let samples: Vec<Backbone> = backbones.into_iter().map(|(_, b)| b).collect();
-            let reference = reference_set(request.data_dir.as_deref());
-            let evaluation = metrics::evaluate(&samples, reference.as_deref(), &request.out_dir)?;
-            push_evaluation(&mut report, &evaluation);
-        }
-        report.notes.push(format!(
-            "model: {} (step {}), sampler {} with {} steps",
-            request
-                .checkpoint
-                .as_ref()
-                .map_or("bundled".to_string(), |p| p.display().to_string()),
-            loaded.checkpoint.meta.step,
-            request.sampler,
-            request.steps.map_or("all".to_string(), |s| s.to_string()),
-        ));
-        Ok(report)
+        Ok(())
     }
 
-    fn eval_impl(
+    /// Metrics beside the test split's (a whole run only: a shard is not a sample of the
+    /// model's distribution).
+    fn evaluate(
+        &self,
+        _: &LoadedProtein,
+        _: &ProteinOptions,
+        generated: &Generated<Backbone>,
+        context: EvalContext<'_>,
+        out: &mut RunOutput,
+        report: &mut Report,
+    ) -> Result<(), ProteinError> {
+        if context.request.shard.count != 1 || generated.samples.is_empty() {
+            return Ok(());
+        }
+        let reference = reference_set(context.data_dir);
+        let files = metrics::EvalFiles {
+            json: out.collection("metrics.json"),
+            ramachandran: out.collection("ramachandran.png"),
+        };
+        let evaluation = metrics::evaluate_into(&generated.samples, reference.as_deref(), &files)?;
+        push_evaluation(report, &evaluation);
+        Ok(())
+    }
+
+    fn eval_files(
         &self,
         files: &[PathBuf],
         data_dir: Option<&Path>,
@@ -547,120 +545,39 @@ impl ProteinModality {
         let reference = reference_set(data_dir);
         let evaluation = metrics::evaluate(&samples, reference.as_deref(), &out_dir)?;
         push_evaluation(&mut report, &evaluation);
+        report.files.extend(evaluation.files.iter().cloned());
         Ok(report)
     }
 
-    fn bench_impl(&self, request: &BenchRequest) -> Result<Report, ProteinError> {
-        const LENGTH: usize = 128;
-        let device = request.backend.device()?;
-        let mut config: ProteinConfig =
-            parse_toml(DEFAULT_CONFIG, Path::new("configs/protein-cath.toml"))?;
-        config.training.batch_size = request.batch_size;
-        config.training.steps = request.train_steps as u64;
-        config.training.log_every = u64::MAX;
-        config.training.val_every = u64::MAX;
-        config.training.checkpoint_every = u64::MAX;
-        // Random angles: speed does not depend on the data.
+    /// The bundled transformer's size on random angles at length 128 (speed does not depend
+    /// on the data).
+    fn bench_cases(&self, _: &BenchRequest) -> Result<Vec<BenchCase<Self, 3>>, ProteinError> {
+        let config: ProteinConfig = parse_toml(DEFAULT_CONFIG, Path::new(INFO.default_config.1))?;
         let mut rng = SeededRng::new(0);
         let chains: Vec<Vec<geometry::Angles>> = (0..256)
             .map(|_| {
-                (0..LENGTH)
+                (0..BENCH_LENGTH)
                     .map(|_| {
                         std::array::from_fn(|_| (rng.uniform() * 2.0 - 1.0) * std::f64::consts::PI)
                     })
                     .collect()
             })
             .collect();
-        let stats = ProteinStats::from_chains(&chains, LENGTH, "random");
-        let data = ProteinData::new(&chains, &stats, LENGTH);
-        let model = config
-            .model
-            .init(config.diffusion.objective, &device.clone().autodiff());
-        let dir =
-            std::env::temp_dir().join(format!("diffgen-bench-protein-{}", std::process::id()));
-        let trainer = Trainer {
-            config: &config.training,
-            schedule_config: &config.diffusion.schedule,
-            space: &TorusSpace,
-            weighting: config.diffusion.weighting,
-            out_dir: dir.clone(),
-            device: device.clone(),
-            modality: NAME.into(),
-            modality_config: serde_json::to_value(&config)
-                .map_err(|e| CoreError::Other(e.to_string()))?,
-            data_stats: serde_json::to_value(&stats)
-                .map_err(|e| CoreError::Other(e.to_string()))?,
-            show_progress: false,
-            stop_at: None,
-        };
-        let started = Instant::now();
-        trainer.run::<3, _, _, ProteinData>(model, &data, None, None)?;
-        let train_seconds = started.elapsed().as_secs_f64();
-
-        let loaded = load_protein(Some(&dir.join("model.safetensors")), &device)?;
-        let _ = std::fs::remove_dir_all(&dir);
-        let indices: Vec<usize> = (0..request.num_samples).collect();
-        let how = Generation {
-            sampler: SamplerConfig::new(SamplerKind::Ddpm, Some(request.sample_steps)),
-            seed: 0,
-            length: Some(LENGTH),
-            batch_size: request.num_samples,
-            trajectory: false,
-        };
-        let started = Instant::now();
-        generate(&loaded, &indices, &how, &device)?;
-        let sample_seconds = started.elapsed().as_secs_f64();
-        let mut report = Report::default();
-        report.metrics.push((
-            format!(
-                "train steps/s (batch {}, length {LENGTH}, {} layers × {}, incl. checkpoint write)",
-                request.batch_size, config.model.layers, config.model.hidden
-            ),
-            request.train_steps as f64 / train_seconds,
-        ));
-        report.metrics.push((
-            format!(
-                "backbones/s (length {LENGTH}, {} DDPM steps, batch {})",
-                request.sample_steps, request.num_samples
-            ),
-            request.num_samples as f64 / sample_seconds,
-        ));
-        Ok(report)
-    }
-}
-
-impl Modality for ProteinModality {
-    fn name(&self) -> &'static str {
-        NAME
+        let stats = ProteinStats::from_chains(&chains, BENCH_LENGTH, "random");
+        let data = ProteinData::new(&chains, &stats, BENCH_LENGTH);
+        let label = format!(
+            "transformer {}×{}, length {BENCH_LENGTH}",
+            config.model.layers, config.model.hidden
+        );
+        Ok(vec![BenchCase {
+            label,
+            config,
+            data,
+            stats,
+        }])
     }
 
-    fn summary(&self) -> &'static str {
-        "protein backbones as φ/ψ/ω and bond angles on a torus (FoldingDiff); transformer; PDB, mmCIF; DSSP, TM-score"
-    }
-
-    fn writers(&self) -> &'static [&'static str] {
-        &["pdb", "mmcif", "trajectory pdb (multi-model)"]
-    }
-
-    fn train(&self, request: &TrainRequest) -> Result<Report, BoxError> {
-        Ok(self.train_impl(request)?)
-    }
-
-    fn sample(&self, request: &SampleRequest) -> Result<Report, BoxError> {
-        Ok(self.sample_impl(request)?)
-    }
-
-    fn eval(&self, files: &[PathBuf], data_dir: Option<&Path>) -> Result<Report, BoxError> {
-        Ok(self.eval_impl(files, data_dir)?)
-    }
-
-    fn bench(&self, request: &BenchRequest) -> Result<Report, BoxError> {
-        Ok(self.bench_impl(request)?)
-    }
-
-    fn bundled(&self) -> Option<&'static str> {
-        (!BUNDLED.is_empty()).then_some(
-            "FoldingDiff-style angle diffusion trained on CATH S40 train (configs/protein-cath.toml)",
-        )
+    fn bench_options(&self) -> std::collections::BTreeMap<String, String> {
+        [("length".to_string(), BENCH_LENGTH.to_string())].into()
     }
 }

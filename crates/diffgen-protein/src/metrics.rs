@@ -264,13 +264,36 @@ impl SetStats {
     }
 }
 
-/// Metrics of `samples`, each beside the same figure for `reference` (the test split) — or,
-/// when `reference` is `None`, beside the bundled test-split figures. Writes
-/// `<out_dir>/metrics.json` and `<out_dir>/ramachandran.png` (samples beside the data).
+/// Where [`evaluate_into`] writes.
+#[derive(Debug, Clone)]
+pub struct EvalFiles {
+    /// The figures, as JSON.
+    pub json: PathBuf,
+    /// The (φ, ψ) histograms of samples and reference, as PNG.
+    pub ramachandran: PathBuf,
+}
+
+/// [`evaluate_into`] writing `<out_dir>/metrics.json` and `<out_dir>/ramachandran.png`.
 pub fn evaluate(
     samples: &[Backbone],
     reference: Option<&[Backbone]>,
     out_dir: &Path,
+) -> Result<Evaluation, ProteinError> {
+    std::fs::create_dir_all(out_dir).map_err(|e| ProteinError::io(out_dir, e))?;
+    let files = EvalFiles {
+        json: out_dir.join("metrics.json"),
+        ramachandran: out_dir.join("ramachandran.png"),
+    };
+    evaluate_into(samples, reference, &files)
+}
+
+/// Metrics of `samples`, each beside the same figure for `reference` (the test split) — or,
+/// when `reference` is `None`, beside the bundled test-split figures. Writes the figures as
+/// JSON and a Ramachandran plot (samples beside the data) to `files`.
+pub fn evaluate_into(
+    samples: &[Backbone],
+    reference: Option<&[Backbone]>,
+    files: &EvalFiles,
 ) -> Result<Evaluation, ProteinError> {
     if samples.is_empty() {
         return Err(ProteinError::setting(
@@ -310,9 +333,8 @@ pub fn evaluate(
         format!("rama_js: Jensen-Shannon divergence (base 2, 0..1) of {RAMA_BINS}x{RAMA_BINS} (phi, psi) histograms, samples vs reference; the reference column is the divergence between its even and odd structures (the sampling floor)"),
         "designability (ProteinMPNN + ESMFold) is not computed: these are offline proxies".to_string(),
     ];
-    std::fs::create_dir_all(out_dir).map_err(|e| ProteinError::io(out_dir, e))?;
-    let json_path = out_dir.join("metrics.json");
-    let png_path = out_dir.join("ramachandran.png");
+    let json_path = files.json.clone();
+    let png_path = files.ramachandran.clone();
     let files = vec![json_path.clone(), png_path.clone()];
     let evaluation = Evaluation { rows, files, notes };
     let json = serde_json::to_string_pretty(&evaluation)

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use diffgen_core::sampler::{SamplerConfig, SamplerKind};
-use diffgen_protein::{dssp, generate, io, load_protein, renoise_and_denoise, Generation};
+use diffgen_protein::{
+    dssp, generate, io, load_protein, renoise_and_denoise, Generation, ProteinOptions,
+};
 
 fn data_root() -> Option<PathBuf> {
     let root = std::env::var_os("DIFFGEN_DATA")
@@ -65,15 +67,15 @@ fn denoising_half_noised_test_structures_keeps_their_helices() {
 fn the_bundled_model_samples_helices_from_noise() {
     let device = Device::flex();
     let loaded = load_protein(None, &device).unwrap();
-    let how = Generation {
-        sampler: SamplerConfig::new(SamplerKind::Ddpm, Some(200)),
-        seed: 0,
+    let mut how = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(200)), 0);
+    how.batch_size = 8;
+    let options = ProteinOptions {
         length: Some(80),
-        batch_size: 8,
-        trajectory: false,
+        ..Default::default()
     };
-    let samples = generate(&loaded, &(0..8).collect::<Vec<_>>(), &how, &device).unwrap();
-    let share = helix_share(samples.backbones.iter().map(|(_, b)| b));
+    let indices: Vec<usize> = (0..8).collect();
+    let samples = generate(&loaded, &options, &indices, &how, &device).unwrap();
+    let share = helix_share(samples.samples.iter());
     assert!(
         share > MIN_SAMPLED_HELIX,
         "helix share of samples {share:.3}"

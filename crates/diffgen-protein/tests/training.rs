@@ -9,7 +9,7 @@ use diffgen_core::train::Trainer;
 use diffgen_protein::data::{angles_of, ProteinData, ProteinStats};
 use diffgen_protein::geometry::{CA_C, C_N, N_CA};
 use diffgen_protein::space::TorusSpace;
-use diffgen_protein::{generate, io, load_protein, Generation, ProteinConfig};
+use diffgen_protein::{generate, io, load_protein, Generation, ProteinConfig, ProteinOptions};
 
 /// `../shared/datasets` beside the checkout (or `$DIFFGEN_DATA`); a missing data set fails the
 /// test unless `DIFFGEN_ALLOW_MISSING_DATA=1`.
@@ -77,6 +77,8 @@ fn the_loss_falls_and_the_model_samples_backbones() {
         data_stats: serde_json::to_value(&stats).unwrap(),
         show_progress: false,
         stop_at: None,
+        lr_horizon: None,
+        persistence: diffgen_core::train::Persistence::Checkpoints,
     }
     .run::<3, _, _, ProteinData>(model, &data, None, None)
     .unwrap();
@@ -95,18 +97,14 @@ fn the_loss_falls_and_the_model_samples_backbones() {
     // The trained checkpoint samples backbones of the asked length, and the noise of each
     // chain does not depend on the batch it is drawn in.
     let loaded = load_protein(Some(&dir.path().join("model.safetensors")), &device).unwrap();
-    let mut how = Generation {
-        sampler: SamplerConfig::new(SamplerKind::Ddpm, Some(20)),
-        seed: 3,
-        length: None,
-        batch_size: 8,
-        trajectory: false,
-    };
-    let all = generate(&loaded, &[0, 1, 2, 3, 4], &how, &device).unwrap();
+    let mut how = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(20)), 3);
+    how.batch_size = 8;
+    let mut options = ProteinOptions::default();
+    let all = generate(&loaded, &options, &[0, 1, 2, 3, 4], &how, &device).unwrap();
     how.batch_size = 2;
-    let part = generate(&loaded, &[3, 4], &how, &device).unwrap();
-    for (k, (i, b)) in part.backbones.iter().enumerate() {
-        let (j, full) = &all.backbones[3 + k];
+    let part = generate(&loaded, &options, &[3, 4], &how, &device).unwrap();
+    for (k, (i, b)) in part.iter().enumerate() {
+        let (j, full) = all.iter().nth(3 + k).unwrap();
         assert_eq!(i, j);
         assert_eq!(b.len(), full.len());
         let gap =
@@ -116,9 +114,9 @@ fn the_loss_falls_and_the_model_samples_backbones() {
                 .fold(0.0, f64::max);
         assert!(gap < 1e-3, "sample {i}: batches disagree by {gap} Å");
     }
-    how.length = Some(50);
-    let fixed = generate(&loaded, &[0, 1], &how, &device).unwrap();
-    for (_, b) in &fixed.backbones {
+    options.length = Some(50);
+    let fixed = generate(&loaded, &options, &[0, 1], &how, &device).unwrap();
+    for b in &fixed.samples {
         assert_eq!(b.len(), 50);
         // NeRF keeps the ideal bond lengths whatever angles the model gives.
         for k in 0..b.len() {

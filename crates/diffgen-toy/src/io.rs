@@ -36,7 +36,10 @@ pub fn write_samples_csv(
 }
 
 /// `step,t,index,x,y`: every recorded sampler step of every sample.
-pub fn write_trajectory_csv(path: &Path, frames: &[crate::Frame]) -> Result<(), CoreError> {
+pub fn write_trajectory_csv(
+    path: &Path,
+    frames: &[diffgen_core::pipeline::Frame<ToySample>],
+) -> Result<(), CoreError> {
     let mut text = String::from("step,t,index,x,y\n");
     for frame in frames {
         for s in &frame.samples {

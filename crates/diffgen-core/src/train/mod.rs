@@ -83,6 +83,20 @@ pub struct Trainer<'a, S> {
     /// Stop (with a checkpoint) on reaching this step, as a job with a time limit would; a
     /// later `--resume` continues the same run. None: train to `config.steps`.
     pub stop_at: Option<u64>,
+    /// The length of the learning-rate schedule (None: `config.steps`); a resumed run that
+    /// trains longer keeps its original schedule.
+    pub lr_horizon: Option<u64>,
+    /// Whether the run writes checkpoints, the metrics log and plots.
+    pub persistence: Persistence,
+}
+
+/// What a run writes to its directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// Checkpoints, `metrics.jsonl` and `loss.png`: a run to keep.
+    Checkpoints,
+    /// Nothing: a measurement (`bench`), whose timings then hold the steps only.
+    Nothing,
 }
 
 /// Everything of a run in progress that a resumable checkpoint stores.
@@ -104,34 +118,9 @@ pub struct TrainOutcome<M> {
     pub best_val_loss: Option<f64>,
     pub checkpoint: PathBuf,
     pub inference_checkpoint: PathBuf,
-}
-
-impl<M> TrainOutcome<M> {
-    /// What every `diffgen train` reports: the files the trainer wrote beside the checkpoint
-    /// and the run's figures. Modalities add their own after these.
-    pub fn report(&self, seconds: f64) -> crate::modality::Report {
-        let dir = self.checkpoint.parent().unwrap_or(Path::new("."));
-        let mut metrics = vec![
-            ("steps".to_string(), self.steps as f64),
-            ("seconds".to_string(), seconds),
-        ];
-        if let Some(l) = self.last_train_loss {
-            metrics.push(("final train loss".into(), l));
-        }
-        if let Some(v) = self.best_val_loss {
-            metrics.push(("best validation loss".into(), v));
-        }
-        crate::modality::Report {
-            files: vec![
-                self.checkpoint.clone(),
-                self.inference_checkpoint.clone(),
-                dir.join("metrics.jsonl"),
-                dir.join("loss.png"),
-            ],
-            metrics,
-            notes: Vec::new(),
-        }
-    }
+    /// Seconds of each optimiser step of this run (batch, forward, backward, update, EMA),
+    /// without validation, logging or checkpoint writes.
+    pub step_seconds: Vec<f64>,
 }
 
 impl<S> Trainer<'_, S> {
@@ -178,7 +167,9 @@ impl<S> Trainer<'_, S> {
         let schedule = self.schedule_config.build()?;
         let device = self.device.clone().autodiff();
         let plain = self.device.clone();
-        std::fs::create_dir_all(&self.out_dir).map_err(|e| CoreError::io(&self.out_dir, e))?;
+        if self.persistence == Persistence::Checkpoints {
+            std::fs::create_dir_all(&self.out_dir).map_err(|e| CoreError::io(&self.out_dir, e))?;
+        }
 
         let o = &cfg.optimizer;
         let mut optimizer = AdamWConfig::new()
@@ -224,7 +215,14 @@ impl<S> Trainer<'_, S> {
             step = 0;
             best_val = None;
         }
-        let mut log = MetricsLog::open(&self.out_dir, resume.map(|_| step))?;
+        let persist = self.persistence == Persistence::Checkpoints;
+        let mut log = if persist {
+            Some(MetricsLog::open(&self.out_dir, resume.map(|_| step))?)
+        } else {
+            None
+        };
+        let horizon = self.lr_horizon.unwrap_or(cfg.steps);
+        let mut step_seconds = Vec::new();
         let sizes = match cfg.batching {
             Batching::BySize => (0..train.len()).map(|i| train.size(i)).collect(),
             Batching::Shuffled => Vec::new(),
@@ -251,8 +249,33 @@ impl<S> Trainer<'_, S> {
         let mut window_start = Instant::now();
         let mut last_loss = None;
         let end = self.stop_at.map_or(cfg.steps, |s| s.min(cfg.steps));
+        let first_step = step;
         while step < end {
-            let lr = cfg.lr_schedule.rate(o.lr, step, cfg.steps);
+            if crate::interrupt::requested() {
+                progress.abandon();
+                if !persist || step == first_step {
+                    return Err(CoreError::Interrupted(format!(
+                        "training stopped at step {step}; nothing new to save"
+                    )));
+                }
+                let state = TrainingState {
+                    model: &model,
+                    ema: &ema,
+                    optimizer: &optimizer,
+                    rng: &rng,
+                    clipper: &clipper,
+                    best_val_loss: best_val,
+                };
+                let ckpt = self.resumable_checkpoint(step, horizon, state)?;
+                ckpt.save(&self.checkpoint_path())?;
+                ckpt.for_inference().save(&self.inference_path())?;
+                return Err(CoreError::Interrupted(format!(
+                    "training stopped at step {step}; saved {} (continue with --resume)",
+                    self.checkpoint_path().display()
+                )));
+            }
+            let step_started = Instant::now();
+            let lr = cfg.lr_schedule.rate(o.lr, step, horizon);
             let indices = order.batch(step);
             let (x0, context) = train.batch(&indices, &mut rng, &device).map_err(|e| {
                 CoreError::Other(format!("loading batch at step {}: {e}", step + 1))
@@ -284,6 +307,7 @@ impl<S> Trainer<'_, S> {
             model = optimizer.step(lr, model, grads);
             ema = update_ema(ema, &model, cfg.ema.decay_at(step));
             step += 1;
+            step_seconds.push(step_started.elapsed().as_secs_f64());
 
             window_loss += value;
             window_steps += 1;
@@ -296,7 +320,8 @@ impl<S> Trainer<'_, S> {
                 (Some(v), true) => Some(self.validation_loss(&ema, v, &schedule, &plain)?),
                 _ => None,
             };
-            if step % cfg.log_every == 0 || val_loss.is_some() || step == end {
+            let log_due = step % cfg.log_every == 0 || val_loss.is_some() || step == end;
+            if let (Some(log), true) = (log.as_mut(), log_due) {
                 let elapsed = window_start.elapsed().as_secs_f64();
                 log.push(MetricsRecord {
                     step,
@@ -312,7 +337,7 @@ impl<S> Trainer<'_, S> {
                 window_start = Instant::now();
                 log.plot(&self.out_dir.join("loss.png"))?;
             }
-            if let Some(v) = val_loss {
+            if let (Some(v), true) = (val_loss, persist) {
                 if best_val.is_none_or(|b| v < b) {
                     best_val = Some(v);
                     let mut best = Checkpoint::new(self.meta(step, None));
@@ -321,7 +346,7 @@ impl<S> Trainer<'_, S> {
                 }
             }
             let ckpt_due = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0;
-            if ckpt_due || step == end {
+            if persist && (ckpt_due || step == end) {
                 let state = TrainingState {
                     model: &model,
                     ema: &ema,
@@ -330,7 +355,7 @@ impl<S> Trainer<'_, S> {
                     clipper: &clipper,
                     best_val_loss: best_val,
                 };
-                let ckpt = self.resumable_checkpoint(step, state)?;
+                let ckpt = self.resumable_checkpoint(step, horizon, state)?;
                 ckpt.save(&self.checkpoint_path())?;
                 ckpt.for_inference().save(&self.inference_path())?;
             }
@@ -344,6 +369,7 @@ impl<S> Trainer<'_, S> {
             best_val_loss: best_val,
             checkpoint: self.checkpoint_path(),
             inference_checkpoint: self.inference_path(),
+            step_seconds,
         })
     }
 
@@ -365,6 +391,7 @@ impl<S> Trainer<'_, S> {
     fn resumable_checkpoint<M: Module>(
         &self,
         step: u64,
+        lr_horizon: u64,
         state: TrainingState<'_, M>,
     ) -> Result<Checkpoint, CoreError> {
         let mut ckpt = Checkpoint::new(self.meta(step, None));
@@ -382,6 +409,7 @@ impl<S> Trainer<'_, S> {
             clip_history: state.clipper.history(),
             param_ids,
             best_val_loss: state.best_val_loss,
+            lr_horizon: Some(lr_horizon),
         });
         Ok(ckpt)
     }

@@ -353,6 +353,12 @@ impl EgnnDynamics {
     /// `xh` `[B, N, 3 + F]`, `t` `[B]` in [0, 1] → `[ε̂_x (3, centred), ε̂_h (F)]`, zero on
     /// padding.
     ///
+    /// Whether padded atoms cost no edge work on `device`: the fused kernel visits real
+    /// pairs only, so sampling can fill whole batches whatever their sizes.
+    pub fn padding_is_free(&self, device: &Device) -> bool {
+        diffgen_core::kernels::is_supported(device)
+    }
+
     /// The edge work runs in the fused kernel on Flex devices (see [`EdgePath`]).
     pub fn forward(&self, xh: Tensor<3>, t: Tensor<1>, masks: &GraphMasks) -> Tensor<3> {
         let path = EdgePath::best_for(&xh);

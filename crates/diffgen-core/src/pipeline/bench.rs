@@ -1,0 +1,146 @@
+//! `diffgen bench`: one protocol for every modality.
+//!
+//! Training: each case runs [`WARMUP_STEPS`] untimed steps (lazy initialisation, optimizer
+//! state, allocator warm-up) and then `--train-steps` timed ones; only the steps themselves
+//! are timed (batch, forward, backward, update, EMA), never validation, logging or
+//! checkpoint writes, because the trainer writes nothing here. Sampling: one untimed
+//! two-step draw of one sample, then `--num-samples` samples in one batch with
+//! `--sample-steps` DDPM steps, timed whole.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::{generate, load, to_json, Generation, Loaded, ModalityConfig, OptionValues, Pipeline};
+use crate::modality::{BenchRequest, Report, SampleRequest, Shard};
+use crate::sampler::{SamplerConfig, SamplerKind};
+use crate::train::{Persistence, Trainer};
+
+/// Untimed steps before the timed ones.
+pub const WARMUP_STEPS: u64 = 2;
+
+/// One model and data set whose train step `bench` times.
+pub struct BenchCase<P: Pipeline<D>, const D: usize> {
+    /// What is measured, in words (`EGNN 4×128, shuffled batches of QM9`).
+    pub label: String,
+    /// The config (its `[training]` table is set by the bench).
+    pub config: P::Config,
+    /// The examples batches are drawn from.
+    pub data: P::Data,
+    /// Their statistics.
+    pub stats: P::Stats,
+}
+
+/// Times `pipeline` as `request` says.
+pub fn bench<P: Pipeline<D>, const D: usize>(
+    pipeline: &P,
+    request: &BenchRequest,
+) -> Result<Report, P::Error> {
+    let info = pipeline.info();
+    let device = request.backend.device()?;
+    let mut report = Report::default();
+    let mut fallback: Option<Loaded<P, D>> = None;
+    let bundled = !info.bundled.is_empty() && pipeline.bench_samples_bundled();
+    let cases = if request.train_steps > 0 || !bundled {
+        pipeline.bench_cases(request)?
+    } else {
+        Vec::new()
+    };
+    for case in cases {
+        let mut config = case.config.clone();
+        let training = config.training_mut();
+        let timed = request.train_steps.max(1) as u64;
+        training.steps = WARMUP_STEPS + timed;
+        training.batch_size = request.batch_size;
+        training.log_every = u64::MAX;
+        training.val_every = 0;
+        training.checkpoint_every = 0;
+        device.seed(0);
+        let model = pipeline.init_model(&config, &case.stats, &device.clone().autodiff());
+        let space = pipeline.space(&config, &case.stats);
+        let trainer = Trainer {
+            config: config.training(),
+            schedule_config: &config.diffusion().schedule,
+            space: &space,
+            weighting: config.diffusion().weighting,
+            out_dir: PathBuf::from("<bench: nothing is written>"),
+            device: device.clone(),
+            modality: info.name.to_string(),
+            modality_config: to_json(&config)?,
+            data_stats: to_json(&case.stats)?,
+            show_progress: false,
+            stop_at: None,
+            lr_horizon: None,
+            persistence: Persistence::Nothing,
+        };
+        let outcome = trainer.run(model, &case.data, None::<&P::Data>, None)?;
+        let seconds: f64 = outcome.step_seconds[WARMUP_STEPS as usize..].iter().sum();
+        let what = format!("{} (batch {})", case.label, request.batch_size);
+        report
+            .metrics
+            .push((format!("s per train step — {what}"), seconds / timed as f64));
+        report
+            .metrics
+            .push((format!("train steps/s — {what}"), timed as f64 / seconds));
+        if fallback.is_none() {
+            fallback = Some(Loaded {
+                meta: trainer.meta(outcome.steps, None),
+                model: outcome.ema,
+                config,
+                stats: case.stats,
+                origin: PathBuf::from("<bench model>"),
+                bundled: false,
+            });
+        }
+    }
+    if request.num_samples == 0 || request.sample_steps == 0 {
+        return Ok(report);
+    }
+    let loaded = match (bundled, fallback) {
+        (true, _) => load(pipeline, None, &device)?,
+        (false, Some(trained)) => trained,
+        (false, None) => return Ok(report),
+    };
+    let sample_request = SampleRequest {
+        checkpoint: None,
+        num_samples: request.num_samples,
+        steps: Some(request.sample_steps),
+        sampler: SamplerKind::Ddpm,
+        seed: 0,
+        out_dir: PathBuf::new(),
+        shard: Shard::WHOLE,
+        batch_size: request.num_samples,
+        backend: request.backend,
+        trajectory: false,
+        guidance: None,
+        options: pipeline.bench_options(),
+        evaluate: false,
+        data_dir: None,
+        show_progress: false,
+    };
+    let values = OptionValues::parse(info.name, info.options, &sample_request.options)?;
+    let options = pipeline.options(&loaded, &values, &sample_request, &mut Vec::new())?;
+    let warm = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(2)), 0);
+    generate(pipeline, &loaded, &options, &[0], &warm, &device)?;
+    let mut how = Generation::new(
+        SamplerConfig::new(SamplerKind::Ddpm, Some(request.sample_steps)),
+        0,
+    );
+    how.batch_size = request.num_samples;
+    let indices: Vec<usize> = (0..request.num_samples).collect();
+    let started = Instant::now();
+    generate(pipeline, &loaded, &options, &indices, &how, &device)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let model = if loaded.bundled {
+        "bundled model"
+    } else {
+        "bench model"
+    };
+    report.metrics.push((
+        format!(
+            "{}/s ({} {}, {} DDPM steps, {model})",
+            info.noun, request.num_samples, info.noun, request.sample_steps
+        ),
+        request.num_samples as f64 / seconds,
+    ));
+    Ok(report)
+}

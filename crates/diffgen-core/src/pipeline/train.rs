@@ -1,0 +1,233 @@
+//! `diffgen train` for any modality: config, overrides, the run directory's rules, resume.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::{load, to_json, DataRequest, ModalityConfig, Pipeline};
+use crate::checkpoint::Checkpoint;
+use crate::config::parse_toml;
+use crate::modality::{Report, TrainRequest};
+use crate::train::{Persistence, TrainOutcome, Trainer};
+use crate::CoreError;
+
+/// A modality's training data, as [`Pipeline::load_data`] returns it.
+pub struct TrainSets<T, S> {
+    /// The training examples.
+    pub train: T,
+    /// Held-out examples for the validation loss (`None`: no validation).
+    pub validation: Option<T>,
+    /// What the checkpoint stores about the data.
+    pub stats: S,
+    /// Figures reported first (`training molecules`).
+    pub summary: Vec<(String, f64)>,
+    /// Lines reported after the figures (skipped files, say).
+    pub notes: Vec<String>,
+}
+
+/// Files a run directory holds; any of them means a run is there.
+const RUN_FILES: &[&str] = &[
+    "checkpoint.safetensors",
+    "model.safetensors",
+    "best.safetensors",
+    "metrics.jsonl",
+    "loss.png",
+];
+
+/// Trains `pipeline`'s model as `request` says.
+pub fn train_command<P: Pipeline<D>, const D: usize>(
+    pipeline: &P,
+    request: &TrainRequest,
+) -> Result<Report, P::Error> {
+    if let Some(other) = pipeline.train_other(request) {
+        return other;
+    }
+    let info = pipeline.info();
+    let mut config: P::Config = parse_toml(&request.config_text, &request.config_origin)?;
+    if let Some(steps) = request.steps {
+        config.training_mut().steps = steps;
+    }
+    config.validate()?;
+    let out_dir = &request.out_dir;
+    let mut notes = Vec::new();
+    let existing: Vec<&str> = RUN_FILES
+        .iter()
+        .copied()
+        .filter(|f| out_dir.join(f).exists())
+        .collect();
+    let mut lr_horizon = None;
+    if request.resume {
+        let path = out_dir.join("checkpoint.safetensors");
+        if !path.exists() {
+            return Err(CoreError::checkpoint(&path, "does not exist; nothing to resume").into());
+        }
+        let stored = Checkpoint::load(&path)?;
+        stored.expect_modality(info.name, &path)?;
+        let mut original: P::Config = stored.config(&path)?;
+        let horizon = stored
+            .meta
+            .resume
+            .as_ref()
+            .and_then(|r| r.lr_horizon)
+            .unwrap_or(original.training().steps);
+        let steps = config.training().steps;
+        notes.extend(differences(&to_json(&original)?, &to_json(&config)?, "")
+            .into_iter()
+            .filter(|(key, _)| key != "training.steps")
+            .map(|(key, change)| {
+                format!("resume: `{key}` changed ({change}); the run continues with the checkpoint's value")
+            }));
+        if steps != original.training().steps {
+            notes.push(format!(
+                "resume: training.steps {} → {steps}; the learning-rate schedule keeps its original length ({horizon} steps) and stays at its final value after it",
+                original.training().steps
+            ));
+        }
+        original.training_mut().steps = steps;
+        config = original;
+        lr_horizon = Some(horizon);
+    } else if !existing.is_empty() {
+        if !request.overwrite {
+            return Err(CoreError::Other(format!(
+                "{} already holds a run ({}); pass --resume to continue it or --overwrite to replace it",
+                out_dir.display(),
+                existing.join(", ")
+            ))
+            .into());
+        }
+        for f in existing {
+            let path = out_dir.join(f);
+            std::fs::remove_file(&path).map_err(|e| CoreError::io(&path, e))?;
+        }
+    }
+    for note in &notes {
+        eprintln!("{note}");
+    }
+
+    let data = DataRequest {
+        data_dir: request.data_dir.as_deref(),
+        config_origin: &request.config_origin,
+    };
+    let sets = pipeline.load_data(&config, &data)?;
+    let device = request.backend.device()?;
+    let seed = config.training().seed;
+    device.seed(seed);
+    let model = pipeline.init_model(&config, &sets.stats, &device.clone().autodiff());
+    let space = pipeline.space(&config, &sets.stats);
+    let trainer = Trainer {
+        config: config.training(),
+        schedule_config: &config.diffusion().schedule,
+        space: &space,
+        weighting: config.diffusion().weighting,
+        out_dir: out_dir.clone(),
+        device: device.clone(),
+        modality: info.name.to_string(),
+        modality_config: to_json(&config)?,
+        data_stats: to_json(&sets.stats)?,
+        show_progress: request.show_progress,
+        stop_at: request.stop_at,
+        lr_horizon,
+        persistence: Persistence::Checkpoints,
+    };
+    let resume = request
+        .resume
+        .then(|| out_dir.join("checkpoint.safetensors"));
+    let started = Instant::now();
+    let outcome = trainer.run(
+        model,
+        &sets.train,
+        sets.validation.as_ref(),
+        resume.as_deref(),
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let mut report = outcome_report(&outcome, seconds);
+    for (k, figure) in sets.summary.into_iter().enumerate() {
+        report.metrics.insert(k, figure);
+    }
+    report.notes.extend(sets.notes);
+    report.notes.extend(notes);
+    if outcome.steps >= config.training().steps {
+        let loaded = load(pipeline, Some(&outcome.inference_checkpoint), &device)?;
+        pipeline.after_training(&loaded, &data, out_dir, &device, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// What every `diffgen train` reports: the trainer's files and the run's figures.
+fn outcome_report<M>(outcome: &TrainOutcome<M>, seconds: f64) -> Report {
+    let dir = outcome.checkpoint.parent().unwrap_or(Path::new("."));
+    let mut metrics = vec![
+        ("steps".to_string(), outcome.steps as f64),
+        ("seconds".to_string(), seconds),
+    ];
+    if let Some(l) = outcome.last_train_loss {
+        metrics.push(("final train loss".into(), l));
+    }
+    if let Some(v) = outcome.best_val_loss {
+        metrics.push(("best validation loss".into(), v));
+    }
+    Report {
+        files: vec![
+            outcome.checkpoint.clone(),
+            outcome.inference_checkpoint.clone(),
+            dir.join("metrics.jsonl"),
+            dir.join("loss.png"),
+        ],
+        metrics,
+        notes: Vec::new(),
+    }
+}
+
+/// Leaf settings that differ between two configs, as `(dotted key, "old → new")`.
+fn differences(
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    prefix: &str,
+) -> Vec<(String, String)> {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .flat_map(|k| {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    differences(
+                        a.get(k).unwrap_or(&Value::Null),
+                        b.get(k).unwrap_or(&Value::Null),
+                        &key,
+                    )
+                })
+                .collect()
+        }
+        (a, b) if a == b => Vec::new(),
+        (a, b) => vec![(prefix.to_string(), format!("{a} → {b}"))],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_the_changed_leaves() {
+        let old = serde_json::json!({"training": {"steps": 10, "optimizer": {"lr": 0.001}}, "model": {"hidden": 64}});
+        let new = serde_json::json!({"training": {"steps": 20, "optimizer": {"lr": 0.002}}, "model": {"hidden": 64}});
+        let d = differences(&old, &new, "");
+        assert_eq!(
+            d,
+            vec![
+                (
+                    "training.optimizer.lr".to_string(),
+                    "0.001 → 0.002".to_string()
+                ),
+                ("training.steps".to_string(), "10 → 20".to_string()),
+            ]
+        );
+    }
+}
