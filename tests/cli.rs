@@ -250,6 +250,7 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    let out_dir = dir.path().join("samples");
     let run = |extra: &[&str]| {
         let out = diffgen()
             .args([
@@ -267,7 +268,7 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
             .arg(&ckpt)
             .args(extra)
             .arg("--out")
-            .arg(dir.path())
+            .arg(&out_dir)
             .output()
             .unwrap();
         assert!(
@@ -282,20 +283,22 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
         stdout.contains("atom stability") && stdout.contains("novelty"),
         "{stdout}"
     );
-    let xyz = diffgen_molecule::xyz::read_xyz(&dir.path().join("molecules.xyz")).unwrap();
+    let xyz = diffgen_molecule::xyz::read_xyz(&out_dir.join("samples.xyz")).unwrap();
     assert_eq!(xyz.len(), 6);
-    let sdf_text = std::fs::read_to_string(dir.path().join("molecules.sdf")).unwrap();
+    let sdf_text = std::fs::read_to_string(out_dir.join("samples.sdf")).unwrap();
     let sdf =
-        diffgen_molecule::sdf::parse_sdf(&sdf_text, std::path::Path::new("molecules.sdf")).unwrap();
+        diffgen_molecule::sdf::parse_sdf(&sdf_text, std::path::Path::new("samples.sdf")).unwrap();
     assert_eq!(sdf.len(), 6);
     for ((m, bonds), x) in sdf.iter().zip(&xyz) {
         assert_eq!(m.atoms, x.atoms);
         assert_eq!(bonds, &diffgen_molecule::bonds::perceive_bonds(x));
     }
-    let pdbs: Vec<_> = std::fs::read_dir(dir.path().join("pdb")).unwrap().collect();
+    let pdbs: Vec<_> = std::fs::read_dir(out_dir.join("samples"))
+        .unwrap()
+        .collect();
     assert_eq!(pdbs.len(), 6);
     for (k, x) in xyz.iter().enumerate() {
-        let path = dir.path().join("pdb").join(format!("molecules_{k:05}.pdb"));
+        let path = out_dir.join(format!("samples/sample-{k:05}.pdb"));
         let (pdb, _) = pdbtbx::ReadOptions::new()
             .set_format(pdbtbx::Format::Pdb)
             .set_level(pdbtbx::StrictnessLevel::Loose)
@@ -304,25 +307,24 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
         assert_eq!(pdb.atom_count(), x.len());
     }
     for f in [
-        "molecules.metrics.json",
-        "molecules.atoms.png",
-        "molecules.bond_lengths.png",
+        "samples.metrics.json",
+        "samples.atoms.png",
+        "samples.bond_lengths.png",
     ] {
-        assert!(dir.path().join(f).is_file(), "{f}");
+        assert!(out_dir.join(f).is_file(), "{f}");
     }
     // One trajectory per molecule, 10 steps + the final denoising call.
     let trajectory =
-        diffgen_molecule::xyz::read_xyz(&dir.path().join("trajectories/molecules_00000.xyz"))
-            .unwrap();
+        diffgen_molecule::xyz::read_xyz(&out_dir.join("trajectories/sample-00000.xyz")).unwrap();
     assert_eq!(trajectory.len(), 11);
 
     // Shards reproduce the unsharded molecules.
     run(&["--shard", "0/2", "--no-eval"]);
     run(&["--shard", "1/2", "--no-eval", "--batch-size", "1"]);
     let mut union =
-        diffgen_molecule::xyz::read_xyz(&dir.path().join("molecules.shard-0-of-2.xyz")).unwrap();
+        diffgen_molecule::xyz::read_xyz(&out_dir.join("samples.shard-0-of-2.xyz")).unwrap();
     union.extend(
-        diffgen_molecule::xyz::read_xyz(&dir.path().join("molecules.shard-1-of-2.xyz")).unwrap(),
+        diffgen_molecule::xyz::read_xyz(&out_dir.join("samples.shard-1-of-2.xyz")).unwrap(),
     );
     assert_eq!(union.len(), 6);
     for (a, b) in union.iter().zip(&xyz) {
@@ -337,7 +339,7 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
     // eval reads the files back and agrees.
     let out = diffgen()
         .args(["eval", "--modality", "molecule"])
-        .arg(dir.path().join("molecules.sdf"))
+        .arg(out_dir.join("samples.sdf"))
         .output()
         .unwrap();
     assert!(
@@ -402,14 +404,16 @@ fn run_molecule_writes_its_files_with_the_bundled_model() {
     ] {
         assert!(stdout.contains(metric), "{metric} missing in {stdout}");
     }
-    let xyz = diffgen_molecule::xyz::read_xyz(&dir.path().join("molecules.xyz")).unwrap();
+    let xyz = diffgen_molecule::xyz::read_xyz(&dir.path().join("samples.xyz")).unwrap();
     assert_eq!(xyz.len(), 5);
     for m in &xyz {
         assert!((3..=29).contains(&m.len()), "{} atoms", m.len());
     }
-    assert!(dir.path().join("molecules.sdf").is_file());
+    assert!(dir.path().join("samples.sdf").is_file());
     assert_eq!(
-        std::fs::read_dir(dir.path().join("pdb")).unwrap().count(),
+        std::fs::read_dir(dir.path().join("samples"))
+            .unwrap()
+            .count(),
         5
     );
 }
@@ -417,6 +421,8 @@ fn run_molecule_writes_its_files_with_the_bundled_model() {
 #[test]
 fn run_protein_writes_pdb_files_and_metrics_with_no_data_present() {
     let dir = tempfile::tempdir().unwrap();
+    // A data root without the protein data in it.
+    std::fs::create_dir(dir.path().join("no-data-here")).unwrap();
     let out = diffgen()
         .env("DIFFGEN_DATA", dir.path().join("no-data-here"))
         .current_dir(dir.path())
@@ -454,7 +460,7 @@ fn run_protein_writes_pdb_files_and_metrics_with_no_data_present() {
     }
     for i in 0..2 {
         for ext in ["pdb", "cif"] {
-            let path = dir.path().join(format!("out/sample_{i:04}.{ext}"));
+            let path = dir.path().join(format!("out/samples/sample-{i:05}.{ext}"));
             let (pdb, _) = pdbtbx::ReadOptions::new()
                 .set_level(pdbtbx::StrictnessLevel::Loose)
                 .read(path.to_str().unwrap())
@@ -463,6 +469,6 @@ fn run_protein_writes_pdb_files_and_metrics_with_no_data_present() {
             assert_eq!(pdb.atom_count(), 160, "{}", path.display());
         }
     }
-    assert!(dir.path().join("out/metrics.json").is_file());
-    assert!(dir.path().join("out/ramachandran.png").is_file());
+    assert!(dir.path().join("out/samples.metrics.json").is_file());
+    assert!(dir.path().join("out/samples.ramachandran.png").is_file());
 }

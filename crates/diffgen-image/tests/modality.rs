@@ -21,7 +21,8 @@ fn request(text: String, data: Option<PathBuf>, out: &Path, steps: u64) -> Train
         data_dir: data,
         out_dir: out.to_path_buf(),
         resume: false,
-        overwrite: false,
+        // Several tests train into one folder on purpose.
+        overwrite: true,
         backend: Backend::Cpu,
         steps: Some(steps),
         stop_at: None,

@@ -163,7 +163,7 @@ fn a_checkpoint_samples_to_png_grid_gif_singles_and_summary() {
     // 10 DDPM steps, a frame every 3rd: steps 1, 3, 6, 9, 10.
     assert_eq!(gif_steps(10, 3), vec![1, 3, 6, 9, 10]);
     assert_eq!(gif_steps(400, 20).len(), 21);
-    let file = std::fs::File::open(out.join("denoising.gif")).unwrap();
+    let file = std::fs::File::open(out.join("samples.denoising.gif")).unwrap();
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::RGBA);
     let mut decoder = options.read_info(file).unwrap();
@@ -176,7 +176,7 @@ fn a_checkpoint_samples_to_png_grid_gif_singles_and_summary() {
     assert_eq!(frames, 5);
 
     for i in [0, 11] {
-        let single = image::open(out.join(format!("samples-singles/sample-{i:05}.png"))).unwrap();
+        let single = image::open(out.join(format!("samples/sample-{i:05}.png"))).unwrap();
         assert_eq!((single.width(), single.height()), (8, 8));
     }
     let summary: serde_json::Value =
@@ -288,7 +288,7 @@ fn the_bundled_model_samples_without_data() {
     req.data_dir = None;
     let report = MODALITY.sample(&req).unwrap();
     assert!(dir.path().join("samples.png").is_file());
-    assert!(dir.path().join("denoising.gif").is_file());
+    assert!(dir.path().join("samples.denoising.gif").is_file());
     assert!(report.metrics.iter().any(|(k, _)| k.contains("images/s")));
 }
 

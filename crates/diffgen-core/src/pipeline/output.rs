@@ -58,10 +58,10 @@ pub struct RunOutput {
 }
 
 impl RunOutput {
-    /// Opens `dir` for a run: files an earlier run listed in its manifest are removed (for a
-    /// sharded run, only those of the same shard, and those of runs split otherwise); a
-    /// directory holding files that no manifest lists is refused, so nothing of the user's
-    /// is mixed with or overwritten by samples.
+    /// Opens `dir` for a run: the files an earlier run of the same shard (`manifest.json`,
+    /// or `manifest.shard-i-of-n.json`) listed are removed, those of other shards stay
+    /// beside them under their own names; a directory holding files that no manifest lists
+    /// is refused, so nothing of the user's is mixed with or overwritten by samples.
     pub fn prepare(dir: &Path, shard: Shard) -> Result<Self, CoreError> {
         std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
         let mut listed: Vec<PathBuf> = Vec::new();
@@ -79,10 +79,8 @@ impl RunOutput {
             let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
                 CoreError::Other(format!("{}: not a diffgen manifest: {e}", path.display()))
             })?;
-            let same_split =
-                manifest.shard.split('/').nth(1) == Some(shard.count.to_string().as_str());
             let files = manifest.files.iter().map(|f| dir.join(f));
-            if name == own || !same_split {
+            if name == own {
                 remove.extend(files);
                 remove.push(path.clone());
             } else {
@@ -292,9 +290,10 @@ mod tests {
         }
         assert!(dir.path().join("samples.shard-0-of-2.csv").exists());
         assert!(dir.path().join("samples.shard-1-of-2.csv").exists());
-        // An unsharded run into the same folder replaces both.
-        let out = RunOutput::prepare(dir.path(), Shard::WHOLE).unwrap();
-        out.finish(manifest()).unwrap();
+        // Shard 0 again replaces only its own files.
+        let shard = Shard { index: 0, count: 2 };
+        RunOutput::prepare(dir.path(), shard).unwrap();
         assert!(!dir.path().join("samples.shard-0-of-2.csv").exists());
+        assert!(dir.path().join("samples.shard-1-of-2.csv").exists());
     }
 }

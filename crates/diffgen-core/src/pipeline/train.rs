@@ -85,19 +85,13 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
         original.training_mut().steps = steps;
         config = original;
         lr_horizon = Some(horizon);
-    } else if !existing.is_empty() {
-        if !request.overwrite {
-            return Err(CoreError::Other(format!(
-                "{} already holds a run ({}); pass --resume to continue it or --overwrite to replace it",
-                out_dir.display(),
-                existing.join(", ")
-            ))
-            .into());
-        }
-        for f in existing {
-            let path = out_dir.join(f);
-            std::fs::remove_file(&path).map_err(|e| CoreError::io(&path, e))?;
-        }
+    } else if !existing.is_empty() && !request.overwrite {
+        return Err(CoreError::Other(format!(
+            "{} already holds a run ({}); pass --resume to continue it or --overwrite to replace it",
+            out_dir.display(),
+            existing.join(", ")
+        ))
+        .into());
     }
     for note in &notes {
         eprintln!("{note}");
@@ -108,6 +102,13 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
         config_origin: &request.config_origin,
     };
     let sets = pipeline.load_data(&config, &data)?;
+    if !request.resume {
+        // Only now that the new run can start is the old one removed.
+        for f in existing {
+            let path = out_dir.join(f);
+            std::fs::remove_file(&path).map_err(|e| CoreError::io(&path, e))?;
+        }
+    }
     let device = request.backend.device()?;
     let seed = config.training().seed;
     device.seed(seed);
