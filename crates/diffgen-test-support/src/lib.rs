@@ -59,10 +59,11 @@ pub fn prerequisite(present: bool, what: &str, how: &str) -> bool {
         panic!("{test}: {what} not found and {REQUIRE_VAR} is set ({how}, or unset {REQUIRE_VAR} to skip)");
     }
     // Straight to the stderr handle: libtest captures `eprintln!` of passing tests, not this.
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "skipped: {test}: {what} not found ({how}, or {REQUIRE_VAR}=1 to make this a failure)"
+    // One write, so that the line does not interleave with libtest's own output.
+    let line = format!(
+        "skipped: {test}: {what} not found ({how}, or {REQUIRE_VAR}=1 to make this a failure)\n"
     );
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
     false
 }
 
