@@ -88,11 +88,27 @@ fn root_from(var: Option<OsString>) -> PathBuf {
     match var {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => {
-            // crates/diffgen-test-support → the workspace → the folder holding it.
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let beside = manifest.ancestors().nth(3).expect("workspace has a parent");
-            beside.join("shared")
+            let workspace = workspace_dir();
+            workspace.parent().unwrap_or(&workspace).join("shared")
         }
+    }
+}
+
+/// The checkout: the nearest folder above the running test's package with a `[workspace]`
+/// manifest. The package is read at run time (cargo sets `CARGO_MANIFEST_DIR` for each test
+/// it runs): the compile-time value is where this crate was built, and cargo reuses that
+/// build in another checkout when a `target/` folder is copied there.
+fn workspace_dir() -> PathBuf {
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let is_workspace = |dir: &Path| {
+        std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
+    };
+    match package.ancestors().find(|d| is_workspace(d)) {
+        Some(dir) => dir.to_path_buf(),
+        // crates/<name> → the workspace.
+        None => package.ancestors().nth(2).unwrap_or(&package).to_path_buf(),
     }
 }
 
@@ -103,7 +119,8 @@ mod tests {
     #[test]
     fn the_root_is_the_variable_else_shared_beside_the_workspace() {
         assert_eq!(root_from(Some("/data/x".into())), PathBuf::from("/data/x"));
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let package = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo");
+        let workspace = Path::new(&package).join("../..");
         let workspace = workspace.canonicalize().unwrap();
         let beside = root_from(None);
         assert_eq!(beside.file_name().unwrap(), "shared");
