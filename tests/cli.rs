@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use diffgen_test_support::shared;
+
 fn diffgen() -> Command {
     Command::new(env!("CARGO_BIN_EXE_diffgen"))
 }
@@ -207,32 +209,14 @@ fn a_backend_not_compiled_in_is_an_error_not_a_fallback() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--features cuda"));
 }
 
-/// `../shared/<sub>` beside the checkout; see crates/diffgen-molecule/tests/common.rs.
-fn shared(sub: &str) -> Option<std::path::PathBuf> {
-    let root = std::env::var_os("DIFFGEN_SHARED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-        });
-    let path = root.join(sub);
-    if path.exists() {
-        Some(path)
-    } else if std::env::var_os("DIFFGEN_ALLOW_MISSING_DATA").is_some() {
-        None
-    } else {
-        panic!(
-            "{} is missing (set DIFFGEN_SHARED, or DIFFGEN_ALLOW_MISSING_DATA=1 to skip)",
-            path.display()
-        );
-    }
-}
-
 #[test]
 fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
     let Some(weights) = shared("parity/edm/egnn_small_L2_nf32.safetensors") else {
         return;
     };
-    let data = shared("datasets").unwrap();
+    let Some(data) = shared("datasets") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("edm-small.safetensors");
     let out = diffgen()

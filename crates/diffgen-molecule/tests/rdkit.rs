@@ -35,8 +35,11 @@ fn rdkit_available() -> bool {
 
 #[test]
 fn rdkit_reads_our_sdf_and_agrees_on_validity() {
-    if !rdkit_available() {
-        eprintln!("skipped: python3 with RDKit is not installed");
+    if !diffgen_test_support::prerequisite(
+        rdkit_available(),
+        "python3 with RDKit",
+        "pip install rdkit",
+    ) {
         return;
     }
     let Some(path) = shared("datasets/qm9/qm9_test.xyz.gz") else {

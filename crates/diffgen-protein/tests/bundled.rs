@@ -1,30 +1,12 @@
 //! The bundled model on real structures and from pure noise.
 
-use std::path::PathBuf;
+mod common;
 
 use burn::tensor::Device;
 use diffgen_core::sampler::{SamplerConfig, SamplerKind};
 use diffgen_protein::{
     dssp, generate, io, load_protein, renoise_and_denoise, Generation, ProteinOptions,
 };
-
-fn data_root() -> Option<PathBuf> {
-    let root = std::env::var_os("DIFFGEN_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/datasets"
-            ))
-        });
-    if root.join(io::SHARED_FILE).is_file() {
-        Some(root)
-    } else if std::env::var_os("DIFFGEN_ALLOW_MISSING_DATA").is_some() {
-        None
-    } else {
-        panic!("{} is missing", root.join(io::SHARED_FILE).display());
-    }
-}
 
 fn helix_share<'a>(set: impl IntoIterator<Item = &'a diffgen_protein::structure::Backbone>) -> f64 {
     let (mut helix, mut total) = (0usize, 0usize);
@@ -41,7 +23,7 @@ fn helix_share<'a>(set: impl IntoIterator<Item = &'a diffgen_protein::structure:
 /// model, the torus space and the geometry agree with each other on real data.
 #[test]
 fn denoising_half_noised_test_structures_keeps_their_helices() {
-    let Some(root) = data_root() else {
+    let Some(root) = common::data_root() else {
         return;
     };
     let device = Device::flex();

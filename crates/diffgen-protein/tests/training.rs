@@ -1,6 +1,8 @@
 //! Training and sampling on real CATH backbones.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use burn::tensor::Device;
 use diffgen_core::config::parse_toml;
@@ -10,26 +12,6 @@ use diffgen_protein::data::{angles_of, ProteinData, ProteinStats};
 use diffgen_protein::geometry::{CA_C, C_N, N_CA};
 use diffgen_protein::space::TorusSpace;
 use diffgen_protein::{generate, io, load_protein, Generation, ProteinConfig, ProteinOptions};
-
-/// `../shared/datasets` beside the checkout (or `$DIFFGEN_DATA`); a missing data set fails the
-/// test unless `DIFFGEN_ALLOW_MISSING_DATA=1`.
-fn data_root() -> Option<PathBuf> {
-    let root = std::env::var_os("DIFFGEN_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/datasets"
-            ))
-        });
-    if root.join(io::SHARED_FILE).is_file() {
-        Some(root)
-    } else if std::env::var_os("DIFFGEN_ALLOW_MISSING_DATA").is_some() {
-        None
-    } else {
-        panic!("{} is missing", root.join(io::SHARED_FILE).display());
-    }
-}
 
 fn small_config() -> ProteinConfig {
     let text = include_str!("../../../configs/protein-cath.toml");
@@ -51,7 +33,7 @@ fn small_config() -> ProteinConfig {
 
 #[test]
 fn the_loss_falls_and_the_model_samples_backbones() {
-    let Some(root) = data_root() else {
+    let Some(root) = common::data_root() else {
         return;
     };
     let config = small_config();

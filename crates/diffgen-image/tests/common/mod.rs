@@ -10,25 +10,8 @@ use diffgen_core::config::parse_toml;
 use diffgen_image::unet::{UNet, UNetConfig};
 use diffgen_image::ImageConfig;
 
-/// `../shared` beside the checkout (or `$DIFFGEN_SHARED`). Missing data fails the test
-/// unless `DIFFGEN_ALLOW_MISSING_DATA=1`, in which case the test returns early.
-pub fn shared(sub: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("DIFFGEN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
-    let path = root.join(sub);
-    if path.exists() {
-        Some(path)
-    } else if std::env::var_os("DIFFGEN_ALLOW_MISSING_DATA").is_some() {
-        eprintln!("skipped: {} is missing", path.display());
-        None
-    } else {
-        panic!(
-            "{} is missing (set DIFFGEN_SHARED, or DIFFGEN_ALLOW_MISSING_DATA=1 to skip)",
-            path.display()
-        );
-    }
-}
+// The shared data (`$DIFFGEN_SHARED` or `../shared`); `None` means skip the test.
+pub use diffgen_test_support::shared;
 
 /// The data root (`…/shared/datasets`).
 pub fn data_root() -> Option<PathBuf> {

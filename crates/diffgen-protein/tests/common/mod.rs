@@ -5,32 +5,16 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use diffgen_protein::io::{load_split, read_structure};
+use diffgen_protein::io::{self, load_split, read_structure};
 use diffgen_protein::structure::Backbone;
 
-/// `../shared/<sub>` beside the checkout (or under `$DIFFGEN_SHARED`). Missing data fails the
-/// test unless `DIFFGEN_ALLOW_MISSING_DATA=1`, in which case the test returns early.
-pub fn shared(sub: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("DIFFGEN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")));
-    let path = root.join(sub);
-    if path.exists() {
-        Some(path)
-    } else if std::env::var_os("DIFFGEN_ALLOW_MISSING_DATA").is_some() {
-        eprintln!("skipped: {} is missing", path.display());
-        None
-    } else {
-        panic!(
-            "{} is missing (set DIFFGEN_SHARED, or DIFFGEN_ALLOW_MISSING_DATA=1 to skip)",
-            path.display()
-        );
-    }
-}
+// The shared data (`$DIFFGEN_SHARED` or `../shared`); `None` means skip the test.
+pub use diffgen_test_support::shared;
 
-/// The data root holding `proteins/` (what `--data` points at).
+/// The data root holding [`io::SHARED_FILE`] (what `--data` points at).
 pub fn data_root() -> Option<PathBuf> {
-    shared("datasets/proteins").map(|p| p.parent().unwrap().to_path_buf())
+    shared(&format!("datasets/{}", io::SHARED_FILE))?;
+    Some(diffgen_test_support::shared_root().join("datasets"))
 }
 
 /// The test split, loaded once per test binary.
