@@ -214,11 +214,22 @@ impl Checkpoint {
             match (name, view.dtype()) {
                 (OPTIMIZER_KEY, Dtype::U8) => optimizer = Some(view.data().to_vec()),
                 (_, Dtype::F32) => {
-                    let values = view
+                    let values: Vec<f32> = view
                         .data()
                         .chunks_exact(4)
                         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                         .collect();
+                    // A NaN weight would only show up later as NaN samples.
+                    let bad = values.iter().filter(|v| !v.is_finite()).count();
+                    if bad > 0 {
+                        return Err(CoreError::checkpoint(
+                            origin,
+                            format!(
+                                "tensor `{name}` holds NaN/inf values ({bad} of {})",
+                                values.len()
+                            ),
+                        ));
+                    }
                     tensors.insert(
                         name.to_string(),
                         StoredTensor {
@@ -380,7 +391,9 @@ impl ModuleVisitor for ParamCollector {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = param.val();
+        // `transform_for_save` applies a parameter's save mapper (none of ours has one), the
+        // mirror of the `transform_for_load` in [`ParamLoader`].
+        let value = param.transform_for_save().val();
         let shape = value.dims().to_vec();
         let values = crate::tensor_util::to_vec(value);
         self.params.push((
@@ -411,33 +424,33 @@ impl ModuleMapper for ParamLoader<'_> {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        // Shapes are compared with `lazy_shape` and values put in with `transform_for_load`,
+        // so a parameter that is not initialized yet never is: a checkpoint whose config
+        // declares an enormous model (sizes its tensors do not have) is refused here, before
+        // that model is allocated, instead of aborting on the allocation.
         let path = self.stack.join(".");
-        let (id, old, mapper) = param.consume();
         let Some(stored) = self.source.get(&format!("{}.{path}", self.prefix)) else {
             self.problems.push(format!("`{path}` is missing"));
-            return Param::from_mapped_value(id, old, mapper);
+            return param;
         };
         self.used += 1;
-        if stored.shape != old.dims() {
+        let expected = param.lazy_shape().to_vec();
+        if stored.shape != expected {
             self.problems.push(format!(
-                "`{path}` has shape {:?}, the model expects {:?}",
-                stored.shape,
-                old.dims()
+                "`{path}` has shape {:?}, the model expects {expected:?}",
+                stored.shape
             ));
-            return Param::from_mapped_value(id, old, mapper);
+            return param;
         }
-        let mut value = Tensor::<D>::from_data(
+        let value = Tensor::<D>::from_data(
             TensorData::new(stored.values.clone(), stored.shape.clone()),
             self.device,
         );
-        if old.is_require_grad() {
-            value = value.require_grad();
-        }
         let id = self
             .ids
             .and_then(|ids| ids.get(&path))
             .map(|&v| ParamId::from(v))
-            .unwrap_or(id);
-        Param::from_mapped_value(id, value, mapper)
+            .unwrap_or(param.id);
+        param.transform_for_load(value, id)
     }
 }

@@ -231,6 +231,18 @@ pub fn parse_idx(
     let dims: Vec<usize> = (0..rank)
         .map(|i| be_u32(bytes, 4 + 4 * i) as usize)
         .collect();
+    if dims[0] == 0 {
+        return Err(bad(format!(
+            "no images or labels: the header declares {dims:?} (0 items)"
+        )));
+    }
+    if dims.contains(&0) {
+        return Err(bad(format!(
+            "the header declares dimensions {dims:?}; an item of size 0 holds nothing"
+        )));
+    }
+    // The declared sizes are checked against the bytes the file holds before anything is
+    // allocated for them (the payload below is a copy of bytes that exist).
     let payload = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
@@ -356,7 +368,7 @@ pub fn parse_digits_csv(text: &str, path: &Path) -> Result<ImageSet, ImageError>
     if set.is_empty() {
         return Err(ImageError::Format {
             path: path.to_path_buf(),
-            reason: "no rows".into(),
+            reason: "no images (no data rows)".into(),
         });
     }
     Ok(set)

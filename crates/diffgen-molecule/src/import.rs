@@ -70,6 +70,15 @@ pub fn read_tensors(bytes: &[u8], origin: &Path) -> Result<BTreeMap<String, Stor
                 ))
             }
         };
+        // F64 values beyond f32's range become inf here, so check after the conversion.
+        let bad = values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(format!(
+                "{}: tensor `{name}` holds NaN/inf values ({bad} of {}, as f32)",
+                origin.display(),
+                values.len()
+            ));
+        }
         tensors.insert(
             name.to_string(),
             StoredTensor {
@@ -91,7 +100,21 @@ pub fn read_edm_safetensors(bytes: &[u8], origin: &Path) -> Result<EdmWeights, S
                 origin.display()
             )
         })?;
-    let (hidden, inputs) = (embedding.shape[0], embedding.shape[1]);
+    // The model is built from these sizes: they must be those of a tensor the file holds.
+    let [hidden, inputs] = embedding.shape[..] else {
+        return Err(format!(
+            "{}: `dynamics.egnn.embedding.weight` has shape {:?}; expected [hidden, inputs]",
+            origin.display(),
+            embedding.shape
+        ));
+    };
+    if hidden == 0 {
+        return Err(format!(
+            "{}: `dynamics.egnn.embedding.weight` has shape {:?}; expected [hidden, inputs] with hidden > 0",
+            origin.display(),
+            embedding.shape
+        ));
+    }
     let layers = (0..)
         .take_while(|l| {
             tensors.contains_key(&format!(
@@ -101,6 +124,19 @@ pub fn read_edm_safetensors(bytes: &[u8], origin: &Path) -> Result<EdmWeights, S
         .count();
     if layers == 0 || inputs < 2 {
         return Err(format!("{}: unexpected EGNN layout", origin.display()));
+    }
+    // Each layer's first edge MLP holds hidden × (2·hidden + 2) values; requiring them of
+    // every layer bounds the model built from `hidden` and `layers` by what the file holds.
+    for l in 0..layers {
+        let key = format!("dynamics.egnn.e_block_{l}.gcl_0.edge_mlp.0.weight");
+        let shape = &tensors[&key].shape;
+        if shape[..] != [hidden, 2 * hidden + 2] {
+            return Err(format!(
+                "{}: `{key}` has shape {shape:?}; an EGNN of hidden size {hidden} (from the embedding) needs [{hidden}, {}]",
+                origin.display(),
+                2 * hidden + 2
+            ));
+        }
     }
     Ok(EdmWeights {
         config: EgnnConfig {

@@ -37,13 +37,31 @@ pub fn to_sdf_record(molecule: &Molecule, bonds: &[(usize, usize, u8)], name: &s
     out
 }
 
+/// A malformed SDF file: the file, the record (1-based; 0 for the file as a whole) and the
+/// line (1-based, of the file).
 #[derive(Debug, thiserror::Error)]
-#[error("{path}, record {record}, line {line}: {reason}")]
+#[error("{}", self.describe())]
 pub struct SdfError {
     pub path: PathBuf,
     pub record: usize,
     pub line: usize,
     pub reason: String,
+}
+
+impl SdfError {
+    fn describe(&self) -> String {
+        if self.record == 0 {
+            format!("{}: {}", self.path.display(), self.reason)
+        } else {
+            format!(
+                "{}, record {}, line {}: {}",
+                self.path.display(),
+                self.record,
+                self.line,
+                self.reason
+            )
+        }
+    }
 }
 
 /// Columns `a..b` of a fixed-width line, trimmed (empty past its end).
@@ -54,7 +72,10 @@ fn field(s: &str, a: usize, b: usize) -> &str {
 /// A parsed record: the molecule and its bonds.
 pub type SdfRecord = (Molecule, Vec<(usize, usize, u8)>);
 
-/// Reads V2000 records (atoms, coordinates, bonds; properties are skipped).
+/// Reads V2000 records: atoms, coordinates and bonds are kept; the properties block and the
+/// data items are checked but not kept. Every line of a record is accounted for: a line that
+/// does not parse is an error naming the file, record and line, never skipped in silence.
+/// A file without any record is an error (`<file>: no molecules`).
 pub fn parse_sdf(text: &str, path: &Path) -> Result<Vec<SdfRecord>, SdfError> {
     let lines: Vec<&str> = text.lines().collect();
     let mut records = Vec::new();
@@ -64,107 +85,332 @@ pub fn parse_sdf(text: &str, path: &Path) -> Result<Vec<SdfRecord>, SdfError> {
             break;
         }
         let record = records.len() + 1;
-        let err = |line: usize, reason: String| SdfError {
+        let (parsed, next) = parse_record(&lines, i, |line: usize, reason: String| SdfError {
             path: path.to_path_buf(),
             record,
             line,
             reason,
-        };
-        let name = lines[i].trim().to_string();
-        let counts_at = i + 3;
-        let counts = lines.get(counts_at).ok_or_else(|| {
-            err(
-                counts_at + 1,
-                "the record ends before its counts line".into(),
-            )
         })?;
-        if !counts.contains("V2000") {
-            return Err(err(
-                counts_at + 1,
-                "only V2000 records are supported (no `V2000` on the counts line)".into(),
-            ));
-        }
-        let n_atoms: usize = field(counts, 0, 3).parse().map_err(|_| {
-            err(
-                counts_at + 1,
-                format!("bad atom count `{}`", field(counts, 0, 3)),
-            )
-        })?;
-        let n_bonds: usize = field(counts, 3, 6).parse().map_err(|_| {
-            err(
-                counts_at + 1,
-                format!("bad bond count `{}`", field(counts, 3, 6)),
-            )
-        })?;
-        let mut molecule = Molecule {
-            atoms: Vec::with_capacity(n_atoms),
-            positions: Vec::with_capacity(n_atoms),
-            comment: name,
-        };
-        for k in 0..n_atoms {
-            let at = counts_at + 1 + k;
-            let line = lines.get(at).ok_or_else(|| {
-                err(
-                    at + 1,
-                    format!("the record ends after {k} of {n_atoms} atoms"),
-                )
-            })?;
-            let mut p = [0.0; 3];
-            for (c, slot) in p.iter_mut().enumerate() {
-                let s = field(line, 10 * c, 10 * c + 10);
-                *slot = s
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| err(at + 1, format!("coordinate `{s}` is not a number")))?;
-            }
-            let sym = field(line, 31, 34);
-            let z = atomic_number(sym)
-                .ok_or_else(|| err(at + 1, format!("unknown element `{sym}`")))?;
-            molecule.atoms.push(z);
-            molecule.positions.push(p);
-        }
-        let mut bonds = Vec::with_capacity(n_bonds);
-        for k in 0..n_bonds {
-            let at = counts_at + 1 + n_atoms + k;
-            let line = lines.get(at).ok_or_else(|| {
-                err(
-                    at + 1,
-                    format!("the record ends after {k} of {n_bonds} bonds"),
-                )
-            })?;
-            let a: usize = field(line, 0, 3)
-                .parse()
-                .map_err(|_| err(at + 1, "bad first atom of a bond".into()))?;
-            let b: usize = field(line, 3, 6)
-                .parse()
-                .map_err(|_| err(at + 1, "bad second atom of a bond".into()))?;
-            let order: u8 = field(line, 6, 9)
-                .parse()
-                .map_err(|_| err(at + 1, "bad bond order".into()))?;
-            if a == 0 || b == 0 || a > n_atoms || b > n_atoms || a == b {
-                return Err(err(
-                    at + 1,
-                    format!("bond {a}–{b} does not join two of the {n_atoms} atoms"),
-                ));
-            }
-            if !(1..=3).contains(&order) {
-                return Err(err(at + 1, format!("bond order {order} is not 1, 2 or 3")));
-            }
-            bonds.push(((a - 1).min(b - 1), (a - 1).max(b - 1), order));
-        }
-        // Skip properties up to the record separator.
-        i = counts_at + 1 + n_atoms + n_bonds;
-        while i < lines.len() && lines[i].trim() != "$$$$" {
-            i += 1;
-        }
-        if i >= lines.len() && !text.trim_end().ends_with("M  END") {
-            return Err(err(i, "the record has no `$$$$` terminator".into()));
-        }
-        i += 1;
-        records.push((molecule, bonds));
+        records.push(parsed);
+        i = next;
+    }
+    if records.is_empty() {
+        return Err(SdfError {
+            path: path.to_path_buf(),
+            record: 0,
+            line: 0,
+            reason: "no molecules".into(),
+        });
     }
     Ok(records)
+}
+
+/// Reads an SDF file (see [`parse_sdf`]); errors name the file.
+pub fn read_sdf(path: &Path) -> Result<Vec<SdfRecord>, SdfError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SdfError {
+        path: path.to_path_buf(),
+        record: 0,
+        line: 0,
+        reason: e.to_string(),
+    })?;
+    parse_sdf(&text, path)
+}
+
+/// One record starting at line index `start`: the record and the index of the line after it.
+fn parse_record(
+    lines: &[&str],
+    start: usize,
+    err: impl Fn(usize, String) -> SdfError,
+) -> Result<(SdfRecord, usize), SdfError> {
+    let name = lines[start].trim().to_string();
+    let counts_at = start + 3;
+    let counts = lines.get(counts_at).ok_or_else(|| {
+        err(
+            lines.len() + 1,
+            "the record ends before its counts line (line 4 of the record)".into(),
+        )
+    })?;
+    if !counts.contains("V2000") {
+        return Err(err(
+            counts_at + 1,
+            "only V2000 records are supported (no `V2000` on the counts line)".into(),
+        ));
+    }
+    let count = |a: usize, what: &str| -> Result<usize, SdfError> {
+        field(counts, a, a + 3).parse().map_err(|_| {
+            err(
+                counts_at + 1,
+                format!("bad {what} count `{}`", field(counts, a, a + 3)),
+            )
+        })
+    };
+    let n_atoms = count(0, "atom")?;
+    let n_bonds = count(3, "bond")?;
+    if n_atoms == 0 {
+        return Err(err(counts_at + 1, "a record with 0 atoms".into()));
+    }
+    // The counts are the file's claim: check them against the lines it holds before
+    // allocating for them.
+    let available = lines.len() - (counts_at + 1);
+    if n_atoms + n_bonds > available {
+        return Err(err(
+            counts_at + 1,
+            format!(
+                "the counts line declares {n_atoms} atoms and {n_bonds} bonds, but the file ends after {available} more line(s)"
+            ),
+        ));
+    }
+    let mut molecule = Molecule {
+        atoms: Vec::with_capacity(n_atoms),
+        positions: Vec::with_capacity(n_atoms),
+        comment: name,
+    };
+    for k in 0..n_atoms {
+        let at = counts_at + 1 + k;
+        let line = lines[at];
+        let mut p = [0.0; 3];
+        for (c, slot) in p.iter_mut().enumerate() {
+            let s = field(line, 10 * c, 10 * c + 10);
+            *slot = s
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| err(at + 1, format!("coordinate `{s}` is not a finite number")))?;
+        }
+        let sym = field(line, 31, 34);
+        let z =
+            atomic_number(sym).ok_or_else(|| err(at + 1, format!("unknown element `{sym}`")))?;
+        // Mass difference (-3..+4) and charge code (0..7), when present.
+        let mass = field(line, 34, 36);
+        if !mass.is_empty() && mass.parse::<i8>().is_err() {
+            return Err(err(
+                at + 1,
+                format!("mass difference `{mass}` is not an integer"),
+            ));
+        }
+        let charge = field(line, 36, 39);
+        if !charge.is_empty() && !matches!(charge.parse::<u8>(), Ok(0..=7)) {
+            return Err(err(at + 1, format!("charge code `{charge}` is not 0..7")));
+        }
+        molecule.atoms.push(z);
+        molecule.positions.push(p);
+    }
+    let mut bonds = Vec::with_capacity(n_bonds);
+    for k in 0..n_bonds {
+        let at = counts_at + 1 + n_atoms + k;
+        let line = lines[at];
+        let a: usize = field(line, 0, 3).parse().map_err(|_| {
+            err(
+                at + 1,
+                format!("bad first atom of a bond in `{}`", line.trim()),
+            )
+        })?;
+        let b: usize = field(line, 3, 6).parse().map_err(|_| {
+            err(
+                at + 1,
+                format!("bad second atom of a bond in `{}`", line.trim()),
+            )
+        })?;
+        let order: u8 = field(line, 6, 9)
+            .parse()
+            .map_err(|_| err(at + 1, format!("bad bond order in `{}`", line.trim())))?;
+        if a == 0 || b == 0 || a > n_atoms || b > n_atoms || a == b {
+            return Err(err(
+                at + 1,
+                format!("bond {a}–{b} does not join two of the {n_atoms} atoms"),
+            ));
+        }
+        if !(1..=3).contains(&order) {
+            return Err(err(at + 1, format!("bond order {order} is not 1, 2 or 3")));
+        }
+        bonds.push(((a - 1).min(b - 1), (a - 1).max(b - 1), order));
+    }
+    let after = properties(lines, counts_at + 1 + n_atoms + n_bonds, n_atoms, &err)?;
+    let next = data_items(lines, after, &err)?;
+    Ok(((molecule, bonds), next))
+}
+
+/// The properties block from line index `i` through `M  END`; returns the index after it.
+///
+/// `M  CHG`, `M  RAD` and `M  ISO` are parsed (an entry count of 1..8, then that many
+/// atom/value pairs, atoms in range) though we keep neither charges, radicals nor isotopes;
+/// the V2000 forms `A  ` (alias, two lines), `V  ` (atom value), `G  ` (group abbreviation,
+/// two lines) and `S  SKPnnn` (skip `nnn` lines) are recognised. Other `M  XXX` lines are
+/// ignored once they have that shape: the CTfile spec defines several dozen property types
+/// (Sgroups, R-groups, query, polymer and 3-D features, `M  ZZC` …) and vendors add their
+/// own; they annotate the structure but never change its atoms, coordinates or bonds, which
+/// is all this reader returns, and readers such as RDKit and Open Babel likewise pass over the
+/// types they do not know. Anything else — a line that is not a property line, a malformed
+/// `CHG`/`RAD`/`ISO`, or a record without `M  END` — is an error.
+fn properties(
+    lines: &[&str],
+    mut i: usize,
+    n_atoms: usize,
+    err: &impl Fn(usize, String) -> SdfError,
+) -> Result<usize, SdfError> {
+    loop {
+        let Some(&line) = lines.get(i) else {
+            return Err(err(
+                lines.len() + 1,
+                "the file ends before the record's `M  END` line".into(),
+            ));
+        };
+        let at = i + 1;
+        let atom_index = |s: &str| -> Result<usize, SdfError> {
+            s.parse::<usize>()
+                .ok()
+                .filter(|&a| (1..=n_atoms).contains(&a))
+                .ok_or_else(|| {
+                    err(
+                        at,
+                        format!("`{s}` is not an atom of the {n_atoms} in the record"),
+                    )
+                })
+        };
+        if line.trim_end() == "M  END" {
+            return Ok(i + 1);
+        }
+        if line.trim() == "$$$$" {
+            return Err(err(at, "the record has no `M  END` line".into()));
+        }
+        if let Some(kind) = ["CHG", "RAD", "ISO"]
+            .into_iter()
+            .find(|k| line.starts_with(&format!("M  {k}")))
+        {
+            let tokens: Vec<&str> = line[6..].split_whitespace().collect();
+            let n = tokens
+                .first()
+                .and_then(|t| t.parse::<usize>().ok())
+                .filter(|n| (1..=8).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        at,
+                        format!(
+                            "`M  {kind}` needs an entry count of 1..8, found `{}`",
+                            line.trim_end()
+                        ),
+                    )
+                })?;
+            if tokens.len() != 1 + 2 * n {
+                return Err(err(
+                    at,
+                    format!(
+                        "`M  {kind}` declares {n} entries (atom, value pairs), the line holds {} value(s): `{}`",
+                        tokens.len() - 1,
+                        line.trim_end()
+                    ),
+                ));
+            }
+            for pair in tokens[1..].chunks(2) {
+                atom_index(pair[0])?;
+                let ok = match (kind, pair[1].parse::<i32>()) {
+                    ("CHG", Ok(v)) => (-15..=15).contains(&v),
+                    ("RAD", Ok(v)) => (0..=3).contains(&v),
+                    ("ISO", Ok(v)) => v > 0,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(err(
+                        at,
+                        format!(
+                            "`M  {kind}` value `{}` for atom {} is not valid",
+                            pair[1], pair[0]
+                        ),
+                    ));
+                }
+            }
+            i += 1;
+        } else if line.starts_with("M  ") {
+            let tag = line.get(3..6).unwrap_or("");
+            if tag.len() != 3 || !tag.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(err(
+                    at,
+                    format!(
+                        "`{}` is not a V2000 property line (`M  XXX …`)",
+                        line.trim_end()
+                    ),
+                ));
+            }
+            // Documented above: a property type we do not model.
+            i += 1;
+        } else if line.starts_with("A  ") || line.starts_with("G  ") {
+            atom_index(field(line, 3, 6))?;
+            if i + 1 >= lines.len() {
+                return Err(err(
+                    at,
+                    "the file ends before the second line of this entry".into(),
+                ));
+            }
+            i += 2;
+        } else if line.starts_with("V  ") {
+            atom_index(field(line, 3, 6))?;
+            i += 1;
+        } else if line.starts_with("S  SKP") {
+            let n: usize = field(line, 6, 9).parse().map_err(|_| {
+                err(
+                    at,
+                    format!("bad `S  SKP` line count in `{}`", line.trim_end()),
+                )
+            })?;
+            if n > lines.len() - i - 1 {
+                return Err(err(
+                    at,
+                    format!(
+                        "`S  SKP` skips {n} lines, but the file ends after {}",
+                        lines.len() - i - 1
+                    ),
+                ));
+            }
+            i += 1 + n;
+        } else {
+            return Err(err(
+                at,
+                format!(
+                    "`{}` is not a V2000 property line (expected `M  XXX …`, `A  `, `V  `, `G  `, `S  SKP` or `M  END`)",
+                    line.trim_end()
+                ),
+            ));
+        }
+    }
+}
+
+/// The SD data items after `M  END` (`> <name>` header, value lines, a blank line) up to the
+/// `$$$$` separator; returns the index after it. The last record may end with the file
+/// instead, when nothing but blank lines follows its `M  END` (a MOL file).
+fn data_items(
+    lines: &[&str],
+    mut i: usize,
+    err: &impl Fn(usize, String) -> SdfError,
+) -> Result<usize, SdfError> {
+    let mut in_item = false;
+    let mut any_item = false;
+    while let Some(&line) = lines.get(i) {
+        if line.trim_end() == "$$$$" {
+            return Ok(i + 1);
+        }
+        if in_item {
+            in_item = !line.trim().is_empty();
+        } else if line.starts_with('>') {
+            in_item = true;
+            any_item = true;
+        } else if !line.trim().is_empty() {
+            return Err(err(
+                i + 1,
+                format!(
+                    "expected a data header (`> <name>`) or `$$$$` after `M  END`, found `{}`",
+                    line.trim_end()
+                ),
+            ));
+        }
+        i += 1;
+    }
+    if any_item {
+        return Err(err(
+            lines.len() + 1,
+            "the record has no `$$$$` terminator".into(),
+        ));
+    }
+    Ok(i)
 }
 
 #[cfg(test)]
@@ -214,8 +460,8 @@ mod tests {
             (good.replace("V2000", "V3000"), "line 4", "V2000"),
             (
                 good.lines().take(5).collect::<Vec<_>>().join("\n"),
-                "line 6",
-                "ends after 1 of 3 atoms",
+                "line 4",
+                "declares 3 atoms and 2 bonds, but the file ends after 1 more line",
             ),
         ];
         for (text, place, what) in cases {

@@ -87,6 +87,9 @@ pub enum XyzError {
         line: usize,
         reason: String,
     },
+    /// The file holds no frame at all (empty, or only blank lines).
+    #[error("{path}: no molecules")]
+    Empty { path: PathBuf },
 }
 
 /// Reads a (multi-)XYZ file, gunzipping `*.gz`.
@@ -146,6 +149,15 @@ pub fn parse_xyz(text: &str, path: &Path) -> Result<Vec<Molecule>, XyzError> {
             .get(i + 1)
             .map(|s| s.trim().to_string())
             .ok_or_else(|| err(i + 2, "the file ends before the comment line".into()))?;
+        // The count is the file's claim: check it against the lines that follow before
+        // anything is allocated for them (a header of 10^18 atoms must not abort).
+        let available = lines.len() - (i + 2);
+        if n > available {
+            return Err(err(
+                i + 1,
+                format!("the frame declares {n} atoms, but the file ends after {available} of {n} atoms"),
+            ));
+        }
         let mut atoms = Vec::with_capacity(n);
         let mut positions = Vec::with_capacity(n);
         for k in 0..n {
@@ -195,6 +207,11 @@ pub fn parse_xyz(text: &str, path: &Path) -> Result<Vec<Molecule>, XyzError> {
             atoms,
             positions,
             comment,
+        });
+    }
+    if molecules.is_empty() {
+        return Err(XyzError::Empty {
+            path: path.to_path_buf(),
         });
     }
     Ok(molecules)
@@ -283,7 +300,11 @@ mod tests {
                 "line 4",
                 "unknown element `Xx`",
             ),
-            ("2\nc\nC 0 0 0\n", "line 4", "ends after 1 of 2 atoms"),
+            (
+                "2\nc\nC 0 0 0\n",
+                "line 1",
+                "declares 2 atoms, but the file ends after 1 of 2 atoms",
+            ),
             ("1\nc\nC 0 zero 0\n", "line 3", "`zero`"),
             ("1\nc\nC 0 0\n", "line 3", "expected `element x y z`"),
             (

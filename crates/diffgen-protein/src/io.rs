@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use diffgen_core::error::quiet_catch_unwind;
 use serde::Deserialize;
 
 use crate::error::ProteinError;
@@ -168,8 +169,9 @@ pub fn one_letter(name: &str) -> char {
     }
 }
 
+/// The two structure formats read through pdbtbx.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Format {
+pub enum Format {
     Pdb,
     Mmcif,
 }
@@ -252,10 +254,13 @@ fn describe(e: &pdbtbx::PDBError) -> String {
     }
 }
 
-/// Parses with pdbtbx. Its reader is not promised panic-free on arbitrary input, so a panic
-/// is turned into an error naming the file rather than taking the program down.
+/// Parses with pdbtbx, after [`check_text`] has refused what pdbtbx is known to panic on
+/// (non-ASCII PDB lines, non-finite or missing coordinates) with an error naming the line.
+/// Its reader is still not promised panic-free on arbitrary input, so a remaining panic is
+/// caught — silently, see [`quiet_catch_unwind`] — and turned into an error naming the file.
 fn parse(path: &Path, bytes: &[u8]) -> Result<(pdbtbx::PDB, Vec<String>), ProteinError> {
     let format = format_of(path, bytes);
+    check_text(path, bytes, format)?;
     let mut options = pdbtbx::ReadOptions::new();
     options
         .set_format(match format {
@@ -263,16 +268,19 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(pdbtbx::PDB, Vec<String>), Protei
             Format::Mmcif => pdbtbx::Format::Mmcif,
         })
         .set_level(pdbtbx::StrictnessLevel::Loose)
-        .set_only_first_model(true);
-    let result = std::panic::catch_unwind(|| options.read_raw(BufReader::new(bytes)));
+        .set_only_first_model(true)
+        // Only ATOM/HETATM/MODEL/TER/END records are used: the others (HEADER, CRYST1,
+        // SCALE, …) are not handed to pdbtbx's lexers at all.
+        .set_only_atomic_coords(true);
+    let result = quiet_catch_unwind(|| options.read_raw(BufReader::new(bytes)));
     let kind = match format {
         Format::Pdb => "PDB",
         Format::Mmcif => "mmCIF",
     };
     match result {
-        Err(_) => Err(ProteinError::structure(
+        Err(panic) => Err(ProteinError::structure(
             path,
-            format!("the {kind} reader (pdbtbx) failed on this file; it is malformed"),
+            format!("the {kind} reader (pdbtbx) failed on this file ({panic}); it is malformed"),
         )),
         Ok(Err(errors)) => {
             let list: Vec<String> = errors
@@ -293,6 +301,316 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(pdbtbx::PDB, Vec<String>), Protei
         }
         Ok(Ok((pdb, _warnings))) => Ok((pdb, Vec::new())),
     }
+}
+
+/// Checks a structure file's text before pdbtbx sees it; errors name the file and line.
+///
+/// * the text must be UTF-8;
+/// * PDB: every line ASCII (the format is; pdbtbx slices lines by byte and panics on a
+///   multi-byte character), and the coordinates, occupancy and B-factor of ATOM/HETATM
+///   records, where they are numbers, finite (pdbtbx panics on NaN/inf);
+/// * mmCIF: in `_atom_site`, a whole number of rows, `Cartn_x/y/z` finite plain numbers,
+///   occupancy and B-factor finite when given, and the columns pdbtbx takes as present
+///   (`id` an unsigned integer, `type_symbol`, `label_atom_id`, `label_comp_id`, a chain
+///   id) not `?` or `.`.
+pub fn check_text(path: &Path, bytes: &[u8], format: Format) -> Result<(), ProteinError> {
+    let bad = |line: usize, reason: String| ProteinError::Parse {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        bad(line, "not UTF-8 text".into())
+    })?;
+    let atoms = match format {
+        Format::Pdb => check_pdb(text, &bad)?,
+        Format::Mmcif => check_mmcif(text, &bad)?,
+    };
+    if atoms == 0 {
+        return Err(ProteinError::structure(
+            path,
+            match format {
+                Format::Pdb => "no atoms in the file (no ATOM/HETATM records)",
+                Format::Mmcif => "no atoms in the file (no `_atom_site` rows)",
+            },
+        ));
+    }
+    Ok(())
+}
+
+fn finite_or_not_a_number(s: &str) -> bool {
+    s.parse::<f64>().map_or(true, f64::is_finite)
+}
+
+/// The number of ATOM/HETATM records.
+fn check_pdb(
+    text: &str,
+    bad: &dyn Fn(usize, String) -> ProteinError,
+) -> Result<usize, ProteinError> {
+    let mut atoms = 0;
+    for (k, line) in text.lines().enumerate() {
+        let line_no = k + 1;
+        if let Some(col) = line.chars().position(|c| !c.is_ascii()) {
+            return Err(bad(
+                line_no,
+                format!(
+                    "non-ASCII character at column {} (PDB files are ASCII)",
+                    col + 1
+                ),
+            ));
+        }
+        if !(line.starts_with("ATOM  ") || line.starts_with("HETATM")) {
+            continue;
+        }
+        atoms += 1;
+        for (name, range) in [
+            ("x coordinate", 30..38),
+            ("y coordinate", 38..46),
+            ("z coordinate", 46..54),
+            ("occupancy", 54..60),
+            ("B-factor", 60..66),
+        ] {
+            let Some(field) = line.get(range.clone()).map(str::trim) else {
+                continue; // a short line: pdbtbx reports it
+            };
+            if !finite_or_not_a_number(field) {
+                return Err(bad(
+                    line_no,
+                    format!(
+                        "{name} `{field}` (columns {}-{}) is not a finite number",
+                        range.start + 1,
+                        range.end
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(atoms)
+}
+
+/// One CIF token: its text, its line (1-based) and whether it was quoted (a quoted `?` is
+/// text, not "unknown").
+struct Token<'a> {
+    text: &'a str,
+    line: usize,
+    quoted: bool,
+}
+
+/// CIF 1.1 tokens: whitespace-separated words, `'…'`/`"…"` strings (closed by the quote
+/// followed by whitespace), `;` text fields, `#` comments.
+fn cif_tokens<'a>(
+    text: &'a str,
+    bad: &dyn Fn(usize, String) -> ProteinError,
+) -> Result<Vec<Token<'a>>, ProteinError> {
+    let mut tokens = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((k, line)) = lines.next() {
+        let line_no = k + 1;
+        if line.starts_with(';') {
+            // A text field runs to the next line that starts with `;`.
+            if !lines.by_ref().any(|(_, l)| l.starts_with(';')) {
+                return Err(bad(line_no, "the `;` text field is never closed".into()));
+            }
+            tokens.push(Token {
+                text: "",
+                line: line_no,
+                quoted: true,
+            });
+            continue;
+        }
+        let mut rest = line;
+        loop {
+            rest = rest.trim_start();
+            let Some(first) = rest.chars().next() else {
+                break;
+            };
+            if first == '#' {
+                break;
+            }
+            if first == '\'' || first == '"' {
+                let body = &rest[1..];
+                let close = body
+                    .char_indices()
+                    .find(|&(i, c)| {
+                        c == first && body[i + 1..].chars().next().is_none_or(char::is_whitespace)
+                    })
+                    .map(|(i, _)| i)
+                    .ok_or_else(|| bad(line_no, format!("the string `{rest}` is never closed")))?;
+                tokens.push(Token {
+                    text: &body[..close],
+                    line: line_no,
+                    quoted: true,
+                });
+                rest = &body[close + 1..];
+            } else {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                tokens.push(Token {
+                    text: &rest[..end],
+                    line: line_no,
+                    quoted: false,
+                });
+                rest = &rest[end..];
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+fn is_reserved(t: &Token<'_>) -> bool {
+    if t.quoted {
+        return false;
+    }
+    let lower = t.text.to_ascii_lowercase();
+    lower == "loop_"
+        || lower == "global_"
+        || lower == "stop_"
+        || lower.starts_with("data_")
+        || lower.starts_with("save_")
+}
+
+/// The number of `_atom_site` rows.
+fn check_mmcif(
+    text: &str,
+    bad: &dyn Fn(usize, String) -> ProteinError,
+) -> Result<usize, ProteinError> {
+    let tokens = cif_tokens(text, bad)?;
+    let mut atoms = 0;
+    let is_tag = |t: &Token<'_>| !t.quoted && t.text.starts_with('_');
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if !t.quoted && t.text.eq_ignore_ascii_case("loop_") {
+            let mut tags = Vec::new();
+            i += 1;
+            while i < tokens.len() && is_tag(&tokens[i]) {
+                tags.push(tokens[i].text);
+                i += 1;
+            }
+            let start = i;
+            while i < tokens.len() && !is_tag(&tokens[i]) && !is_reserved(&tokens[i]) {
+                i += 1;
+            }
+            let atom_site = !tags.is_empty()
+                && tags
+                    .iter()
+                    .all(|tag| tag.to_ascii_lowercase().starts_with("_atom_site."));
+            if atom_site {
+                atoms += check_atom_site(&tags, &tokens[start..i], t.line, bad)?;
+            }
+        } else if is_tag(t) && t.text.to_ascii_lowercase().starts_with("_atom_site.") {
+            // A single atom written as tag–value pairs.
+            let mut tags = Vec::new();
+            let mut values = Vec::new();
+            while i + 1 < tokens.len()
+                && is_tag(&tokens[i])
+                && tokens[i]
+                    .text
+                    .to_ascii_lowercase()
+                    .starts_with("_atom_site.")
+            {
+                tags.push(tokens[i].text);
+                values.push(Token {
+                    text: tokens[i + 1].text,
+                    line: tokens[i + 1].line,
+                    quoted: tokens[i + 1].quoted,
+                });
+                i += 2;
+            }
+            if tags.is_empty() {
+                i += 1;
+            } else {
+                atoms += check_atom_site(&tags, &values, t.line, bad)?;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    Ok(atoms)
+}
+
+fn check_atom_site(
+    tags: &[&str],
+    values: &[Token<'_>],
+    loop_line: usize,
+    bad: &dyn Fn(usize, String) -> ProteinError,
+) -> Result<usize, ProteinError> {
+    if !values.len().is_multiple_of(tags.len()) {
+        return Err(bad(
+            loop_line,
+            format!(
+                "the `_atom_site` table has {} values for {} columns (not a whole number of rows)",
+                values.len(),
+                tags.len()
+            ),
+        ));
+    }
+    let column = |name: &str| {
+        tags.iter()
+            .position(|t| t.eq_ignore_ascii_case(&format!("_atom_site.{name}")))
+    };
+    let missing = |t: &Token<'_>| !t.quoted && (t.text == "?" || t.text == ".");
+    for row in values.chunks(tags.len()) {
+        for name in [
+            "Cartn_x",
+            "Cartn_y",
+            "Cartn_z",
+            "occupancy",
+            "B_iso_or_equiv",
+        ] {
+            let Some(c) = column(name) else { continue };
+            let v = &row[c];
+            let required = name.starts_with("Cartn");
+            if missing(v) && !required {
+                continue;
+            }
+            if !v.text.parse::<f64>().is_ok_and(f64::is_finite) {
+                return Err(bad(
+                    v.line,
+                    format!(
+                        "`_atom_site.{name}` value `{}` is not a finite number",
+                        v.text
+                    ),
+                ));
+            }
+        }
+        if let Some(c) = column("id") {
+            let v = &row[c];
+            if v.text.parse::<usize>().is_err() {
+                return Err(bad(
+                    v.line,
+                    format!(
+                        "`_atom_site.id` value `{}` is not an unsigned integer",
+                        v.text
+                    ),
+                ));
+            }
+        }
+        for name in ["type_symbol", "label_atom_id", "label_comp_id"] {
+            if let Some(c) = column(name) {
+                if missing(&row[c]) {
+                    return Err(bad(
+                        row[c].line,
+                        format!("`_atom_site.{name}` is missing (`{}`)", row[c].text),
+                    ));
+                }
+            }
+        }
+        let auth = column("auth_asym_id").map(|c| &row[c]);
+        let label = column("label_asym_id").map(|c| &row[c]);
+        if let Some(l) = label {
+            if missing(l) && auth.is_none_or(missing) {
+                return Err(bad(
+                    l.line,
+                    format!("`_atom_site.label_asym_id` is `{}` and there is no `auth_asym_id`: the atom has no chain id", l.text),
+                ));
+            }
+        }
+    }
+    Ok(values.len() / tags.len())
 }
 
 /// The four backbone atoms of a residue, first alternate location first.
@@ -337,7 +655,17 @@ pub fn read_structure(
     chains: Option<&[String]>,
 ) -> Result<(Vec<Backbone>, Vec<String>), ProteinError> {
     let bytes = read_bytes(path)?;
-    let (pdb, mut warnings) = parse(path, &bytes)?;
+    read_structure_bytes(path, &bytes, chains)
+}
+
+/// [`read_structure`] of a file's (decompressed) bytes; `path` names it in messages and its
+/// extension picks the format.
+pub fn read_structure_bytes(
+    path: &Path,
+    bytes: &[u8],
+    chains: Option<&[String]>,
+) -> Result<(Vec<Backbone>, Vec<String>), ProteinError> {
+    let (pdb, mut warnings) = parse(path, bytes)?;
     let Some(model) = pdb.models().next() else {
         return Err(ProteinError::structure(
             path,

@@ -7,6 +7,7 @@ use diffgen_core::error::BoxError;
 use diffgen_core::rng::SeededRng;
 use diffgen_core::tensor_util::tensor_from_vec;
 use diffgen_core::train::TrainData;
+use diffgen_core::CoreError;
 use serde::{Deserialize, Serialize};
 
 use crate::model::ToyContext;
@@ -115,6 +116,10 @@ impl PointSet {
     }
 }
 
+/// The most classes a CSV's labels may make (labels are 0..MAX_CLASSES-1): the model embeds
+/// one vector per class, so an absurd label must not become an absurd allocation.
+pub const MAX_CLASSES: usize = 1024;
+
 /// Reads `x,y[,label]` rows. A first line that does not parse as numbers is a header; `#`
 /// lines are comments. Errors name the file and line.
 pub fn read_points_csv(path: &Path) -> Result<PointSet, ToyError> {
@@ -166,22 +171,31 @@ pub fn parse_points_csv(text: &str, path: &Path) -> Result<PointSet, ToyError> {
         set.points.push([coord(x)?, coord(y)?]);
         let label = match label {
             Some(k) if fields[k].is_empty() || fields[k] == "-" => None,
-            Some(k) => Some(fields[k].parse::<usize>().map_err(|_| {
-                bad(format!(
-                    "label `{}` is not a non-negative integer",
-                    fields[k]
-                ))
-            })?),
+            Some(k) => {
+                let label = fields[k].parse::<usize>().map_err(|_| {
+                    bad(format!(
+                        "label `{}` is not a non-negative integer",
+                        fields[k]
+                    ))
+                })?;
+                // The largest label sets the number of classes the model embeds.
+                if label >= MAX_CLASSES {
+                    return Err(bad(format!(
+                        "label {label} is too large: labels are class indices 0..{}",
+                        MAX_CLASSES - 1
+                    )));
+                }
+                Some(label)
+            }
             None => None,
         };
         set.labels.push(label);
     }
     if set.is_empty() {
-        return Err(ToyError::Parse {
-            path: path.to_path_buf(),
-            line: 0,
-            reason: "no points".into(),
-        });
+        return Err(ToyError::Core(CoreError::Other(format!(
+            "{}: no points (the file has no data rows)",
+            path.display()
+        ))));
     }
     Ok(set)
 }

@@ -1,0 +1,236 @@
+//! Malformed PDB/mmCIF files, written to a temp dir and read by the real reader: each is an
+//! error naming the file (and the line where one can be named); no panic, and no panic text
+//! on the terminal when pdbtbx itself panics.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use diffgen_protein::io::read_structure;
+
+/// Four residues of ALA, each N, CA, C, O; the first CA is line 3 (after HEADER, N).
+fn pdb_text() -> String {
+    let mut lines = vec![
+        "HEADER    TEST                                    01-JAN-00   TEST              "
+            .to_string(),
+    ];
+    let mut serial = 1;
+    for r in 0..4 {
+        let x = 3.8 * r as f64;
+        for (name, dx, dy, element) in [
+            ("N", -0.6, 0.5, "N"),
+            ("CA", 0.0, 0.0, "C"),
+            ("C", 1.5, 0.6, "C"),
+            ("O", 1.3, 1.8, "O"),
+        ] {
+            lines.push(format!(
+                "ATOM  {serial:>5} {:<4} ALA A{:>4}    {:>8.3}{:>8.3}{:>8.3}  1.00  0.00          {element:>2}",
+                format!(" {name}"),
+                r + 1,
+                x + dx,
+                dy,
+                0.0
+            ));
+            serial += 1;
+        }
+    }
+    lines.join("\n") + "\nEND\n"
+}
+
+/// The same residues as mmCIF; the atom rows are lines 15.. (the first CA is line 16).
+fn cif_text() -> String {
+    let mut s = String::from(
+        "data_test\nloop_\n_atom_site.group_PDB\n_atom_site.id\n_atom_site.type_symbol\n\
+         _atom_site.label_atom_id\n_atom_site.label_comp_id\n_atom_site.label_asym_id\n\
+         _atom_site.label_seq_id\n_atom_site.Cartn_x\n_atom_site.Cartn_y\n_atom_site.Cartn_z\n\
+         _atom_site.occupancy\n_atom_site.B_iso_or_equiv\n",
+    );
+    let mut serial = 1;
+    for r in 0..4 {
+        let x = 3.8 * r as f64;
+        for (name, dx, dy, element) in [
+            ("N", -0.6, 0.5, "N"),
+            ("CA", 0.0, 0.0, "C"),
+            ("C", 1.5, 0.6, "C"),
+            ("O", 1.3, 1.8, "O"),
+        ] {
+            s.push_str(&format!(
+                "ATOM {serial} {element} {name} ALA A {} {:.3} {dy:.3} 0.000 1.00 0.00\n",
+                r + 1,
+                x + dx
+            ));
+            serial += 1;
+        }
+    }
+    s + "#\n"
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_fixtures_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("ok.pdb", pdb_text()), ("ok.cif", cif_text())] {
+        let (b, w) = read_structure(&write(dir.path(), name, &text), None).unwrap();
+        assert_eq!((b.len(), b[0].len()), (1, 4), "{name}: {w:?}");
+    }
+}
+
+#[test]
+fn non_finite_pdb_numbers_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = pdb_text();
+    let ca = good.lines().nth(2).unwrap().to_string();
+    assert!(ca.contains(" CA "));
+    for (field, range, value) in [
+        ("x coordinate", 30..38, "     nan"),
+        ("y coordinate", 38..46, "     inf"),
+        ("z coordinate", 46..54, "-inf    "),
+        ("x coordinate", 30..38, "   1e999"),
+        ("occupancy", 54..60, "   NaN"),
+        ("B-factor", 60..66, "   inf"),
+    ] {
+        let mut bad = ca.clone();
+        bad.replace_range(range, value);
+        let path = write(dir.path(), "nan.pdb", &good.replacen(&ca, &bad, 1));
+        let msg = read_structure(&path, None).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("{}:3: {field} `{}`", path.display(), value.trim()))
+                && msg.contains("not a finite number"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn non_ascii_pdb_lines_are_refused_before_pdbtbx_slices_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = pdb_text();
+    let ca = good.lines().nth(2).unwrap().to_string();
+    // A multi-byte character where pdbtbx cuts the record name (bytes 0..6) and the fields.
+    for bad in [
+        ca.replacen("ATOM  ", "ATOMé", 1),
+        ca.replacen(" CA ", " Cé", 1),
+        ca.replacen("ALA", "ÅLA", 1),
+    ] {
+        let path = write(dir.path(), "utf8.pdb", &good.replacen(&ca, &bad, 1));
+        let msg = read_structure(&path, None).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("{}:3: non-ASCII character", path.display())),
+            "{msg}"
+        );
+    }
+    let path = dir.path().join("latin1.pdb");
+    let mut bytes = good.into_bytes();
+    bytes[200] = 0xe9;
+    std::fs::write(&path, bytes).unwrap();
+    let msg = read_structure(&path, None).unwrap_err().to_string();
+    assert!(msg.contains("latin1.pdb:3: not UTF-8"), "{msg}");
+}
+
+#[test]
+fn bad_mmcif_atom_values_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = cif_text();
+    let row = good.lines().nth(15).unwrap().to_string();
+    assert!(row.starts_with("ATOM 2 C CA"), "{row}");
+    // The row with field `k` (0 group, 1 id, 2 type, 3 atom, 4 residue, 5 chain, 6 seq,
+    // 7–9 x y z, 10 occupancy, 11 B) replaced.
+    let with = |k: usize, to: &str| {
+        let mut fields: Vec<&str> = row.split_whitespace().collect();
+        fields[k] = to;
+        good.replacen(&row, &fields.join(" "), 1)
+    };
+    let cases = [
+        (with(7, "nan"), "Cartn_x` value `nan`"),
+        (with(8, "inf"), "Cartn_y` value `inf`"),
+        (with(8, "1e999"), "Cartn_y` value `1e999`"),
+        (with(9, "?"), "Cartn_z` value `?`"),
+        (with(7, "0.000(3)"), "Cartn_x` value `0.000(3)`"),
+        (with(10, "NaN"), "occupancy` value `NaN`"),
+        (with(11, "-inf"), "B_iso_or_equiv` value `-inf`"),
+        (with(1, "-2"), "id` value `-2`"),
+        (with(2, "?"), "type_symbol` is missing"),
+        (with(3, "."), "label_atom_id` is missing"),
+        (with(4, "?"), "label_comp_id` is missing"),
+        (with(5, "."), "no chain id"),
+    ];
+    for (text, what) in cases {
+        let path = write(dir.path(), "bad.cif", &text);
+        let msg = read_structure(&path, None).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("{}:16: `_atom_site.", path.display())) && msg.contains(what),
+            "{what}: {msg}"
+        );
+    }
+    // A row cut short.
+    let path = write(
+        dir.path(),
+        "short.cif",
+        &good.replacen(&row, "ATOM 2 C CA", 1),
+    );
+    let msg = read_structure(&path, None).unwrap_err().to_string();
+    assert!(
+        msg.contains("short.cif:2: the `_atom_site` table has"),
+        "{msg}"
+    );
+    // Quoted values are read as such; an unclosed quote is an error.
+    let path = write(dir.path(), "quoted.cif", &with(3, "'CA'"));
+    assert!(read_structure(&path, None).is_ok());
+    let path = write(dir.path(), "open.cif", &with(3, "'CA"));
+    let msg = read_structure(&path, None).unwrap_err().to_string();
+    assert!(msg.contains("open.cif:16: the string"), "{msg}");
+}
+
+#[test]
+fn empty_structure_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("empty.pdb", ""),
+        ("blank.pdb", "\n\n"),
+        ("end.pdb", "END\n"),
+        ("empty.cif", ""),
+        ("header.cif", "data_x\n#\n"),
+    ] {
+        let path = write(dir.path(), name, text);
+        let msg = read_structure(&path, None).unwrap_err().to_string();
+        assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+        assert!(
+            msg.contains("no atoms") || msg.contains("no residue"),
+            "{msg}"
+        );
+    }
+}
+
+static FOREIGN_PANICS: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn a_pdbtbx_panic_is_an_error_and_prints_nothing() {
+    // mmCIF with an unknown unit-cell length: pdbtbx 0.12 `expect`s it and panics.
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "data_x\n_cell.length_a ?\n{}",
+        &cif_text()["data_test\n".len()..]
+    );
+    let path = write(dir.path(), "cell.cif", &text);
+    // Count every panic that reaches the hook installed here: the quiet wrapper must not
+    // let pdbtbx's panic through to it (the default hook would print it).
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {
+        FOREIGN_PANICS.fetch_add(1, Ordering::SeqCst);
+    }));
+    let result = read_structure(&path, None);
+    let reached = FOREIGN_PANICS.load(Ordering::SeqCst);
+    std::panic::set_hook(previous);
+    let msg = result.unwrap_err().to_string();
+    assert!(
+        msg.starts_with(&path.display().to_string())
+            && msg.contains("the mmCIF reader (pdbtbx) failed on this file")
+            && msg.contains("UnitCell length a should be provided"),
+        "{msg}"
+    );
+    assert_eq!(reached, 0, "the panic reached the panic hook");
+}
