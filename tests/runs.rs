@@ -102,7 +102,7 @@ fn sigint_writes_a_checkpoint_that_resume_continues() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let config = toy_config(dir.path(), 1_000_000, 1e-3);
-    let mut child = diffgen()
+    let child = diffgen()
         .args(["train", "--modality", "toy", "--quiet", "--config"])
         .arg(&config)
         .arg("--out")

@@ -28,9 +28,8 @@ use diffgen_core::config::parse_toml;
 use diffgen_core::modality::{BenchRequest, Report, SampleRequest, TrainRequest};
 pub use diffgen_core::pipeline::Generation;
 use diffgen_core::pipeline::{
-    self, BenchCase, DataRequest, EvalContext, FramePolicy, Generated, Loaded, ModalityConfig,
-    ModalityInfo, OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput,
-    TrainSets,
+    self, BenchCase, DataRequest, EvalContext, FramePolicy, Generated, Loaded, ModalityInfo,
+    OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput, TrainSets,
 };
 use diffgen_core::rng::SeededRng;
 use diffgen_core::sampler::{SamplerConfig, SamplerKind};
@@ -165,20 +164,7 @@ pub struct ImageOptions {
     pub nrow: Option<usize>,
 }
 
-impl ModalityConfig for ImageConfig {
-    fn diffusion(&self) -> &diffgen_core::config::DiffusionConfig {
-        &self.diffusion
-    }
-    fn training(&self) -> &diffgen_core::train::TrainConfig {
-        &self.training
-    }
-    fn training_mut(&mut self) -> &mut diffgen_core::train::TrainConfig {
-        &mut self.training
-    }
-    fn validate(&self) -> Result<(), CoreError> {
-        ImageConfig::validate(self)
-    }
-}
+diffgen_core::modality_config!(ImageConfig);
 
 /// Loads an image diffusion checkpoint (file, or the bundled bytes when `path` is None).
 pub fn load_image(path: Option<&Path>, device: &Device) -> Result<LoadedImage, ImageError> {

@@ -30,6 +30,7 @@ use diffgen_core::{CoreError, Denoiser, Objective};
 use serde::{Deserialize, Serialize};
 
 use crate::ops;
+pub use diffgen_nn::sinusoidal_embedding;
 
 /// Per-batch context: class labels when the model is conditional; label `num_classes` is
 /// the null label (unconditional).
@@ -375,25 +376,6 @@ pub struct UNet {
     multiple: usize,
     #[module(skip)]
     objective: Objective,
-}
-
-/// `[B]` times in [0, 1] → `[B, features]` sin/cos features at geometric frequencies of
-/// `1000·t` (so the highest frequency resolves single steps of a 1000-step schedule).
-pub fn sinusoidal_embedding(t: Tensor<1>, features: usize) -> Tensor<2> {
-    let half = (features / 2).max(1);
-    let device = t.device();
-    let b = t.dims()[0];
-    let freqs: Vec<f32> = (0..half)
-        .map(|i| (-(10_000f64.ln()) * i as f64 / half as f64).exp() as f32)
-        .collect();
-    let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device).reshape([1, half]);
-    let angles = t.mul_scalar(1000.0).reshape([b, 1]) * freqs; // [B, half]
-    let emb = Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1); // [B, 2·half]
-    if 2 * half == features {
-        emb
-    } else {
-        emb.narrow(1, 0, features)
-    }
 }
 
 /// Nearest-neighbour ×2: [B,C,H,W] → [B,C,2H,2W].

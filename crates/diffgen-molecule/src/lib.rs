@@ -28,9 +28,9 @@ use diffgen_core::config::parse_toml;
 use diffgen_core::modality::{BenchRequest, ModalityCommand, Report, SampleRequest};
 pub use diffgen_core::pipeline::Generation;
 use diffgen_core::pipeline::{
-    self, Batching, BenchCase, DataRequest, EvalContext, Generated, Loaded, ModalityConfig,
-    ModalityInfo, OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput,
-    TrainSets, WithCommands,
+    self, Batching, BenchCase, DataRequest, EvalContext, Generated, Loaded, ModalityInfo,
+    OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput, TrainSets,
+    WithCommands,
 };
 use diffgen_core::rng::SeededRng;
 use diffgen_core::train::{Batching as TrainBatching, GradClip};
@@ -104,20 +104,7 @@ impl Denoiser<3> for EgnnDynamics {
     }
 }
 
-impl ModalityConfig for MoleculeConfig {
-    fn diffusion(&self) -> &diffgen_core::config::DiffusionConfig {
-        &self.diffusion
-    }
-    fn training(&self) -> &diffgen_core::train::TrainConfig {
-        &self.training
-    }
-    fn training_mut(&mut self) -> &mut diffgen_core::train::TrainConfig {
-        &mut self.training
-    }
-    fn validate(&self) -> Result<(), CoreError> {
-        MoleculeConfig::validate(self)
-    }
-}
+diffgen_core::modality_config!(MoleculeConfig);
 
 /// The molecule modality.
 pub struct MoleculePipeline;
@@ -341,15 +328,9 @@ impl Pipeline<3> for MoleculePipeline {
         index: usize,
         seed: u64,
     ) -> Planned<()> {
-        let size = options.atoms.unwrap_or_else(|| {
-            let mut rng = SeededRng::stream(seed ^ COUNT_STREAM, index as u64);
-            loaded.stats.draw_count(&mut rng)
-        });
-        Planned {
-            index,
-            size,
-            condition: (),
-        }
+        Planned::sized(index, options.atoms, seed, COUNT_STREAM, |rng| {
+            loaded.stats.draw_count(rng)
+        })
     }
 
     fn batch(

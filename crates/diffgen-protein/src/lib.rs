@@ -26,13 +26,12 @@ use diffgen_core::config::parse_toml;
 use diffgen_core::modality::{BenchRequest, Report, SampleRequest};
 pub use diffgen_core::pipeline::Generation;
 use diffgen_core::pipeline::{
-    self, BenchCase, DataRequest, EvalContext, FramePolicy, Generated, Loaded, ModalityConfig,
-    ModalityInfo, OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput,
-    TrainSets,
+    self, BenchCase, DataRequest, EvalContext, FramePolicy, Generated, Loaded, ModalityInfo,
+    OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput, TrainSets,
 };
 use diffgen_core::rng::SeededRng;
 use diffgen_core::tensor_util::{tensor_from_vec, to_vec};
-use diffgen_core::{CoreError, Denoiser, NoiseSpace};
+use diffgen_core::{Denoiser, NoiseSpace};
 
 pub use config::{ProteinConfig, ProteinSource};
 use data::{angles_of, ProteinData, ProteinStats};
@@ -90,20 +89,7 @@ static INFO: ModalityInfo = ModalityInfo {
     ],
 };
 
-impl ModalityConfig for ProteinConfig {
-    fn diffusion(&self) -> &diffgen_core::config::DiffusionConfig {
-        &self.diffusion
-    }
-    fn training(&self) -> &diffgen_core::train::TrainConfig {
-        &self.training
-    }
-    fn training_mut(&mut self) -> &mut diffgen_core::train::TrainConfig {
-        &mut self.training
-    }
-    fn validate(&self) -> Result<(), CoreError> {
-        ProteinConfig::validate(self).map_err(|e| CoreError::Other(e.to_string()))
-    }
-}
+diffgen_core::modality_config!(ProteinConfig);
 
 /// The protein modality.
 pub struct ProteinPipeline;
@@ -415,15 +401,9 @@ impl Pipeline<3> for ProteinPipeline {
         index: usize,
         seed: u64,
     ) -> Planned<()> {
-        let size = options.length.unwrap_or_else(|| {
-            let mut rng = SeededRng::stream(seed ^ LENGTH_STREAM, index as u64);
-            loaded.stats.draw_length(&mut rng)
-        });
-        Planned {
-            index,
-            size,
-            condition: (),
-        }
+        Planned::sized(index, options.length, seed, LENGTH_STREAM, |rng| {
+            loaded.stats.draw_length(rng)
+        })
     }
 
     fn batch(

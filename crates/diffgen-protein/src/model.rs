@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::geometry::ANGLE_NAMES;
 use crate::space::ProteinContext;
+use diffgen_nn::sinusoidal_embedding;
 
 /// ε of every layer norm (burn's default), passed to the fused kernel too.
 const LAYER_NORM_EPSILON: f64 = 1e-5;
@@ -182,20 +183,6 @@ pub struct ProteinDenoiser {
     max_relative: usize,
     #[module(skip)]
     objective: Objective,
-}
-
-/// `[B]` times in [0, 1] → `[B, features]` sin/cos features at geometric frequencies.
-fn sinusoidal_embedding(t: Tensor<1>, features: usize) -> Tensor<2> {
-    let half = features / 2;
-    let device = t.device();
-    let b = t.dims()[0];
-    let freqs: Vec<f32> = (0..half)
-        .map(|i| (-(10_000f64.ln()) * i as f64 / half as f64).exp() as f32)
-        .collect();
-    let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device).reshape([1, half]);
-    // t ∈ [0, 1] scaled to [0, 1000] so the highest frequency resolves single steps.
-    let angles = t.mul_scalar(1000.0).reshape([b, 1]) * freqs; // [B, half]
-    Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1)
 }
 
 impl ProteinDenoiser {

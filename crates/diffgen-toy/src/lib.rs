@@ -16,9 +16,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use diffgen_core::modality::{BenchRequest, Report, SampleRequest};
 use diffgen_core::pipeline::{
-    self, BenchCase, DataRequest, EvalContext, FramePolicy, Generated, Loaded, ModalityConfig,
-    ModalityInfo, OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput,
-    TrainSets,
+    self, BenchCase, DataRequest, EvalContext, FramePolicy, Generated, Loaded, ModalityInfo,
+    OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput, TrainSets,
 };
 use diffgen_core::rng::SeededRng;
 use diffgen_core::sampler::{SamplerConfig, SamplerKind};
@@ -114,20 +113,7 @@ pub struct ToyPipeline;
 /// A toy model ready to sample.
 pub type LoadedToy = Loaded<ToyPipeline, 2>;
 
-impl ModalityConfig for ToyConfig {
-    fn diffusion(&self) -> &diffgen_core::config::DiffusionConfig {
-        &self.diffusion
-    }
-    fn training(&self) -> &diffgen_core::train::TrainConfig {
-        &self.training
-    }
-    fn training_mut(&mut self) -> &mut diffgen_core::train::TrainConfig {
-        &mut self.training
-    }
-    fn validate(&self) -> Result<(), CoreError> {
-        ToyConfig::validate(self)
-    }
-}
+diffgen_core::modality_config!(ToyConfig);
 
 /// Loads a toy checkpoint (file, or the bundled model when `path` is None) onto `device`.
 pub fn load_toy(path: Option<&Path>, device: &Device) -> Result<LoadedToy, ToyError> {

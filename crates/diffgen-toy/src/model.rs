@@ -5,6 +5,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 use diffgen_core::{CoreError, Denoiser, Objective};
+pub use diffgen_nn::sinusoidal_embedding;
 use serde::{Deserialize, Serialize};
 
 /// Per-batch context: class labels, where the model is conditional. The label `num_classes`
@@ -87,20 +88,6 @@ pub struct ToyDenoiser {
     num_classes: usize,
     #[module(skip)]
     objective: Objective,
-}
-
-/// `[B]` times in [0, 1] → `[B, features]` sin/cos features at geometric frequencies.
-pub fn sinusoidal_embedding(t: Tensor<1>, features: usize) -> Tensor<2> {
-    let half = features / 2;
-    let device = t.device();
-    let b = t.dims()[0];
-    let freqs: Vec<f32> = (0..half)
-        .map(|i| (-(10_000f64.ln()) * i as f64 / half as f64).exp() as f32)
-        .collect();
-    let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device).reshape([1, half]);
-    // Scale t ∈ [0, 1] to [0, 1000] so the highest frequency resolves single steps.
-    let angles = t.mul_scalar(1000.0).reshape([b, 1]) * freqs; // [B, half]
-    Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1)
 }
 
 impl ToyDenoiser {

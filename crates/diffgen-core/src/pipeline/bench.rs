@@ -48,7 +48,9 @@ pub fn bench<P: Pipeline<D>, const D: usize>(
     for case in cases {
         let mut config = case.config.clone();
         let training = config.training_mut();
-        let timed = request.train_steps.max(1) as u64;
+        // `--train-steps 0`: only a model to sample with (a modality whose bundled model is
+        // not the bench's size), nothing reported.
+        let timed = request.train_steps as u64;
         training.steps = WARMUP_STEPS + timed;
         training.batch_size = request.batch_size;
         training.log_every = u64::MAX;
@@ -73,14 +75,16 @@ pub fn bench<P: Pipeline<D>, const D: usize>(
             persistence: Persistence::Nothing,
         };
         let outcome = trainer.run(model, &case.data, None::<&P::Data>, None)?;
-        let seconds: f64 = outcome.step_seconds[WARMUP_STEPS as usize..].iter().sum();
-        let what = format!("{} (batch {})", case.label, request.batch_size);
-        report
-            .metrics
-            .push((format!("s per train step — {what}"), seconds / timed as f64));
-        report
-            .metrics
-            .push((format!("train steps/s — {what}"), timed as f64 / seconds));
+        if timed > 0 {
+            let seconds: f64 = outcome.step_seconds[WARMUP_STEPS as usize..].iter().sum();
+            let what = format!("{} (batch {})", case.label, request.batch_size);
+            report
+                .metrics
+                .push((format!("s per train step — {what}"), seconds / timed as f64));
+            report
+                .metrics
+                .push((format!("train steps/s — {what}"), timed as f64 / seconds));
+        }
         if fallback.is_none() {
             fallback = Some(Loaded {
                 meta: trainer.meta(outcome.steps, None),

@@ -54,6 +54,28 @@ pub trait ModalityConfig: Serialize + DeserializeOwned + Clone {
     fn validate(&self) -> Result<(), CoreError>;
 }
 
+/// Implements [`ModalityConfig`] for a config struct with `diffusion` and `training` fields
+/// and an inherent `validate(&self) -> Result<(), CoreError>`.
+#[macro_export]
+macro_rules! modality_config {
+    ($config:ty) => {
+        impl $crate::pipeline::ModalityConfig for $config {
+            fn diffusion(&self) -> &$crate::config::DiffusionConfig {
+                &self.diffusion
+            }
+            fn training(&self) -> &$crate::train::TrainConfig {
+                &self.training
+            }
+            fn training_mut(&mut self) -> &mut $crate::train::TrainConfig {
+                &mut self.training
+            }
+            fn validate(&self) -> Result<(), $crate::CoreError> {
+                <$config>::validate(self)
+            }
+        }
+    };
+}
+
 /// The context a modality's space and network share (masks, labels).
 pub type ContextOf<P, const D: usize> = <<P as Pipeline<D>>::Space as NoiseSpace<D>>::Context;
 

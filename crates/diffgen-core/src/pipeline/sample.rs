@@ -32,6 +32,30 @@ pub struct Planned<C> {
     pub condition: C,
 }
 
+impl Planned<()> {
+    /// An unconditioned sample of `fixed` rows, or of a size drawn by `draw` from stream
+    /// `index` of `seed ^ salt` (the salt keeps size draws apart from the noise streams).
+    pub fn sized(
+        index: usize,
+        fixed: Option<usize>,
+        seed: u64,
+        salt: u64,
+        draw: impl FnOnce(&mut crate::rng::SeededRng) -> usize,
+    ) -> Self {
+        let size = fixed.unwrap_or_else(|| {
+            draw(&mut crate::rng::SeededRng::stream(
+                seed ^ salt,
+                index as u64,
+            ))
+        });
+        Self {
+            index,
+            size,
+            condition: (),
+        }
+    }
+}
+
 /// How planned samples (sorted by size) are cut into batches of at most `--batch-size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Batching {
