@@ -393,7 +393,7 @@ impl Pipeline<4> for ImagePipeline {
             train_images: train_set.len(),
             held_out_images: val_set.len(),
         };
-        let validation = (!val_set.is_empty()).then(|| ImageData {
+        let validation = (!val_set.is_empty()).then_some(ImageData {
             set: val_set,
             num_classes,
             label_dropout: 0.0,

@@ -182,7 +182,7 @@ pub fn generate<P: Pipeline<D>, const D: usize>(
 
     // Samples and frames as (index, sample), sorted at the end.
     let mut samples: Vec<(usize, P::Sample)> = Vec::with_capacity(indices.len());
-    let mut frames: Vec<(usize, usize, Vec<(usize, P::Sample)>)> = Vec::new();
+    let mut frames: Vec<Frame<(usize, P::Sample)>> = Vec::new();
     for (b, items) in batches.iter().enumerate() {
         if crate::interrupt::requested() {
             progress.abandon();
@@ -207,9 +207,13 @@ pub fn generate<P: Pipeline<D>, const D: usize>(
             let decoded = pipeline.decode(loaded, e.x.clone(), items);
             let pairs = items.iter().map(|p| p.index).zip(decoded);
             if b == 0 {
-                frames.push((e.step, e.t, pairs.collect()));
+                frames.push(Frame {
+                    step: e.step,
+                    t: e.t,
+                    samples: pairs.collect(),
+                });
             } else if let Some(frame) = frames.get_mut(kept) {
-                frame.2.extend(pairs);
+                frame.samples.extend(pairs);
             }
             kept += 1;
         };
@@ -245,12 +249,12 @@ pub fn generate<P: Pipeline<D>, const D: usize>(
     let (indices, samples) = samples.into_iter().unzip();
     let frames = frames
         .into_iter()
-        .map(|(step, t, mut pairs)| {
-            pairs.sort_by_key(|(i, _)| *i);
+        .map(|mut frame| {
+            frame.samples.sort_by_key(|(i, _)| *i);
             Frame {
-                step,
-                t,
-                samples: pairs.into_iter().map(|(_, s)| s).collect(),
+                step: frame.step,
+                t: frame.t,
+                samples: frame.samples.into_iter().map(|(_, s)| s).collect(),
             }
         })
         .collect();
