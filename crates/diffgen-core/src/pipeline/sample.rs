@@ -217,30 +217,19 @@ pub fn generate<P: Pipeline<D>, const D: usize>(
             }
             kept += 1;
         };
-        let state = match how.guidance {
-            Some(scale) => sample(
-                &how.sampler,
-                &schedule,
-                &space,
-                &Guided::new(&loaded.model, scale),
-                &context,
-                shape,
-                &mut noise,
-                device,
-                &mut observe,
-            )?,
-            None => sample(
-                &how.sampler,
-                &schedule,
-                &space,
-                &loaded.model,
-                &context,
-                shape,
-                &mut noise,
-                device,
-                &mut observe,
-            )?,
-        };
+        // Scale 1 is the plain conditional model: one network call, as without guidance.
+        let model = Guided::new(&loaded.model, how.guidance.unwrap_or(1.0));
+        let state = sample(
+            &how.sampler,
+            &schedule,
+            &space,
+            &model,
+            &context,
+            shape,
+            &mut noise,
+            device,
+            &mut observe,
+        )?;
         let decoded = pipeline.decode(loaded, state, items);
         samples.extend(items.iter().map(|p| p.index).zip(decoded));
     }

@@ -249,31 +249,7 @@ impl<S> Trainer<'_, S> {
         let mut window_start = Instant::now();
         let mut last_loss = None;
         let end = self.stop_at.map_or(cfg.steps, |s| s.min(cfg.steps));
-        let first_step = step;
         while step < end {
-            if crate::interrupt::requested() {
-                progress.abandon();
-                if !persist || step == first_step {
-                    return Err(CoreError::Interrupted(format!(
-                        "training stopped at step {step}; nothing new to save"
-                    )));
-                }
-                let state = TrainingState {
-                    model: &model,
-                    ema: &ema,
-                    optimizer: &optimizer,
-                    rng: &rng,
-                    clipper: &clipper,
-                    best_val_loss: best_val,
-                };
-                let ckpt = self.resumable_checkpoint(step, horizon, state)?;
-                ckpt.save(&self.checkpoint_path())?;
-                ckpt.for_inference().save(&self.inference_path())?;
-                return Err(CoreError::Interrupted(format!(
-                    "training stopped at step {step}; saved {} (continue with --resume)",
-                    self.checkpoint_path().display()
-                )));
-            }
             let step_started = Instant::now();
             let lr = cfg.lr_schedule.rate(o.lr, step, horizon);
             let indices = order.batch(step);
@@ -346,7 +322,9 @@ impl<S> Trainer<'_, S> {
                 }
             }
             let ckpt_due = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0;
-            if persist && (ckpt_due || step == end) {
+            // SIGINT/SIGTERM: checkpoint this step, then stop.
+            let interrupted = crate::interrupt::requested();
+            if persist && (ckpt_due || step == end || interrupted) {
                 let state = TrainingState {
                     model: &model,
                     ema: &ema,
@@ -358,6 +336,19 @@ impl<S> Trainer<'_, S> {
                 let ckpt = self.resumable_checkpoint(step, horizon, state)?;
                 ckpt.save(&self.checkpoint_path())?;
                 ckpt.for_inference().save(&self.inference_path())?;
+            }
+            if interrupted {
+                progress.abandon();
+                let saved = match persist {
+                    true => format!(
+                        "saved {} (continue with --resume)",
+                        self.checkpoint_path().display()
+                    ),
+                    false => "nothing saved".to_string(),
+                };
+                return Err(CoreError::Interrupted(format!(
+                    "training stopped at step {step}; {saved}"
+                )));
             }
         }
         progress.finish_and_clear();
