@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
 
+/// The most diffusion steps a schedule may have (EDM uses 1000, the course 400).
+pub const MAX_STEPS: usize = 1_000_000;
+
 /// How to build a schedule; the `[diffusion.schedule]` table of a config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -74,6 +77,14 @@ impl ScheduleConfig {
                 "must be at least 2",
             ));
         }
+        // The table has `steps + 1` entries; a checkpoint or config claiming 10^15 steps must
+        // be an error, not an aborted allocation.
+        if steps > MAX_STEPS {
+            return Err(CoreError::setting(
+                format!("{key}.steps"),
+                format!("{steps} is more than the {MAX_STEPS} steps a schedule may have"),
+            ));
+        }
         let alpha_bar = match *self {
             ScheduleConfig::Linear {
                 steps,
@@ -102,7 +113,7 @@ impl ScheduleConfig {
                 power,
                 precision,
             } => {
-                if power <= 0.0 {
+                if !(power > 0.0 && power.is_finite()) {
                     return Err(CoreError::setting(
                         format!("{key}.power"),
                         "must be positive",
@@ -356,5 +367,34 @@ mod tests {
         .build()
         .unwrap_err();
         assert!(err.to_string().contains("diffusion.schedule.beta_start"));
+    }
+
+    #[test]
+    fn enormous_or_nan_settings_are_errors_not_allocations() {
+        for steps in [MAX_STEPS + 1, usize::MAX / 2, usize::MAX] {
+            let err = ScheduleConfig::Linear {
+                steps,
+                beta_start: 1e-4,
+                beta_end: 0.02,
+            }
+            .build()
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("`diffusion.schedule.steps`") && err.contains("more than"),
+                "{err}"
+            );
+        }
+        let err = ScheduleConfig::Polynomial {
+            steps: 10,
+            power: f64::NAN,
+            precision: 1e-5,
+        }
+        .build()
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("diffusion.schedule.power"),
+            "{err}"
+        );
     }
 }

@@ -254,13 +254,13 @@ fn describe(e: &pdbtbx::PDBError) -> String {
     }
 }
 
-/// Parses with pdbtbx, after [`check_text`] has refused what pdbtbx is known to panic on
-/// (non-ASCII PDB lines, non-finite or missing coordinates) with an error naming the line.
-/// Its reader is still not promised panic-free on arbitrary input, so a remaining panic is
+/// Parses with pdbtbx what [`prepare_text`] has checked and cut down, so that pdbtbx sees
+/// nothing it is known to panic on; errors name the file and, where there is one, the line.
+/// pdbtbx is still not promised panic-free on arbitrary input, so a remaining panic is
 /// caught — silently, see [`quiet_catch_unwind`] — and turned into an error naming the file.
 fn parse(path: &Path, bytes: &[u8]) -> Result<(pdbtbx::PDB, Vec<String>), ProteinError> {
     let format = format_of(path, bytes);
-    check_text(path, bytes, format)?;
+    let text = prepare_text(path, bytes, format)?;
     let mut options = pdbtbx::ReadOptions::new();
     options
         .set_format(match format {
@@ -270,9 +270,9 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(pdbtbx::PDB, Vec<String>), Protei
         .set_level(pdbtbx::StrictnessLevel::Loose)
         .set_only_first_model(true)
         // Only ATOM/HETATM/MODEL/TER/END records are used: the others (HEADER, CRYST1,
-        // SCALE, …) are not handed to pdbtbx's lexers at all.
+        // SCALE, ANISOU, …) are not handed to pdbtbx's lexers at all.
         .set_only_atomic_coords(true);
-    let result = quiet_catch_unwind(|| options.read_raw(BufReader::new(bytes)));
+    let result = quiet_catch_unwind(|| options.read_raw(BufReader::new(text.as_bytes())));
     let kind = match format {
         Format::Pdb => "PDB",
         Format::Mmcif => "mmCIF",
@@ -303,17 +303,24 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(pdbtbx::PDB, Vec<String>), Protei
     }
 }
 
-/// Checks a structure file's text before pdbtbx sees it; errors name the file and line.
+/// Checks a structure file's text before pdbtbx sees it and returns the text to give it;
+/// errors name the file and line.
 ///
-/// * the text must be UTF-8;
+/// * The text must be UTF-8.
 /// * PDB: every line ASCII (the format is; pdbtbx slices lines by byte and panics on a
-///   multi-byte character), and the coordinates, occupancy and B-factor of ATOM/HETATM
-///   records, where they are numbers, finite (pdbtbx panics on NaN/inf);
-/// * mmCIF: in `_atom_site`, a whole number of rows, `Cartn_x/y/z` finite plain numbers,
-///   occupancy and B-factor finite when given, and the columns pdbtbx takes as present
-///   (`id` an unsigned integer, `type_symbol`, `label_atom_id`, `label_comp_id`, a chain
-///   id) not `?` or `.`.
-pub fn check_text(path: &Path, bytes: &[u8], format: Format) -> Result<(), ProteinError> {
+///   multi-byte character). In ATOM/HETATM records: no control characters, a residue name,
+///   finite coordinates, occupancy and B-factor where they are numbers, and an occupancy
+///   that is not negative (pdbtbx panics on each of these). The text is passed on whole.
+/// * mmCIF: ASCII without control characters (tabs and line ends aside), lexed as pdbtbx
+///   lexes it ([`mmcif`]); in the atom table (`_atom_site` with `group_PDB`), a whole
+///   number of rows, the columns pdbtbx requires, and in every row the values pdbtbx takes
+///   as present (`id` an unsigned integer; `type_symbol`, `label_atom_id`, `label_comp_id`
+///   and a chain id given; `Cartn_x/y/z` finite numbers; occupancy and B-factor finite and
+///   occupancy not negative when given). Only the data block's atom tables are passed on:
+///   pdbtbx `expect`s values of other categories (`_cell.length_a ?` panics) that a
+///   backbone does not need.
+/// * A file without any atom is an error.
+fn prepare_text(path: &Path, bytes: &[u8], format: Format) -> Result<String, ProteinError> {
     let bad = |line: usize, reason: String| ProteinError::Parse {
         path: path.to_path_buf(),
         line,
@@ -326,9 +333,9 @@ pub fn check_text(path: &Path, bytes: &[u8], format: Format) -> Result<(), Prote
             .count();
         bad(line, "not UTF-8 text".into())
     })?;
-    let atoms = match format {
-        Format::Pdb => check_pdb(text, &bad)?,
-        Format::Mmcif => check_mmcif(text, &bad)?,
+    let (text, atoms) = match format {
+        Format::Pdb => (text.to_string(), check_pdb(text, &bad)?),
+        Format::Mmcif => mmcif::atom_tables(text, &bad)?,
     };
     if atoms == 0 {
         return Err(ProteinError::structure(
@@ -339,11 +346,32 @@ pub fn check_text(path: &Path, bytes: &[u8], format: Format) -> Result<(), Prote
             },
         ));
     }
-    Ok(())
+    Ok(text)
 }
 
-fn finite_or_not_a_number(s: &str) -> bool {
-    s.parse::<f64>().map_or(true, f64::is_finite)
+/// Which ASCII control characters [`bad_character`] refuses.
+#[derive(Clone, Copy, PartialEq)]
+enum Controls {
+    Allowed,
+    /// All but the tab (mmCIF: whitespace).
+    NoneButTab,
+    None,
+}
+
+/// The first character of `line` that is not ASCII, or an ASCII control character that
+/// `controls` refuses: its 1-based column and what it is.
+fn bad_character(line: &str, controls: Controls) -> Option<(usize, &'static str)> {
+    line.chars().enumerate().find_map(|(k, c)| {
+        if !c.is_ascii() {
+            Some((k + 1, "non-ASCII character"))
+        } else if c.is_ascii_control()
+            && (controls == Controls::None || (controls == Controls::NoneButTab && c != '\t'))
+        {
+            Some((k + 1, "control character"))
+        } else {
+            None
+        }
+    })
 }
 
 /// The number of ATOM/HETATM records.
@@ -354,19 +382,29 @@ fn check_pdb(
     let mut atoms = 0;
     for (k, line) in text.lines().enumerate() {
         let line_no = k + 1;
-        if let Some(col) = line.chars().position(|c| !c.is_ascii()) {
+        let atom = line.starts_with("ATOM  ") || line.starts_with("HETATM");
+        // pdbtbx refuses (panics on) a tab in the identifiers of an atom record too.
+        let controls = if atom {
+            Controls::None
+        } else {
+            Controls::Allowed
+        };
+        if let Some((col, what)) = bad_character(line, controls) {
             return Err(bad(
                 line_no,
-                format!(
-                    "non-ASCII character at column {} (PDB files are ASCII)",
-                    col + 1
-                ),
+                format!("{what} at column {col} (PDB files are printable ASCII)"),
             ));
         }
-        if !(line.starts_with("ATOM  ") || line.starts_with("HETATM")) {
+        if !atom {
             continue;
         }
         atoms += 1;
+        if line.get(17..20).is_none_or(|name| name.trim().is_empty()) {
+            return Err(bad(
+                line_no,
+                "the record has no residue name (columns 18-20)".into(),
+            ));
+        }
         for (name, range) in [
             ("x coordinate", 30..38),
             ("y coordinate", 38..46),
@@ -377,240 +415,546 @@ fn check_pdb(
             let Some(field) = line.get(range.clone()).map(str::trim) else {
                 continue; // a short line: pdbtbx reports it
             };
-            if !finite_or_not_a_number(field) {
-                return Err(bad(
-                    line_no,
+            let Ok(value) = field.parse::<f64>() else {
+                continue; // not a number: pdbtbx reports it
+            };
+            let problem = if !value.is_finite() {
+                "is not a finite number"
+            } else if name == "occupancy" && value < 0.0 {
+                "is negative"
+            } else {
+                continue;
+            };
+            return Err(bad(
+                line_no,
+                format!(
+                    "{name} `{field}` (columns {}-{}) {problem}",
+                    range.start + 1,
+                    range.end
+                ),
+            ));
+        }
+    }
+    Ok(atoms)
+}
+
+/// mmCIF as pdbtbx 0.12 reads it. Its lexer is not quite CIF 1.1 (a quote closes a string
+/// wherever it stands, `.x` and `?x` are two values, `;` opens a text field wherever a value
+/// starts), and its parser panics on some values; the functions here follow that lexer step
+/// by step, so that what they accept pdbtbx reads the same way.
+mod mmcif {
+    use crate::error::ProteinError;
+
+    /// A value as pdbtbx lexes it.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Value {
+        /// `.`
+        Inapplicable,
+        /// `?`
+        Unknown,
+        Text(String),
+        Numeric(f64),
+        NumericWithUncertainty,
+        /// A number whose integer, exponent or uncertainty part overflows pdbtbx's `u32`.
+        Overflow,
+    }
+
+    struct Cell {
+        value: Value,
+        /// Byte offset where the value starts.
+        at: usize,
+        /// Its source text (for messages).
+        source: String,
+    }
+
+    struct Lexer<'a, 'b> {
+        text: &'a str,
+        pos: usize,
+        bad: &'b dyn Fn(usize, String) -> ProteinError,
+    }
+
+    /// A lexing failure: pdbtbx returns an error (or stops a list of values) here.
+    struct Stop;
+
+    impl<'a> Lexer<'a, '_> {
+        fn rest(&self) -> &'a str {
+            &self.text[self.pos..]
+        }
+
+        fn line_of(&self, at: usize) -> usize {
+            1 + self.text.as_bytes()[..at.min(self.text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+        }
+
+        fn error(&self, at: usize, reason: impl Into<String>) -> ProteinError {
+            (self.bad)(self.line_of(at), reason.into())
+        }
+
+        fn trim_whitespace(&mut self) {
+            let skip = self
+                .rest()
+                .bytes()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                .count();
+            self.pos += skip;
+        }
+
+        fn trim_comments_and_whitespace(&mut self) {
+            loop {
+                self.trim_whitespace();
+                if !self.rest().starts_with('#') {
+                    return;
+                }
+                let to_eol = self
+                    .rest()
+                    .find(['\n', '\r'])
+                    .map_or(self.rest().len(), |k| k + 1);
+                self.pos += to_eol;
+            }
+        }
+
+        /// pdbtbx's `start_with`: a case-insensitive prefix (of a lower-case pattern),
+        /// consumed when it matches.
+        fn start_with(&mut self, pattern: &str) -> bool {
+            let matches = self.rest().len() >= pattern.len()
+                && self.rest().as_bytes()[..pattern.len()]
+                    .iter()
+                    .zip(pattern.bytes())
+                    .all(|(c, p)| c.to_ascii_lowercase() == p);
+            if matches {
+                self.pos += pattern.len();
+            }
+            matches
+        }
+
+        fn peek_start_with(&self, pattern: &str) -> bool {
+            self.rest().len() >= pattern.len()
+                && self.rest().as_bytes()[..pattern.len()]
+                    .iter()
+                    .zip(pattern.bytes())
+                    .all(|(c, p)| c.to_ascii_lowercase() == p)
+        }
+
+        /// Everything up to the next ASCII whitespace.
+        fn identifier(&mut self) -> &'a str {
+            let rest = self.rest();
+            let end = rest
+                .find(|c: char| c.is_ascii_whitespace())
+                .unwrap_or(rest.len());
+            self.pos += end;
+            &rest[..end]
+        }
+
+        fn value(&mut self) -> Result<Cell, Stop> {
+            self.trim_comments_and_whitespace();
+            let at = self.pos;
+            let rest = self.rest();
+            if rest.is_empty()
+                || ["data_", "global_", "loop_", "save_", "stop_"]
+                    .iter()
+                    .any(|w| self.peek_start_with(w))
+            {
+                return Err(Stop);
+            }
+            let cell = |value: Value, end: usize| Cell {
+                value,
+                at,
+                source: rest[..end].to_string(),
+            };
+            let first = rest.as_bytes()[0];
+            match first {
+                b'.' => {
+                    let word = self.identifier();
+                    if let Some(v) = numeric(word) {
+                        return Ok(cell(v, word.len()));
+                    }
+                    // pdbtbx takes the `.` alone and lexes the rest as the next value.
+                    self.pos = at + 1;
+                    Ok(cell(Value::Inapplicable, 1))
+                }
+                b'?' => {
+                    self.pos += 1;
+                    Ok(cell(Value::Unknown, 1))
+                }
+                b'\'' | b'"' => {
+                    let body = &rest[1..];
+                    let close = body.find([first as char, '\n', '\r']).ok_or(Stop)?;
+                    if body.as_bytes()[close] != first {
+                        return Err(Stop);
+                    }
+                    self.pos += close + 2;
+                    Ok(cell(Value::Text(body[..close].to_string()), close + 2))
+                }
+                b';' => {
+                    // Up to a `;` right after a line end.
+                    let bytes = rest.as_bytes();
+                    let mut eol = false;
+                    for (k, &b) in bytes.iter().enumerate().skip(1) {
+                        if eol && b == b';' {
+                            self.pos += k + 1;
+                            return Ok(cell(Value::Text(rest[1..k].to_string()), k + 1));
+                        }
+                        eol = b == b'\n' || b == b'\r';
+                    }
+                    Err(Stop)
+                }
+                _ if is_ordinary(first) => {
+                    let word = self.identifier();
+                    Ok(cell(
+                        numeric(word).unwrap_or_else(|| Value::Text(word.to_string())),
+                        word.len(),
+                    ))
+                }
+                _ => Err(Stop),
+            }
+        }
+    }
+
+    fn is_ordinary(c: u8) -> bool {
+        !matches!(
+            c,
+            b'#' | b'$' | b'\'' | b'"' | b'_' | b'[' | b']' | b';' | b' ' | b'\t'
+        ) && c.is_ascii_graphic()
+    }
+
+    /// pdbtbx's number syntax `[+-]digits[.digits][e[+-]digits][(digits)]` with its
+    /// arithmetic. Its integer, exponent and uncertainty parts are `u32`s, accumulated digit
+    /// by digit as far as the text goes (even in a word that turns out not to be a number),
+    /// so a long run of digits overflows — a panic in debug builds, a wrong value in release.
+    /// Such a word is [`Value::Overflow`], refused by the checks.
+    fn numeric(text: &str) -> Option<Value> {
+        let b = text.as_bytes();
+        let mut i = 0;
+        let minus = b.first() == Some(&b'-');
+        if matches!(b.first(), Some(b'-' | b'+')) {
+            i += 1;
+        }
+        // A digit run as pdbtbx accumulates it: whether there was one, and its value
+        // (`None`: it overflowed).
+        let digits = |i: &mut usize| -> (bool, Option<u32>) {
+            let mut value: Option<u32> = Some(0);
+            let mut any = false;
+            while let Some(d) = b.get(*i).filter(|c| c.is_ascii_digit()) {
+                any = true;
+                value = value
+                    .and_then(|v| v.checked_mul(10))
+                    .and_then(|v| v.checked_add(u32::from(d - b'0')));
+                *i += 1;
+            }
+            (any, value)
+        };
+        let (integer_set, integer) = digits(&mut i);
+        let Some(integer) = integer else {
+            return Some(Value::Overflow);
+        };
+        let mut decimal = 0.0;
+        let mut decimal_set = false;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let mut power = 1.0f64;
+            while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                decimal_set = true;
+                power *= 10.0;
+                decimal += f64::from(d - b'0') / power;
+                i += 1;
+            }
+        }
+        let mut exponent = 0i32;
+        let mut exponent_set = false;
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if i == b.len() {
+                return None;
+            }
+            let exp_minus = b.get(i) == Some(&b'-');
+            if matches!(b.get(i), Some(b'-' | b'+')) {
+                i += 1;
+            }
+            let (set, value) = digits(&mut i);
+            // pdbtbx casts the u32 to i32; refuse what does not fit either.
+            let Some(value) = value.and_then(|v| i32::try_from(v).ok()) else {
+                return Some(Value::Overflow);
+            };
+            exponent_set = set;
+            exponent = if exp_minus { -value } else { value };
+        }
+        let mut uncertain = false;
+        if b.get(i) == Some(&b'(') {
+            uncertain = true;
+            i += 1;
+            if digits(&mut i).1.is_none() {
+                return Some(Value::Overflow);
+            }
+            if b.get(i) != Some(&b')') {
+                return None;
+            }
+            i += 1;
+        }
+        if (!integer_set && !decimal_set) || i != b.len() {
+            return None;
+        }
+        let mut number = f64::from(integer) + decimal;
+        if minus {
+            number = -number;
+        }
+        if exponent_set {
+            number *= 10f64.powi(exponent);
+        }
+        Some(if uncertain {
+            Value::NumericWithUncertainty
+        } else {
+            Value::Numeric(number)
+        })
+    }
+
+    /// A `loop_`: its column names (without the `_`), its values, and where it lies.
+    struct Loop {
+        header: Vec<String>,
+        cells: Vec<Cell>,
+        start: usize,
+        end: usize,
+    }
+
+    /// pdbtbx's `parse_data_item`: `Ok(Some(loop))`, `Ok(None)` for a single `_tag value`,
+    /// `Err(Stop)` where pdbtbx fails.
+    fn data_item(lx: &mut Lexer<'_, '_>) -> Result<Result<Option<Loop>, Stop>, ProteinError> {
+        lx.trim_comments_and_whitespace();
+        let start = lx.pos;
+        if lx.start_with("loop_") {
+            let mut header = Vec::new();
+            lx.trim_comments_and_whitespace();
+            while lx.start_with("_") {
+                header.push(lx.identifier().to_string());
+                lx.trim_comments_and_whitespace();
+            }
+            let mut cells = Vec::new();
+            let mut end = lx.pos;
+            while let Ok(cell) = lx.value() {
+                cells.push(cell);
+                end = lx.pos;
+            }
+            if header.is_empty() {
+                // pdbtbx divides by the number of columns.
+                return Err(lx.error(start, "a `loop_` without column names"));
+            }
+            if !cells.len().is_multiple_of(header.len()) {
+                return Err(lx.error(
+                    start,
                     format!(
-                        "{name} `{field}` (columns {}-{}) is not a finite number",
-                        range.start + 1,
-                        range.end
+                        "the `_{}` table has {} values for {} columns (not a whole number of rows)",
+                        header[0].split('.').next().unwrap_or(""),
+                        cells.len(),
+                        header.len()
                     ),
                 ));
             }
-        }
-    }
-    Ok(atoms)
-}
-
-/// One CIF token: its text, its line (1-based) and whether it was quoted (a quoted `?` is
-/// text, not "unknown").
-struct Token<'a> {
-    text: &'a str,
-    line: usize,
-    quoted: bool,
-}
-
-/// CIF 1.1 tokens: whitespace-separated words, `'…'`/`"…"` strings (closed by the quote
-/// followed by whitespace), `;` text fields, `#` comments.
-fn cif_tokens<'a>(
-    text: &'a str,
-    bad: &dyn Fn(usize, String) -> ProteinError,
-) -> Result<Vec<Token<'a>>, ProteinError> {
-    let mut tokens = Vec::new();
-    let mut lines = text.lines().enumerate();
-    while let Some((k, line)) = lines.next() {
-        let line_no = k + 1;
-        if line.starts_with(';') {
-            // A text field runs to the next line that starts with `;`.
-            if !lines.by_ref().any(|(_, l)| l.starts_with(';')) {
-                return Err(bad(line_no, "the `;` text field is never closed".into()));
-            }
-            tokens.push(Token {
-                text: "",
-                line: line_no,
-                quoted: true,
-            });
-            continue;
-        }
-        let mut rest = line;
-        loop {
-            rest = rest.trim_start();
-            let Some(first) = rest.chars().next() else {
-                break;
-            };
-            if first == '#' {
-                break;
-            }
-            if first == '\'' || first == '"' {
-                let body = &rest[1..];
-                let close = body
-                    .char_indices()
-                    .find(|&(i, c)| {
-                        c == first && body[i + 1..].chars().next().is_none_or(char::is_whitespace)
-                    })
-                    .map(|(i, _)| i)
-                    .ok_or_else(|| bad(line_no, format!("the string `{rest}` is never closed")))?;
-                tokens.push(Token {
-                    text: &body[..close],
-                    line: line_no,
-                    quoted: true,
-                });
-                rest = &body[close + 1..];
-            } else {
-                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-                tokens.push(Token {
-                    text: &rest[..end],
-                    line: line_no,
-                    quoted: false,
-                });
-                rest = &rest[end..];
-            }
-        }
-    }
-    Ok(tokens)
-}
-
-fn is_reserved(t: &Token<'_>) -> bool {
-    if t.quoted {
-        return false;
-    }
-    let lower = t.text.to_ascii_lowercase();
-    lower == "loop_"
-        || lower == "global_"
-        || lower == "stop_"
-        || lower.starts_with("data_")
-        || lower.starts_with("save_")
-}
-
-/// The number of `_atom_site` rows.
-fn check_mmcif(
-    text: &str,
-    bad: &dyn Fn(usize, String) -> ProteinError,
-) -> Result<usize, ProteinError> {
-    let tokens = cif_tokens(text, bad)?;
-    let mut atoms = 0;
-    let is_tag = |t: &Token<'_>| !t.quoted && t.text.starts_with('_');
-    let mut i = 0;
-    while i < tokens.len() {
-        let t = &tokens[i];
-        if !t.quoted && t.text.eq_ignore_ascii_case("loop_") {
-            let mut tags = Vec::new();
-            i += 1;
-            while i < tokens.len() && is_tag(&tokens[i]) {
-                tags.push(tokens[i].text);
-                i += 1;
-            }
-            let start = i;
-            while i < tokens.len() && !is_tag(&tokens[i]) && !is_reserved(&tokens[i]) {
-                i += 1;
-            }
-            let atom_site = !tags.is_empty()
-                && tags
-                    .iter()
-                    .all(|tag| tag.to_ascii_lowercase().starts_with("_atom_site."));
-            if atom_site {
-                atoms += check_atom_site(&tags, &tokens[start..i], t.line, bad)?;
-            }
-        } else if is_tag(t) && t.text.to_ascii_lowercase().starts_with("_atom_site.") {
-            // A single atom written as tag–value pairs.
-            let mut tags = Vec::new();
-            let mut values = Vec::new();
-            while i + 1 < tokens.len()
-                && is_tag(&tokens[i])
-                && tokens[i]
-                    .text
-                    .to_ascii_lowercase()
-                    .starts_with("_atom_site.")
-            {
-                tags.push(tokens[i].text);
-                values.push(Token {
-                    text: tokens[i + 1].text,
-                    line: tokens[i + 1].line,
-                    quoted: tokens[i + 1].quoted,
-                });
-                i += 2;
-            }
-            if tags.is_empty() {
-                i += 1;
-            } else {
-                atoms += check_atom_site(&tags, &values, t.line, bad)?;
-            }
+            Ok(Ok(Some(Loop {
+                header,
+                cells,
+                start,
+                end,
+            })))
+        } else if lx.start_with("_") {
+            lx.identifier();
+            Ok(lx.value().map(|_| None))
         } else {
-            i += 1;
+            Ok(Err(Stop))
         }
     }
-    Ok(atoms)
-}
 
-fn check_atom_site(
-    tags: &[&str],
-    values: &[Token<'_>],
-    loop_line: usize,
-    bad: &dyn Fn(usize, String) -> ProteinError,
-) -> Result<usize, ProteinError> {
-    if !values.len().is_multiple_of(tags.len()) {
-        return Err(bad(
-            loop_line,
-            format!(
-                "the `_atom_site` table has {} values for {} columns (not a whole number of rows)",
-                values.len(),
-                tags.len()
-            ),
-        ));
-    }
-    let column = |name: &str| {
-        tags.iter()
-            .position(|t| t.eq_ignore_ascii_case(&format!("_atom_site.{name}")))
-    };
-    let missing = |t: &Token<'_>| !t.quoted && (t.text == "?" || t.text == ".");
-    for row in values.chunks(tags.len()) {
-        for name in [
-            "Cartn_x",
-            "Cartn_y",
-            "Cartn_z",
-            "occupancy",
-            "B_iso_or_equiv",
-        ] {
-            let Some(c) = column(name) else { continue };
-            let v = &row[c];
-            let required = name.starts_with("Cartn");
-            if missing(v) && !required {
+    /// The data block's atom tables, checked: the text pdbtbx is to read (the `data_` line and
+    /// those tables) and the number of atom rows.
+    pub(super) fn atom_tables(
+        text: &str,
+        bad: &dyn Fn(usize, String) -> ProteinError,
+    ) -> Result<(String, usize), ProteinError> {
+        for (k, line) in text.lines().enumerate() {
+            if let Some((col, what)) = super::bad_character(line, super::Controls::NoneButTab) {
+                return Err(bad(
+                    k + 1,
+                    format!("{what} at column {col} (mmCIF files here must be printable ASCII)"),
+                ));
+            }
+        }
+        let mut lx = Lexer { text, pos: 0, bad };
+        lx.trim_comments_and_whitespace();
+        if lx.rest().is_empty() {
+            return Ok((String::new(), 0));
+        }
+        if !lx.start_with("data_") {
+            return Err(lx.error(lx.pos, "an mmCIF file starts with a `data_` line"));
+        }
+        lx.identifier();
+        // Byte ranges passed on to pdbtbx: the `data_` word and the atom tables. The rest is
+        // blanked (line ends kept), so that pdbtbx's line and column numbers stay the file's.
+        let mut keep = vec![0..lx.pos];
+        let mut atoms = 0;
+        loop {
+            lx.trim_comments_and_whitespace();
+            if lx.rest().is_empty() {
+                break;
+            }
+            let at = lx.pos;
+            let fail = |lx: &Lexer<'_, '_>| {
+                let shown: String = lx
+                    .rest()
+                    .chars()
+                    .take(40)
+                    .take_while(|&c| c != '\n')
+                    .collect();
+                lx.error(
+                    lx.pos,
+                    format!("not an mmCIF data item or value here: `{shown}`"),
+                )
+            };
+            if lx.start_with("save_") {
+                // A save frame: its items, then `save_`. pdbtbx reads no atoms from it.
+                lx.identifier();
+                while let Ok(_item) = data_item(&mut lx)? {}
+                if !lx.start_with("save_") {
+                    return Err(lx.error(at, "a `save_` frame that is not closed"));
+                }
                 continue;
             }
-            if !v.text.parse::<f64>().is_ok_and(f64::is_finite) {
-                return Err(bad(
-                    v.line,
-                    format!(
-                        "`_atom_site.{name}` value `{}` is not a finite number",
-                        v.text
-                    ),
-                ));
-            }
-        }
-        if let Some(c) = column("id") {
-            let v = &row[c];
-            if v.text.parse::<usize>().is_err() {
-                return Err(bad(
-                    v.line,
-                    format!(
-                        "`_atom_site.id` value `{}` is not an unsigned integer",
-                        v.text
-                    ),
-                ));
-            }
-        }
-        for name in ["type_symbol", "label_atom_id", "label_comp_id"] {
-            if let Some(c) = column(name) {
-                if missing(&row[c]) {
-                    return Err(bad(
-                        row[c].line,
-                        format!("`_atom_site.{name}` is missing (`{}`)", row[c].text),
-                    ));
+            match data_item(&mut lx)? {
+                Err(Stop) => return Err(fail(&lx)),
+                Ok(None) => {}
+                Ok(Some(table)) => {
+                    if table.header.iter().any(|h| h == "atom_site.group_PDB") {
+                        atoms += check_atoms(&lx, &table)?;
+                        keep.push(table.start..table.end);
+                    }
                 }
             }
         }
-        let auth = column("auth_asym_id").map(|c| &row[c]);
-        let label = column("label_asym_id").map(|c| &row[c]);
-        if let Some(l) = label {
-            if missing(l) && auth.is_none_or(missing) {
-                return Err(bad(
-                    l.line,
-                    format!("`_atom_site.label_asym_id` is `{}` and there is no `auth_asym_id`: the atom has no chain id", l.text),
+        let mut out = text.as_bytes().to_vec();
+        let mut kept = keep.iter().peekable();
+        for (i, b) in out.iter_mut().enumerate() {
+            while kept.peek().is_some_and(|r| r.end <= i) {
+                kept.next();
+            }
+            if !kept.peek().is_some_and(|r| r.contains(&i)) && !matches!(*b, b'\n' | b'\r') {
+                *b = b' ';
+            }
+        }
+        let out = String::from_utf8(out).expect("ASCII stays ASCII");
+        Ok((out, atoms))
+    }
+
+    /// The checks of one atom table; returns its number of rows.
+    fn check_atoms(lx: &Lexer<'_, '_>, table: &Loop) -> Result<usize, ProteinError> {
+        // pdbtbx looks columns up by exact name, the first of duplicates.
+        let column = |name: &str| {
+            table
+                .header
+                .iter()
+                .position(|h| h == &format!("atom_site.{name}"))
+        };
+        for name in [
+            "label_asym_id",
+            "label_comp_id",
+            "id",
+            "label_atom_id",
+            "label_seq_id",
+            "type_symbol",
+            "Cartn_x",
+            "Cartn_y",
+            "Cartn_z",
+        ] {
+            if column(name).is_none() {
+                return Err(lx.error(
+                    table.start,
+                    format!("the `_atom_site` table has no `_atom_site.{name}` column"),
                 ));
             }
         }
+        let col = |name: &str| column(name).expect("checked above");
+        let rows = table.cells.len() / table.header.len();
+        for row in table.cells.chunks(table.header.len()) {
+            let fail = |cell: &Cell, name: &str, why: &str| {
+                lx.error(
+                    cell.at,
+                    format!("`_atom_site.{name}` value `{}` {why}", cell.source),
+                )
+            };
+            let given = |v: &Value| !matches!(v, Value::Inapplicable | Value::Unknown);
+            // Identifiers (pdbtbx `expect`s them valid): given, not blank, printable ASCII
+            // only (a `;` text field holds line ends, a quoted one may hold tabs).
+            let identifier = |cell: &Cell| match &cell.value {
+                Value::Text(t) => !t.trim().is_empty() && t.bytes().all(|b| (32..127).contains(&b)),
+                v => given(v),
+            };
+            if let Some(cell) = row.iter().find(|c| c.value == Value::Overflow) {
+                return Err(lx.error(
+                    cell.at,
+                    format!(
+                        "the value `{}` holds a run of digits too long for pdbtbx (it reads them into 32 bits)",
+                        cell.source
+                    ),
+                ));
+            }
+            for name in ["type_symbol", "label_atom_id", "label_comp_id"] {
+                let cell = &row[col(name)];
+                if !identifier(cell) {
+                    return Err(fail(cell, name, "is missing, blank or not printable"));
+                }
+            }
+            // pdbtbx takes `auth_asym_id` when given, else `label_asym_id`.
+            let (chain, chain_column) = match column("auth_asym_id")
+                .map(|c| &row[c])
+                .filter(|c| given(&c.value))
+            {
+                Some(auth) => (auth, "auth_asym_id"),
+                None => (&row[col("label_asym_id")], "label_asym_id"),
+            };
+            if !identifier(chain) {
+                return Err(fail(
+                    chain,
+                    chain_column,
+                    "is missing, blank or not printable: the atom has no chain id",
+                ));
+            }
+            if let Some(c) = column("pdbx_PDB_ins_code") {
+                if matches!(&row[c].value, Value::Text(_)) && !identifier(&row[c]) {
+                    return Err(fail(
+                        &row[c],
+                        "pdbx_PDB_ins_code",
+                        "is blank or not printable",
+                    ));
+                }
+            }
+            let id = &row[col("id")];
+            if !matches!(id.value, Value::Numeric(v) if v >= 0.0 && v.fract() == 0.0 && v < 1e15) {
+                return Err(fail(id, "id", "is not an unsigned integer"));
+            }
+            for name in [
+                "Cartn_x",
+                "Cartn_y",
+                "Cartn_z",
+                "occupancy",
+                "B_iso_or_equiv",
+            ] {
+                let Some(c) = column(name) else { continue };
+                let cell = &row[c];
+                let required = name.starts_with("Cartn");
+                match cell.value {
+                    Value::Numeric(v) if !v.is_finite() => {
+                        return Err(fail(cell, name, "is not a finite number"))
+                    }
+                    Value::Numeric(v) if name == "occupancy" && v < 0.0 => {
+                        return Err(fail(cell, name, "is negative"))
+                    }
+                    Value::Numeric(_) => {}
+                    Value::Inapplicable | Value::Unknown if !required => {}
+                    Value::NumericWithUncertainty if !required => {}
+                    _ => return Err(fail(cell, name, "is not a finite number")),
+                }
+            }
+        }
+        Ok(rows)
     }
-    Ok(values.len() / tags.len())
 }
 
 /// The four backbone atoms of a residue, first alternate location first.

@@ -3,7 +3,6 @@
 //! on the terminal when pdbtbx itself panics.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use diffgen_protein::io::read_structure;
 
@@ -153,9 +152,9 @@ fn bad_mmcif_atom_values_name_file_and_line() {
         (with(10, "NaN"), "occupancy` value `NaN`"),
         (with(11, "-inf"), "B_iso_or_equiv` value `-inf`"),
         (with(1, "-2"), "id` value `-2`"),
-        (with(2, "?"), "type_symbol` is missing"),
-        (with(3, "."), "label_atom_id` is missing"),
-        (with(4, "?"), "label_comp_id` is missing"),
+        (with(2, "?"), "type_symbol` value `?` is missing"),
+        (with(3, "."), "label_atom_id` value `.` is missing"),
+        (with(4, "?"), "label_comp_id` value `?` is missing"),
         (with(5, "."), "no chain id"),
     ];
     for (text, what) in cases {
@@ -180,9 +179,97 @@ fn bad_mmcif_atom_values_name_file_and_line() {
     // Quoted values are read as such; an unclosed quote is an error.
     let path = write(dir.path(), "quoted.cif", &with(3, "'CA'"));
     assert!(read_structure(&path, None).is_ok());
+    // An unclosed quote ends the table's values there (as pdbtbx lexes it).
     let path = write(dir.path(), "open.cif", &with(3, "'CA"));
     let msg = read_structure(&path, None).unwrap_err().to_string();
-    assert!(msg.contains("open.cif:16: the string"), "{msg}");
+    assert!(
+        msg.contains("open.cif:2: the `_atom_site` table has 15 values for 12 columns"),
+        "{msg}"
+    );
+    // Values pdbtbx would panic on, or lex differently from CIF 1.1.
+    let cases = [
+        (with(3, ";CA"), 2, "the `_atom_site` table has 15 values"),
+        (
+            with(4, "'AL\tA'"),
+            16,
+            "label_comp_id` value `'AL\tA'` is missing, blank or not printable",
+        ),
+        (with(4, "' '"), 16, "label_comp_id` value `' '`"),
+        (
+            with(1, "99999999999"),
+            16,
+            "the value `99999999999` holds a run of digits too long",
+        ),
+        (
+            with(3, "1e99999999999"),
+            16,
+            "the value `1e99999999999` holds a run of digits",
+        ),
+        (
+            with(4, "3333333333333A"),
+            16,
+            "the value `3333333333333A` holds a run of digits",
+        ),
+        (with(7, ".5x"), 2, "the `_atom_site` table has 193 values"),
+        (with(7, "?x"), 2, "the `_atom_site` table has 193 values"),
+        (with(10, "-0.5"), 16, "occupancy` value `-0.5` is negative"),
+        (
+            good.replacen("loop_\n_atom_site.group_PDB", "loop_\n", 1),
+            2,
+            "192 values for 11 columns",
+        ),
+        (
+            good.replace("_atom_site.Cartn_y\n", "_atom_site.cartn_y\n"),
+            2,
+            "no `_atom_site.Cartn_y` column",
+        ),
+        (
+            format!("{good}loop_\n1 2\n"),
+            32,
+            "a `loop_` without column names",
+        ),
+        (format!("{good}data_second\n"), 32, "not an mmCIF data item"),
+        (
+            format!("{good}save_frame\n_x.y 1\n"),
+            32,
+            "a `save_` frame that is not closed",
+        ),
+        (
+            good.replacen("data_test", "test", 1),
+            1,
+            "starts with a `data_` line",
+        ),
+        (
+            good.replacen("ALA A 1", "ALA\u{b} A 1", 1),
+            15,
+            "control character at column 15",
+        ),
+        (
+            good.replacen("ALA A 1", "ÅLA A 1", 1),
+            15,
+            "non-ASCII character at column 12",
+        ),
+    ];
+    for (text, line, what) in cases {
+        let path = write(dir.path(), "lex.cif", &text);
+        let msg = read_structure(&path, None).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("{}:{line}: ", path.display())) && msg.contains(what),
+            "{what}: {msg}"
+        );
+    }
+    // Other categories are not passed to pdbtbx: an unknown unit cell (which pdbtbx 0.12
+    // `expect`s) or a closed save frame does not matter.
+    for extra in [
+        "_cell.length_a ?\n",
+        "save_f\n_x.y 1\nsave_\n",
+        "_symmetry.Int_Tables_number .\n",
+    ] {
+        let text = format!("data_x\n{extra}{}", &good["data_test\n".len()..]);
+        let path = write(dir.path(), "extra.cif", &text);
+        let (b, _) = read_structure(&path, None).unwrap();
+        assert_eq!(b[0].len(), 4);
+    }
 }
 
 #[test]
@@ -205,32 +292,33 @@ fn empty_structure_files_are_errors() {
     }
 }
 
-static FOREIGN_PANICS: AtomicUsize = AtomicUsize::new(0);
-
 #[test]
-fn a_pdbtbx_panic_is_an_error_and_prints_nothing() {
-    // mmCIF with an unknown unit-cell length: pdbtbx 0.12 `expect`s it and panics.
+fn pdb_records_pdbtbx_would_panic_on_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "data_x\n_cell.length_a ?\n{}",
-        &cif_text()["data_test\n".len()..]
-    );
-    let path = write(dir.path(), "cell.cif", &text);
-    // Count every panic that reaches the hook installed here: the quiet wrapper must not
-    // let pdbtbx's panic through to it (the default hook would print it).
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {
-        FOREIGN_PANICS.fetch_add(1, Ordering::SeqCst);
-    }));
-    let result = read_structure(&path, None);
-    let reached = FOREIGN_PANICS.load(Ordering::SeqCst);
-    std::panic::set_hook(previous);
-    let msg = result.unwrap_err().to_string();
-    assert!(
-        msg.starts_with(&path.display().to_string())
-            && msg.contains("the mmCIF reader (pdbtbx) failed on this file")
-            && msg.contains("UnitCell length a should be provided"),
-        "{msg}"
-    );
-    assert_eq!(reached, 0, "the panic reached the panic hook");
+    let good = pdb_text();
+    let ca = good.lines().nth(2).unwrap().to_string();
+    let mut blank_residue = ca.clone();
+    blank_residue.replace_range(17..20, "   ");
+    let mut negative = ca.clone();
+    negative.replace_range(54..60, " -0.50");
+    for (bad, what) in [
+        (
+            ca.replacen(" CA ", " C\u{7} ", 1),
+            "control character at column 15",
+        ),
+        (
+            ca.replacen("ALA", "A\tA", 1),
+            "control character at column 19",
+        ),
+        (blank_residue, "no residue name (columns 18-20)"),
+        ("ATOM      2  CA".to_string(), "no residue name"),
+        (negative, "occupancy `-0.50` (columns 55-60) is negative"),
+    ] {
+        let path = write(dir.path(), "rec.pdb", &good.replacen(&ca, &bad, 1));
+        let msg = read_structure(&path, None).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("{}:3: ", path.display())) && msg.contains(what),
+            "{what}: {msg}"
+        );
+    }
 }
