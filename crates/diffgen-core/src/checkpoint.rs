@@ -24,7 +24,9 @@ use crate::CoreError;
 /// Bumped when the layout of checkpoints changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
 const METADATA_KEY: &str = "diffgen";
+/// Prefix of the EMA weights, the ones sampling uses.
 pub const EMA_PREFIX: &str = "ema";
+/// Prefix of the raw training weights (training checkpoints only).
 pub const MODEL_PREFIX: &str = "model";
 const OPTIMIZER_KEY: &str = "optimizer";
 
@@ -32,11 +34,15 @@ const OPTIMIZER_KEY: &str = "optimizer";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointMeta {
+    /// The layout version it was written in ([`FORMAT_VERSION`]); others are refused on load.
     pub format: u32,
+    /// The diffgen version that wrote it.
     pub diffgen_version: String,
+    /// The name of the modality that trained it; another modality refuses to load it.
     pub modality: String,
     /// The modality's full configuration, as it was trained.
     pub config: serde_json::Value,
+    /// The noise schedule it was trained with, which samplers rebuild.
     pub schedule: ScheduleConfig,
     /// Normalisation and data statistics the modality needs to sample (e.g. atom-count
     /// histograms, angle means).
@@ -51,11 +57,13 @@ pub struct CheckpointMeta {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResumeState {
+    /// The training RNG, mid-stream, so time steps, noise and batches continue exactly.
     pub rng: SeededRng,
     /// Recent gradient norms of the adaptive clipper.
     pub clip_history: Vec<f64>,
     /// Parameter ids by path, so the optimizer record matches the reloaded parameters.
     pub param_ids: BTreeMap<String, u64>,
+    /// The lowest validation loss so far, which decides when `best.safetensors` is rewritten.
     pub best_val_loss: Option<f64>,
     /// The learning-rate schedule's length (older checkpoints: the config's steps).
     #[serde(default)]
@@ -65,13 +73,16 @@ pub struct ResumeState {
 /// A float tensor read from a checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredTensor {
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// The values, row-major (finite: NaN/inf are refused on load).
     pub values: Vec<f32>,
 }
 
 /// A checkpoint in memory.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
+    /// What the safetensors header says.
     pub meta: CheckpointMeta,
     /// Float tensors by full name (`ema.layers.0.weight`, …).
     pub tensors: BTreeMap<String, StoredTensor>,
@@ -80,6 +91,7 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// An empty checkpoint (no tensors, no optimizer record) described by `meta`.
     pub fn new(meta: CheckpointMeta) -> Self {
         Self {
             meta,
@@ -150,6 +162,7 @@ impl Checkpoint {
         Ok(module)
     }
 
+    /// Whether any tensor is stored under `prefix` (e.g. `model`: a training checkpoint).
     pub fn has_prefix(&self, prefix: &str) -> bool {
         self.tensors
             .keys()
@@ -252,6 +265,7 @@ impl Checkpoint {
         })
     }
 
+    /// Writes it to `path` atomically (temp file, sync, rename).
     pub fn save(&self, path: &Path) -> Result<(), CoreError> {
         let bytes = self.to_bytes()?;
         write_atomic(path, |file| file.write_all(&bytes))
@@ -262,6 +276,7 @@ impl Checkpoint {
         Ok(Self::load(path)?.meta)
     }
 
+    /// Reads and checks the checkpoint file at `path`.
     pub fn load(path: &Path) -> Result<Self, CoreError> {
         let bytes = fs::read(path).map_err(|e| CoreError::io(path, e))?;
         Self::from_bytes(&bytes, path)

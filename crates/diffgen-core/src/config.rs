@@ -13,9 +13,12 @@ use crate::CoreError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiffusionConfig {
+    /// The noise schedule (`[diffusion.schedule]`).
     pub schedule: ScheduleConfig,
+    /// What the denoiser predicts (default ε).
     #[serde(default)]
     pub objective: Objective,
+    /// Per-sample weight of the loss (default uniform).
     #[serde(default)]
     pub weighting: LossWeighting,
 }

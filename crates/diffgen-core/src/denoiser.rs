@@ -9,10 +9,13 @@ use crate::forward::Objective;
 /// `t` is the noise level as a fraction `t / T` in [0, 1], one per sample. The declared
 /// [`Objective`] tells samplers how to read the prediction, so they never look inside.
 pub trait Denoiser<const D: usize> {
+    /// What the network is conditioned on besides `x_t` and `t` (`()`, class labels, masks).
     type Context;
 
+    /// How samplers and the loss read the output of [`predict`](Self::predict).
     fn objective(&self) -> Objective;
 
+    /// The prediction for `x_t` at levels `t` (fractions t/T), in the declared objective.
     fn predict(&self, x_t: Tensor<D>, t: Tensor<1>, context: &Self::Context) -> Tensor<D>;
 
     /// The same context with its condition dropped (the "null" label), for classifier-free
@@ -30,6 +33,7 @@ pub struct Guided<'a, M> {
 }
 
 impl<'a, M> Guided<'a, M> {
+    /// `model` guided with `w` = `scale`.
     pub fn new(model: &'a M, scale: f64) -> Self {
         Self { model, scale }
     }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
 
+/// A compute backend, as `--device` and configs name it (lowercase).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
@@ -27,8 +28,10 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Every backend, compiled in or not.
     pub const ALL: [Backend; 4] = [Backend::Cpu, Backend::Cuda, Backend::Wgpu, Backend::Tch];
 
+    /// The lowercase name (`cpu`, `cuda`, …) used on the command line and in configs.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Cpu => "cpu",

@@ -5,36 +5,64 @@ use std::path::PathBuf;
 /// Any error a modality returns through the object-safe [`crate::modality::Modality`] trait.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// An error of the core.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
+    /// A config value or option is malformed or out of range.
     #[error("invalid setting `{key}`: {reason}")]
-    InvalidSetting { key: String, reason: String },
+    InvalidSetting {
+        /// The offending key, dotted (`training.optimizer.lr`) or a flag (`--data`).
+        key: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
 
+    /// A backend was chosen that this binary was built without; holds its name.
     #[error("backend `{0}` is not compiled into this binary; rebuild with `--features {0}`")]
     BackendNotCompiled(String),
 
+    /// Reading or writing a file failed.
     #[error("{path}: {error}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the operating system reported.
         // Part of the message; not named `source`, so not repeated by error chains.
         error: std::io::Error,
     },
 
+    /// A checkpoint is missing, unreadable, of another format or modality, or does not fit
+    /// the model.
     #[error("checkpoint {path}: {reason}")]
-    Checkpoint { path: PathBuf, reason: String },
+    Checkpoint {
+        /// The file, or `<bundled … model>`.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// The training loss became NaN or infinite; training stops and the last checkpoint
+    /// written stays as it was.
     #[error("training stopped at step {step}: the loss is {value} (not finite); the last good checkpoint is kept")]
-    NonFiniteLoss { step: u64, value: f64 },
+    NonFiniteLoss {
+        /// The 1-based step whose loss it was.
+        step: u64,
+        /// The loss (NaN or ±inf).
+        value: f64,
+    },
 
     /// SIGINT/SIGTERM: the run stopped, saving what it could.
     #[error("interrupted: {0}")]
     Interrupted(String),
 
+    /// Anything else, as its message (TOML syntax, a batch that failed to load, an empty
+    /// training set, serialisation).
     #[error("{0}")]
     Other(String),
 }
 
 impl CoreError {
+    /// A [`CoreError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         CoreError::Io {
             path: path.into(),
@@ -42,6 +70,7 @@ impl CoreError {
         }
     }
 
+    /// A [`CoreError::InvalidSetting`] for `key`.
     pub fn setting(key: impl Into<String>, reason: impl Into<String>) -> Self {
         CoreError::InvalidSetting {
             key: key.into(),
@@ -49,6 +78,7 @@ impl CoreError {
         }
     }
 
+    /// A [`CoreError::Checkpoint`] for `path`.
     pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         CoreError::Checkpoint {
             path: path.into(),

@@ -25,10 +25,14 @@ pub enum LossWeighting {
     Uniform,
     /// Min-SNR-γ (Hang et al. 2023): the x_0-space weight min(SNR, γ), expressed for the
     /// chosen objective.
-    MinSnr { gamma: f64 },
+    MinSnr {
+        /// γ, the SNR above which the x_0-space weight stops growing (5 in the paper).
+        gamma: f64,
+    },
 }
 
 impl LossWeighting {
+    /// The weight of a sample at signal-to-noise ratio `snr` (α²/σ²) for `objective`.
     pub fn weight(self, objective: Objective, snr: f64) -> f64 {
         match self {
             LossWeighting::Uniform => 1.0,

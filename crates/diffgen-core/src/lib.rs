@@ -5,6 +5,8 @@
 //! brings the maths — schedules, the forward process, objectives, samplers, guidance —
 //! and the machinery around it: the trainer, EMA, checkpoints and one seeded RNG.
 
+#![warn(missing_docs)]
+
 pub mod allocator;
 pub mod batching;
 pub mod checkpoint;

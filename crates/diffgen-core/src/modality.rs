@@ -12,18 +12,23 @@ use crate::sampler::SamplerKind;
 pub struct TrainRequest {
     /// The TOML config text and where it came from (for error messages).
     pub config_text: String,
+    /// The config file's path.
     pub config_origin: PathBuf,
     /// The data root (`--data`, `DIFFGEN_DATA`, or `../shared/datasets`).
     pub data_dir: Option<PathBuf>,
+    /// The run directory: checkpoints, metrics and plots go here.
     pub out_dir: PathBuf,
+    /// Continue the run in `out_dir` from its `checkpoint.safetensors` (`--resume`).
     pub resume: bool,
     /// Replace a run already in `out_dir` (without it, training there is refused).
     pub overwrite: bool,
+    /// The device to train on.
     pub backend: Backend,
     /// Overrides the config's step count.
     pub steps: Option<u64>,
     /// Stop at this step with a checkpoint (resume later with `resume`).
     pub stop_at: Option<u64>,
+    /// Draw a progress bar (on a terminal).
     pub show_progress: bool,
 }
 
@@ -32,15 +37,21 @@ pub struct TrainRequest {
 pub struct SampleRequest {
     /// `None`: the bundled model.
     pub checkpoint: Option<PathBuf>,
+    /// Samples in total, over all shards.
     pub num_samples: usize,
     /// `None`: every level of the schedule.
     pub steps: Option<usize>,
+    /// The update rule.
     pub sampler: SamplerKind,
+    /// Seeds every sample's noise stream (sample i draws from stream i).
     pub seed: u64,
+    /// Where the sample files go.
     pub out_dir: PathBuf,
     /// Process `index` of `count` (0-based): it draws only its share of the samples.
     pub shard: Shard,
+    /// Samples per batch at most.
     pub batch_size: usize,
+    /// The device to sample on.
     pub backend: Backend,
     /// Write the denoising trajectory too.
     pub trajectory: bool,
@@ -59,11 +70,14 @@ pub struct SampleRequest {
 /// A deterministic split of sample indices `0..n` across processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// This process's share, 0-based (< `count`).
     pub index: usize,
+    /// The number of processes, at least 1.
     pub count: usize,
 }
 
 impl Shard {
+    /// The whole run in one process (`0/1`).
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 
     /// The global sample indices this shard draws: a contiguous block, so the union over
@@ -112,12 +126,17 @@ pub struct Report {
 /// `diffgen bench`.
 #[derive(Debug, Clone)]
 pub struct BenchRequest {
+    /// The device to time.
     pub backend: Backend,
     /// The data root, for modalities whose bench reads real data.
     pub data_dir: Option<PathBuf>,
+    /// Examples per training batch (the sampling batch is `num_samples`).
     pub batch_size: usize,
+    /// Training steps timed after a warm-up (0: none timed).
     pub train_steps: usize,
+    /// Sampler steps of the timed sampling run (0: no sampling timed).
     pub sample_steps: usize,
+    /// Samples drawn, as one batch, in the timed sampling run (0: no sampling timed).
     pub num_samples: usize,
 }
 
@@ -145,12 +164,15 @@ impl std::fmt::Debug for ModalityCommand {
 /// [`crate::pipeline::Pipeline`] and register it as [`crate::pipeline::Registered`], which
 /// implements this; the binary's registry lists them.
 pub trait Modality: Send + Sync {
+    /// The modality's name, as the CLI and checkpoints spell it.
     fn name(&self) -> &'static str;
     /// One line for `diffgen modalities`.
     fn summary(&self) -> &'static str;
     /// The file formats `sample` writes.
     fn writers(&self) -> &'static [&'static str];
+    /// Runs `diffgen train`.
     fn train(&self, request: &TrainRequest) -> Result<Report, BoxError>;
+    /// Runs `diffgen sample` (and `run`).
     fn sample(&self, request: &SampleRequest) -> Result<Report, BoxError>;
     /// Metrics of sample files (as written by `sample`), against reference data when known.
     fn eval(
@@ -158,6 +180,7 @@ pub trait Modality: Send + Sync {
         files: &[PathBuf],
         data_dir: Option<&std::path::Path>,
     ) -> Result<Report, BoxError>;
+    /// Runs `diffgen bench`.
     fn bench(&self, request: &BenchRequest) -> Result<Report, BoxError>;
     /// Summary of the bundled model, if any.
     fn bundled(&self) -> Option<&'static str> {

@@ -16,6 +16,7 @@ use crate::tensor_util::tensor_from_vec;
 
 /// Anything that can fill a batch-first tensor with standard normal noise.
 pub trait NoiseSource {
+    /// i.i.d. N(0, 1) values of `shape` on `device`, drawn on the host.
     fn standard_normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D>;
 }
 
@@ -26,6 +27,7 @@ pub struct SeededRng {
 }
 
 impl SeededRng {
+    /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         Self {
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -39,6 +41,7 @@ impl SeededRng {
         Self { rng }
     }
 
+    /// `n` standard normal draws (sampled in f64, stored as f32).
     pub fn normal_vec(&mut self, n: usize) -> Vec<f32> {
         (0..n)
             .map(|_| self.rng.sample::<f64, _>(StandardNormal) as f32)
@@ -50,6 +53,7 @@ impl SeededRng {
         self.rng.random_range(low..=high)
     }
 
+    /// A uniform draw in [0, 1).
     pub fn uniform(&mut self) -> f64 {
         self.rng.random::<f64>()
     }
@@ -64,6 +68,7 @@ impl SeededRng {
         p
     }
 
+    /// A uniform 64-bit integer.
     pub fn next_u64(&mut self) -> u64 {
         self.rng.random::<u64>()
     }
@@ -86,6 +91,7 @@ pub struct PerSampleStreams {
 }
 
 impl PerSampleStreams {
+    /// One stream per global sample index of `sample_indices`, in that order (the batch's rows).
     pub fn new(seed: u64, sample_indices: impl IntoIterator<Item = u64>) -> Self {
         Self {
             streams: sample_indices
@@ -95,10 +101,12 @@ impl PerSampleStreams {
         }
     }
 
+    /// The number of samples (rows) of the batch.
     pub fn len(&self) -> usize {
         self.streams.len()
     }
 
+    /// Whether the batch has no samples.
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()
     }

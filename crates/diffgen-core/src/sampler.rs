@@ -25,13 +25,17 @@ pub enum SamplerKind {
     /// sampler when every level is visited).
     Ddpm,
     /// DDIM (Song et al. 2020): η = 0 deterministic, η = 1 as noisy as DDPM.
-    Ddim { eta: f64 },
+    Ddim {
+        /// η in [0, 1]: the share of DDPM's posterior noise each step adds (0: none).
+        eta: f64,
+    },
     /// DPM-Solver++(2M) (Lu et al. 2022): second-order multistep in log-SNR, data prediction;
     /// good samples in 10–25 steps.
     DpmSolver2M,
 }
 
 impl SamplerKind {
+    /// The name `--sampler` takes (without η).
     pub fn name(&self) -> &'static str {
         match self {
             SamplerKind::Ddpm => "ddpm",
@@ -83,11 +87,14 @@ impl FromStr for SamplerKind {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplerConfig {
+    /// The update rule.
     pub kind: SamplerKind,
+    /// Network calls along the levels (`None`: every level, T).
     pub steps: Option<usize>,
 }
 
 impl SamplerConfig {
+    /// `kind` with `steps` (`None`: every level).
     pub fn new(kind: SamplerKind, steps: Option<usize>) -> Self {
         Self { kind, steps }
     }
@@ -101,7 +108,9 @@ pub struct StepEvent<'a, const D: usize> {
     pub total: usize,
     /// The level reached by this step (0 = the end).
     pub t: usize,
+    /// The state after this step, at level `t`.
     pub x: &'a Tensor<D>,
+    /// This step's estimate x̂_0 of the clean sample.
     pub x0_hat: &'a Tensor<D>,
 }
 

@@ -21,22 +21,30 @@ pub enum ScheduleConfig {
     /// DDPM's linear β from `beta_start` to `beta_end` over `steps` steps (the course: 1e-4 →
     /// 0.02, T = 400). `ᾱ_0 = 1`.
     Linear {
+        /// T, the number of diffusion steps.
         steps: usize,
+        /// β_1, the first step's variance.
         beta_start: f64,
+        /// β_T, the last step's variance.
         beta_end: f64,
     },
     /// Nichol & Dhariwal's cosine schedule in EDM's discretisation (T + 1 levels, β clipped at
     /// 0.999, no precision post-processing).
     Cosine {
+        /// T, the number of diffusion steps.
         steps: usize,
+        /// s in `cos²((t/T + s)/(1 + s)·π/2)`, so that β is not vanishingly small near t = 0 (default 0.008).
         #[serde(default = "default_cosine_offset")]
         offset: f64,
     },
     /// EDM's `polynomial_<power>` with its clipping of α² ratios at 0.001 and the precision
     /// `s` (QM9: power 2, precision 1e-5, T = 1000).
     Polynomial {
+        /// T, the number of diffusion steps.
         steps: usize,
+        /// p in `ᾱ_t = (1 − (t/T)^p)²` before clipping.
         power: f64,
+        /// s: ᾱ is mapped into [s, 1 − s] by `(1 − 2s)·ᾱ + s`, so no level is exactly clean.
         precision: f64,
     },
 }
@@ -64,6 +72,7 @@ impl ScheduleConfig {
         }
     }
 
+    /// Checks the parameters and tabulates `ᾱ_t` for `t = 0..=T`.
     pub fn build(&self) -> Result<NoiseSchedule, CoreError> {
         let key = "diffusion.schedule";
         let steps = match *self {
@@ -200,14 +209,17 @@ impl NoiseSchedule {
         self.alpha_bar.len() - 1
     }
 
+    /// `ᾱ_t` at level `t` (0..=T).
     pub fn alpha_bar(&self, t: usize) -> f64 {
         self.alpha_bar[t]
     }
 
+    /// `α_t = √ᾱ_t`, the signal coefficient at level `t`.
     pub fn alpha(&self, t: usize) -> f64 {
         self.alpha_bar[t].sqrt()
     }
 
+    /// `σ_t = √(1 − ᾱ_t)`, the noise coefficient at level `t`.
     pub fn sigma(&self, t: usize) -> f64 {
         (1.0 - self.alpha_bar[t]).max(0.0).sqrt()
     }

@@ -59,6 +59,7 @@ impl<C> Default for EuclideanSpace<C> {
 }
 
 impl<C> EuclideanSpace<C> {
+    /// The space (it holds no state).
     pub fn new() -> Self {
         Self::default()
     }

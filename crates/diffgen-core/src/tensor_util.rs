@@ -2,6 +2,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+/// A float tensor of `shape` on `device` from row-major `values`.
 pub fn tensor_from_vec<const D: usize>(
     values: Vec<f32>,
     shape: [usize; D],

@@ -18,9 +18,13 @@ use crate::with_best_isa;
 /// Sizes of one call.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AttentionShape {
+    /// B, batch items.
     pub batch: usize,
+    /// H, heads per item.
     pub heads: usize,
+    /// N, tokens: queries and keys per head.
     pub tokens: usize,
+    /// d, the width of a head.
     pub dim: usize,
     /// c, usually 1/√d.
     pub scale: f32,
@@ -38,10 +42,15 @@ pub struct Biases<'a> {
 /// Gradients of [`backward`]; the bias gradients are empty where there was no bias.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttentionGrads {
+    /// dQ `[B, H, N, d]`.
     pub q: Vec<f32>,
+    /// dK `[B, H, N, d]`.
     pub k: Vec<f32>,
+    /// dV `[B, H, N, d]`.
     pub v: Vec<f32>,
+    /// dB_h `[H, N, N]` (empty without a head bias).
     pub head_bias: Vec<f32>,
+    /// dk_b `[B, N]` (empty without a key bias).
     pub key_bias: Vec<f32>,
 }
 

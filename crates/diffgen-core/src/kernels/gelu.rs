@@ -47,6 +47,7 @@ fn backward_chunk(x: &[f32], d_out: &[f32], dx: &mut [f32]) {
     }
 }
 
+/// `gelu(x)` elementwise.
 pub fn forward(x: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0f32; x.len()];
     out.par_chunks_mut(CHUNK)
@@ -55,6 +56,7 @@ pub fn forward(x: &[f32]) -> Vec<f32> {
     out
 }
 
+/// The input gradient `d_out ∘ gelu'(x)`, elementwise.
 pub fn backward(x: &[f32], d_out: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), d_out.len(), "gradient and input differ in size");
     let mut dx = vec![0.0f32; x.len()];

@@ -52,6 +52,7 @@ fn forward_rows(x: &[f32], out: &mut [f32], gamma: &[f32], beta: &[f32], epsilon
     }
 }
 
+/// `γ ∘ x̂ + β` per row of `x` `[rows, D]`, with `gamma`, `beta` `[D]`.
 pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f32) -> Vec<f32> {
     let d = check(x, gamma, beta);
     let mut out = vec![0.0f32; x.len()];

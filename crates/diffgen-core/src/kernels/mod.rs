@@ -51,11 +51,16 @@ pub fn runs_fused<const D: usize>(tensor: &Tensor<D>) -> bool {
 /// The scale and which biases are present (absent ones are passed as placeholders).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AttentionSpec {
+    /// c, the logits' factor (usually 1/√d).
     pub scale: f32,
+    /// Whether a real per-head bias `[H, N, N]` is passed.
     pub head_bias: bool,
+    /// Whether a real per-key bias `[B, N]` is passed.
     pub key_bias: bool,
 }
 
+/// The fused kernels as a burn backend extension, for Flex and autodiff over Flex; this
+/// module's `attention`, `gelu` and `layer_norm` dispatch to it.
 #[backend_extension(Flex, Autodiff)]
 pub trait CoreKernelOps: Backend {
     /// `q`, `k`, `v` `[B, H, N, d]`; `head_bias` `[H, N, N]`, `key_bias` `[B, N]`.
@@ -138,7 +143,7 @@ pub fn attention(
     ))
 }
 
-/// [`attention`] as burn tensor ops: what other backends run, and what tests compare the
+/// [`attention()`] as burn tensor ops: what other backends run, and what tests compare the
 /// kernel against.
 pub fn attention_composed(
     q: Tensor<4>,

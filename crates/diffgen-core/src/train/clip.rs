@@ -19,11 +19,14 @@ pub struct Clipper {
 /// What one step of clipping saw and did.
 #[derive(Debug, Clone, Copy)]
 pub struct ClipReport {
+    /// The global L2 norm of the gradients, before clipping.
     pub norm: f64,
+    /// The threshold in force this step (None: no clipping rule).
     pub threshold: Option<f64>,
 }
 
 impl Clipper {
+    /// A fresh clipper for `rule`; the adaptive rule's history starts as `[initial]`.
     pub fn new(rule: GradClip) -> Self {
         let history = match rule {
             GradClip::Adaptive { initial, .. } => VecDeque::from([initial]),
@@ -32,6 +35,7 @@ impl Clipper {
         Self { rule, history }
     }
 
+    /// A clipper resumed with the norms of [`Clipper::history`] (empty: a fresh one).
     pub fn restore(rule: GradClip, history: Vec<f64>) -> Self {
         let mut c = Self::new(rule);
         if !history.is_empty() {
@@ -40,6 +44,7 @@ impl Clipper {
         c
     }
 
+    /// The recorded norms, oldest first, as a checkpoint stores them.
     pub fn history(&self) -> Vec<f64> {
         self.history.iter().copied().collect()
     }

@@ -4,11 +4,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
 
+/// The `[training]` table: length, batches, optimiser, LR schedule, clipping, EMA, and
+/// how often to log, validate and checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Optimiser steps in total (a resumed run continues up to this number).
     pub steps: u64,
+    /// Examples per batch.
     pub batch_size: usize,
     /// How examples are grouped into batches.
     #[serde(default)]
@@ -16,12 +19,16 @@ pub struct TrainConfig {
     /// Seeds initial weights, batch order, time steps and noise.
     #[serde(default)]
     pub seed: u64,
+    /// The optimiser and its hyper-parameters.
     #[serde(default)]
     pub optimizer: OptimizerConfig,
+    /// How the learning rate changes over the run.
     #[serde(default)]
     pub lr_schedule: LrSchedule,
+    /// Gradient-norm clipping (default none).
     #[serde(default)]
     pub grad_clip: GradClip,
+    /// The weight average that sampling uses.
     #[serde(default)]
     pub ema: EmaConfig,
     /// Steps between lines of the metrics log.
@@ -46,6 +53,7 @@ fn default_val_batches() -> usize {
     4
 }
 
+/// Which Adam variant; both run as burn's AdamW (Adam is weight decay 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
@@ -56,16 +64,23 @@ pub enum OptimizerKind {
     AdamW,
 }
 
+/// The `[training.optimizer]` table (defaults: AdamW, lr 1e-4, β 0.9/0.999, no decay).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimizerConfig {
+    /// Adam or AdamW.
     pub kind: OptimizerKind,
+    /// The base learning rate, before the schedule.
     pub lr: f64,
+    /// β₁, the decay of the gradients' running mean.
     pub beta1: f64,
+    /// β₂, the decay of the squared gradients' running mean.
     pub beta2: f64,
     /// PyTorch's default, not burn's 1e-5.
     pub epsilon: f64,
+    /// Decoupled weight decay (AdamW only: must be 0 for Adam).
     pub weight_decay: f64,
+    /// AMSGrad: divide by the running maximum of the second moment.
     pub amsgrad: bool,
 }
 
@@ -87,7 +102,9 @@ impl Default for OptimizerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LrSchedule {
+    /// Steps of linear warm-up, from `lr / warmup_steps` up to `lr` (0: none).
     pub warmup_steps: u64,
+    /// What follows the warm-up.
     pub decay: LrDecay,
     /// Fraction of the base rate reached at the last step by a decay.
     pub final_factor: f64,
@@ -103,12 +120,16 @@ impl Default for LrSchedule {
     }
 }
 
+/// The shape of the learning rate after the warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LrDecay {
+    /// The base rate throughout.
     #[default]
     Constant,
+    /// A straight line from the base rate to `final_factor · lr` at the last step.
     Linear,
+    /// Half a cosine from the base rate to `final_factor · lr` at the last step.
     Cosine,
 }
 
@@ -136,15 +157,21 @@ impl LrSchedule {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum GradClip {
+    /// No clipping.
     #[default]
     None,
     /// Rescale when the global L2 norm exceeds `max_norm`.
-    Norm { max_norm: f64 },
+    Norm {
+        /// The largest global L2 norm let through.
+        max_norm: f64,
+    },
     /// EDM's rule: the threshold is `1.5·mean + 2·std` of the last `window` recorded norms
     /// (seeded with `initial`), and each step records `min(norm, threshold)`.
     Adaptive {
+        /// How many recorded norms the statistics cover (default 50).
         #[serde(default = "default_window")]
         window: usize,
+        /// The norm the history starts with (default 3000).
         #[serde(default = "default_initial")]
         initial: f64,
     },
@@ -162,6 +189,7 @@ fn default_initial() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmaConfig {
+    /// The largest decay d of `ema ← d·ema + (1 − d)·model`.
     pub decay: f64,
     /// diffusers' warm-up: the decay at step n is `min(decay, 1 − (1 + n)^−power)`, so early
     /// averages are not dominated by the random initialisation. 0: constant decay (EDM).
@@ -178,6 +206,7 @@ impl Default for EmaConfig {
 }
 
 impl EmaConfig {
+    /// The decay applied after 0-based step `step`, warm-up included.
     pub fn decay_at(&self, step: u64) -> f64 {
         if self.warmup_power > 0.0 {
             self.decay

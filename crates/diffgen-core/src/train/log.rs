@@ -11,16 +11,21 @@ use crate::CoreError;
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRecord {
+    /// Optimiser steps taken when the record was written.
     pub step: u64,
     /// Mean training loss over the steps since the previous record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub train_loss: Option<f64>,
+    /// The loss of the EMA weights on the validation set, at validation steps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,
+    /// The learning rate of the record's step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
+    /// The global gradient norm of the record's step, before clipping.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grad_norm: Option<f64>,
+    /// Optimiser steps per second since the previous record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps_per_sec: Option<f64>,
 }
@@ -60,6 +65,7 @@ impl MetricsLog {
         crate::checkpoint::write_atomic(&self.path, |f| f.write_all(text.as_bytes()))
     }
 
+    /// Appends `record` to the file and to the plot's data.
     pub fn push(&mut self, record: MetricsRecord) -> Result<(), CoreError> {
         let line = serde_json::to_string(&record).expect("records serialise");
         let mut f = fs::OpenOptions::new()
@@ -72,6 +78,7 @@ impl MetricsLog {
         Ok(())
     }
 
+    /// The records so far, oldest first (a resumed run's earlier ones included).
     pub fn records(&self) -> &[MetricsRecord] {
         &self.records
     }

@@ -41,10 +41,13 @@ use crate::CoreError;
 /// A modality's examples, addressable by index so that batch order is a pure function of the
 /// seed and the step (which is what makes resume exact without saving an iterator).
 pub trait TrainData<const D: usize> {
+    /// What a batch carries for the denoiser besides x_0 (labels, masks).
     type Context;
 
+    /// The number of examples.
     fn len(&self) -> usize;
 
+    /// Whether there are no examples.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -66,19 +69,25 @@ pub trait TrainData<const D: usize> {
 
 /// Everything about a run that is not the model or the data.
 pub struct Trainer<'a, S> {
+    /// The `[training]` table.
     pub config: &'a TrainConfig,
+    /// The noise schedule; the trainer builds it.
     pub schedule_config: &'a ScheduleConfig,
+    /// The state space: its noise and its per-sample loss reduction.
     pub space: &'a S,
+    /// Per-sample weight of the loss.
     pub weighting: LossWeighting,
     /// Where `checkpoint.safetensors`, `model.safetensors`, `metrics.jsonl` and `loss.png` go.
     pub out_dir: PathBuf,
     /// The training device (autodiff is enabled on it by the trainer).
     pub device: Device,
+    /// The modality's name, stored in checkpoints.
     pub modality: String,
     /// The modality's full config, stored in checkpoints.
     pub modality_config: serde_json::Value,
     /// Data statistics stored in checkpoints.
     pub data_stats: serde_json::Value,
+    /// Draw a progress bar (on a terminal).
     pub show_progress: bool,
     /// Stop (with a checkpoint) on reaching this step, as a job with a time limit would; a
     /// later `--resume` continues the same run. None: train to `config.steps`.
@@ -111,12 +120,19 @@ struct TrainingState<'a, M> {
 
 /// The result of a run.
 pub struct TrainOutcome<M> {
+    /// The raw trained weights.
     pub model: M,
+    /// The EMA weights, which sampling uses.
     pub ema: M,
+    /// Optimiser steps taken in total, those before a resume included.
     pub steps: u64,
+    /// The loss of this run's last step (None: no step ran).
     pub last_train_loss: Option<f64>,
+    /// The lowest validation loss of the EMA weights (None: never validated).
     pub best_val_loss: Option<f64>,
+    /// Where the resumable checkpoint is (`checkpoint.safetensors`).
     pub checkpoint: PathBuf,
+    /// Where the EMA-only checkpoint for sampling is (`model.safetensors`).
     pub inference_checkpoint: PathBuf,
     /// Seconds of each optimiser step of this run (batch, forward, backward, update, EMA),
     /// without validation, logging or checkpoint writes.
@@ -124,10 +140,12 @@ pub struct TrainOutcome<M> {
 }
 
 impl<S> Trainer<'_, S> {
+    /// `checkpoint.safetensors` in the run directory: the resumable checkpoint.
     pub fn checkpoint_path(&self) -> PathBuf {
         self.out_dir.join("checkpoint.safetensors")
     }
 
+    /// `model.safetensors` in the run directory: the EMA weights only, for sampling.
     pub fn inference_path(&self) -> PathBuf {
         self.out_dir.join("model.safetensors")
     }
