@@ -205,6 +205,12 @@ fn options_are_declared_listed_and_checked() {
     for flag in ["--atoms", "--length", "--format", "--gif-every", "--class"] {
         assert!(text.contains(flag), "{flag} in {text}");
     }
+    let opt_help = diffgen()
+        .args(["run", "--modality", "image", "--opt", "help"])
+        .output()
+        .unwrap();
+    assert!(opt_help.status.success());
+    assert!(String::from_utf8_lossy(&opt_help.stdout).contains("--gif-every"));
     // Another modality's option is not this one's.
     let dir = tempfile::tempdir().unwrap();
     let wrong = run_toy(dir.path(), &["--atoms", "3"]);

@@ -158,6 +158,9 @@ struct SamplingArgs {
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    if s.trim() == "help" {
+        return Ok(("help".to_string(), String::new()));
+    }
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("expected key=value, got `{s}`"))?;
@@ -362,6 +365,18 @@ fn run(args: Vec<String>) -> Result<()> {
     let cli = Cli::from_arg_matches(&matches).map_err(|e| anyhow!(e))?;
     let sub_matches = matches.subcommand().map(|(_, m)| m);
     let flags = |m: &dyn Modality| sub_matches.map_or_else(BTreeMap::new, |s| modality_flags(m, s));
+    // `--opt help`: the modality's options, as `run --modality X --help` lists them.
+    if let (Command::Run { sampling, .. } | Command::Sample { sampling }, Some(m)) =
+        (&cli.command, modality)
+    {
+        if sampling.options.iter().any(|(k, _)| k == "help") {
+            println!("options of the {} modality:", m.name());
+            for spec in m.options() {
+                println!("  --{:<12} {}", flag_name(spec), spec.describe());
+            }
+            return Ok(());
+        }
+    }
     match cli.command {
         Command::Modalities { options } => list_modalities(options),
         Command::Run { modality, sampling } => {
