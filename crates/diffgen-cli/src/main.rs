@@ -228,8 +228,26 @@ fn print_report(report: &Report) {
             println!("  {name:<width$}  {}", format_value(*value));
         }
     }
+    // Folders of one file per sample are summarised, not listed.
+    let mut by_dir: BTreeMap<PathBuf, usize> = BTreeMap::new();
     for file in &report.files {
-        println!("wrote {}", file.display());
+        *by_dir
+            .entry(file.parent().unwrap_or(file).to_path_buf())
+            .or_default() += 1;
+    }
+    // The run's own folder is the manifest's, which comes last.
+    let top = report.files.last().and_then(|f| f.parent());
+    let mut summarised = std::collections::BTreeSet::new();
+    for file in &report.files {
+        let dir = file.parent().unwrap_or(file);
+        match by_dir[dir] {
+            n if n > 4 && Some(dir) != top => {
+                if summarised.insert(dir.to_path_buf()) {
+                    println!("wrote {n} files under {}", dir.display());
+                }
+            }
+            _ => println!("wrote {}", file.display()),
+        }
     }
 }
 
