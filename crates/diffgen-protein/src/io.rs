@@ -620,8 +620,10 @@ mod mmcif {
     }
 
     /// pdbtbx's number syntax `[+-]digits[.digits][e[+-]digits][(digits)]` with its
-    /// arithmetic: the integer, exponent and uncertainty parts are `u32`s (which overflow —
-    /// a panic in debug builds, a wrong value in release — so they are refused here).
+    /// arithmetic. Its integer, exponent and uncertainty parts are `u32`s, accumulated digit
+    /// by digit as far as the text goes (even in a word that turns out not to be a number),
+    /// so a long run of digits overflows — a panic in debug builds, a wrong value in release.
+    /// Such a word is [`Value::Overflow`], refused by the checks.
     fn numeric(text: &str) -> Option<Value> {
         let b = text.as_bytes();
         let mut i = 0;
@@ -629,6 +631,8 @@ mod mmcif {
         if matches!(b.first(), Some(b'-' | b'+')) {
             i += 1;
         }
+        // A digit run as pdbtbx accumulates it: whether there was one, and its value
+        // (`None`: it overflowed).
         let digits = |i: &mut usize| -> (bool, Option<u32>) {
             let mut value: Option<u32> = Some(0);
             let mut any = false;
@@ -642,6 +646,9 @@ mod mmcif {
             (any, value)
         };
         let (integer_set, integer) = digits(&mut i);
+        let Some(integer) = integer else {
+            return Some(Value::Overflow);
+        };
         let mut decimal = 0.0;
         let mut decimal_set = false;
         if b.get(i) == Some(&b'.') {
@@ -654,7 +661,7 @@ mod mmcif {
                 i += 1;
             }
         }
-        let mut exponent: Option<i32> = Some(0);
+        let mut exponent = 0i32;
         let mut exponent_set = false;
         if matches!(b.get(i), Some(b'e' | b'E')) {
             i += 1;
@@ -666,18 +673,20 @@ mod mmcif {
                 i += 1;
             }
             let (set, value) = digits(&mut i);
+            // pdbtbx casts the u32 to i32; refuse what does not fit either.
+            let Some(value) = value.and_then(|v| i32::try_from(v).ok()) else {
+                return Some(Value::Overflow);
+            };
             exponent_set = set;
-            exponent =
-                value
-                    .and_then(|v| i32::try_from(v).ok())
-                    .map(|v| if exp_minus { -v } else { v });
+            exponent = if exp_minus { -value } else { value };
         }
         let mut uncertain = false;
-        let mut uncertainty = Some(0);
         if b.get(i) == Some(&b'(') {
             uncertain = true;
             i += 1;
-            uncertainty = digits(&mut i).1;
+            if digits(&mut i).1.is_none() {
+                return Some(Value::Overflow);
+            }
             if b.get(i) != Some(&b')') {
                 return None;
             }
@@ -686,9 +695,6 @@ mod mmcif {
         if (!integer_set && !decimal_set) || i != b.len() {
             return None;
         }
-        let (Some(integer), Some(exponent), Some(_)) = (integer, exponent, uncertainty) else {
-            return Some(Value::Overflow);
-        };
         let mut number = f64::from(integer) + decimal;
         if minus {
             number = -number;
@@ -884,7 +890,7 @@ mod mmcif {
                 return Err(lx.error(
                     cell.at,
                     format!(
-                        "the number `{}` is too large (pdbtbx reads its digits into 32 bits)",
+                        "the value `{}` holds a run of digits too long for pdbtbx (it reads them into 32 bits)",
                         cell.source
                     ),
                 ));

@@ -198,12 +198,17 @@ fn bad_mmcif_atom_values_name_file_and_line() {
         (
             with(1, "99999999999"),
             16,
-            "the number `99999999999` is too large",
+            "the value `99999999999` holds a run of digits too long",
         ),
         (
             with(3, "1e99999999999"),
             16,
-            "the number `1e99999999999` is too large",
+            "the value `1e99999999999` holds a run of digits",
+        ),
+        (
+            with(4, "3333333333333A"),
+            16,
+            "the value `3333333333333A` holds a run of digits",
         ),
         (with(7, ".5x"), 2, "the `_atom_site` table has 193 values"),
         (with(7, "?x"), 2, "the `_atom_site` table has 193 values"),
