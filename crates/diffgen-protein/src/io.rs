@@ -789,7 +789,8 @@ mod mmcif {
         lx.identifier();
         // Byte ranges passed on to pdbtbx: the `data_` word and the atom tables. The rest is
         // blanked (line ends kept), so that pdbtbx's line and column numbers stay the file's.
-        let mut keep = vec![0..lx.pos];
+        let mut keep: Vec<std::ops::Range<usize>> = Vec::new();
+        keep.push(0..lx.pos);
         let mut atoms = 0;
         loop {
             lx.trim_comments_and_whitespace();

@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(set) => {
             assert!(!set.is_empty() && set.points.len() == set.labels.len());
             assert!(set.points.iter().flatten().all(|v| v.is_finite()));
-            assert!(set.labels.iter().flatten().all(|&l| l < diffgen_toy::data::MAX_CLASSES));
+            assert!(set
+                .labels
+                .iter()
+                .flatten()
+                .all(|&l| l < diffgen_toy::data::MAX_CLASSES));
         }
         Err(e) => assert!(e.to_string().starts_with("fuzz.csv"), "{e}"),
     }
