@@ -39,6 +39,9 @@ pub struct ImageContext {
     pub labels: Option<Tensor<1, Int>>,
 }
 
+/// The largest image side, in pixels, a model may be configured for.
+pub const MAX_SIDE: usize = 4096;
+
 /// The `[model]` table: the image shape and the UNet's architecture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +113,18 @@ impl UNetConfig {
         }
         if self.height == 0 || self.width == 0 {
             return Err(CoreError::setting("model.height/width", "must be positive"));
+        }
+        // The convolution weights do not depend on the image size, so a checkpoint's tensors
+        // cannot bound it: without a limit, a config claiming 10^6 × 10^6 pixels would abort
+        // on the first noise allocation.
+        if self.height > MAX_SIDE || self.width > MAX_SIDE {
+            return Err(CoreError::setting(
+                "model.height/width",
+                format!(
+                    "{}×{} is larger than {MAX_SIDE}×{MAX_SIDE} pixels",
+                    self.height, self.width
+                ),
+            ));
         }
         if self.block_out_channels.is_empty() || self.block_out_channels.contains(&0) {
             return Err(CoreError::setting(

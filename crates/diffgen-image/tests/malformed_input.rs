@@ -146,3 +146,17 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn an_enormous_image_size_is_a_setting_error() {
+    // What a checkpoint's config could claim; its tensors do not bound the image size.
+    let config: diffgen_image::unet::UNetConfig = serde_json::from_value(serde_json::json!({
+        "channels": 1, "height": 1_000_000, "width": 28, "block_out_channels": [8]
+    }))
+    .unwrap();
+    let msg = config.validate().unwrap_err().to_string();
+    assert!(
+        msg.contains("`model.height/width`") && msg.contains("1000000×28"),
+        "{msg}"
+    );
+}

@@ -109,15 +109,57 @@ impl Encoding {
     }
 }
 
-/// What a checkpoint keeps of its training data: enough to sample and to compare.
+/// What a checkpoint keeps of its training data: enough to sample and to compare. Read
+/// through [`StoredStats`], so that a histogram sampling cannot use is refused on reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "StoredStats")]
 pub struct MoleculeStats {
     /// Atoms per molecule → molecules (EDM's `n_nodes`).
     pub atom_counts: BTreeMap<usize, u64>,
     /// Histogram of perceived bond lengths, 0.01 Å bins from 0.5 Å.
     pub bond_lengths: Vec<u64>,
     pub dataset: String,
+}
+
+/// The most atoms the atom-count histogram may give a molecule. Sampling allocates by the
+/// drawn count (and the EGNN by its square), and nothing else in a checkpoint bounds it; QM9
+/// has at most 29 atoms, GEOM-drugs 181.
+pub const MAX_ATOMS: usize = 1000;
+
+/// [`MoleculeStats`] as stored, before its checks.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredStats {
+    atom_counts: BTreeMap<usize, u64>,
+    bond_lengths: Vec<u64>,
+    dataset: String,
+}
+
+impl TryFrom<StoredStats> for MoleculeStats {
+    type Error = String;
+
+    fn try_from(s: StoredStats) -> Result<Self, String> {
+        if let Some((&n, _)) = s.atom_counts.iter().find(|(&n, _)| n == 0 || n > MAX_ATOMS) {
+            return Err(format!(
+                "the atom-count histogram has molecules of {n} atoms; sampling needs 1..={MAX_ATOMS}"
+            ));
+        }
+        let total = s
+            .atom_counts
+            .values()
+            .try_fold(0u64, |a, &c| a.checked_add(c))
+            .ok_or("the atom-count histogram's counts overflow")?;
+        if total == 0 {
+            return Err(
+                "the atom-count histogram is empty (no molecule to draw a size from)".into(),
+            );
+        }
+        Ok(Self {
+            atom_counts: s.atom_counts,
+            bond_lengths: s.bond_lengths,
+            dataset: s.dataset,
+        })
+    }
 }
 
 pub const BOND_BIN_START: f64 = 0.5;

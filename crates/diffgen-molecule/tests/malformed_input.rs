@@ -348,3 +348,36 @@ fn edm_weights_with_nan_or_impossible_sizes_are_refused() {
     let msg = read_tensors(&u64::MAX.to_le_bytes(), &path).unwrap_err();
     assert_names(&msg, &path, &["not a safetensors file"]);
 }
+
+#[test]
+fn an_atom_count_histogram_sampling_cannot_use_is_refused() {
+    use diffgen_molecule::data::{MoleculeStats, MAX_ATOMS};
+    let stats = |counts: serde_json::Value| {
+        serde_json::from_value::<MoleculeStats>(serde_json::json!({
+            "atom_counts": counts, "bond_lengths": [0, 1], "dataset": "x"
+        }))
+    };
+    for (counts, what) in [
+        (
+            serde_json::json!({"1000000000000": 5}),
+            "molecules of 1000000000000 atoms",
+        ),
+        (
+            serde_json::json!({(MAX_ATOMS + 1).to_string(): 1}),
+            "1..=1000",
+        ),
+        (serde_json::json!({"0": 3}), "molecules of 0 atoms"),
+        (serde_json::json!({}), "empty"),
+        (serde_json::json!({"9": 0}), "empty"),
+        (serde_json::json!({"9": u64::MAX, "10": 1}), "overflow"),
+    ] {
+        let msg = stats(counts).unwrap_err().to_string();
+        assert!(msg.contains(what), "{what}: {msg}");
+    }
+    assert!(stats(serde_json::json!({"9": 3, "29": 1})).is_ok());
+    // The bundled checkpoint's statistics pass.
+    let loaded = diffgen_molecule::load_molecule(None, &burn::tensor::Device::flex())
+        .ok()
+        .unwrap();
+    assert!(loaded.stats.atom_counts.keys().all(|&n| n <= 29));
+}

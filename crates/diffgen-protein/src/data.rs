@@ -12,15 +12,54 @@ use crate::space::ProteinContext;
 use crate::structure::Backbone;
 
 /// What sampling needs from the training data: the angle means (to undo the centring) and
-/// the chain lengths (to draw lengths when none is asked for).
+/// the chain lengths (to draw lengths when none is asked for). Read through [`StoredStats`],
+/// so that lengths sampling cannot use are refused on reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "StoredStats")]
 pub struct ProteinStats {
     /// Circular mean of each angle over the training residues where it is defined.
     pub angle_means: Angles,
     /// `(length, count)` of the training chains after cropping, ascending.
     pub lengths: Vec<(usize, u64)>,
     pub dataset: String,
+}
+
+/// The longest chain a checkpoint's length histogram may give. Sampling allocates by the
+/// drawn length (attention by its square), and the model's tensors do not bound it (the
+/// position bias is relative); the shared data set's chains have 40–256 residues.
+pub const MAX_LENGTH: usize = 4096;
+
+/// [`ProteinStats`] as stored, before its checks.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredStats {
+    angle_means: Angles,
+    lengths: Vec<(usize, u64)>,
+    dataset: String,
+}
+
+impl TryFrom<StoredStats> for ProteinStats {
+    type Error = String;
+
+    fn try_from(s: StoredStats) -> Result<Self, String> {
+        if let Some(&(l, _)) = s.lengths.iter().find(|&&(l, _)| l == 0 || l > MAX_LENGTH) {
+            return Err(format!(
+                "the length histogram has chains of {l} residues; sampling needs 1..={MAX_LENGTH}"
+            ));
+        }
+        s.lengths
+            .iter()
+            .try_fold(0u64, |a, &(_, c)| a.checked_add(c))
+            .ok_or("the length histogram's counts overflow")?;
+        if s.angle_means.iter().any(|v| !v.is_finite()) {
+            return Err("the angle means are not finite".into());
+        }
+        Ok(Self {
+            angle_means: s.angle_means,
+            lengths: s.lengths,
+            dataset: s.dataset,
+        })
+    }
 }
 
 impl ProteinStats {

@@ -322,3 +322,26 @@ fn pdb_records_pdbtbx_would_panic_on_name_file_and_line() {
         );
     }
 }
+
+#[test]
+fn a_length_histogram_sampling_cannot_use_is_refused() {
+    use diffgen_protein::data::{ProteinStats, MAX_LENGTH};
+    let stats = |lengths: serde_json::Value| {
+        serde_json::from_value::<ProteinStats>(serde_json::json!({
+            "angle_means": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], "lengths": lengths, "dataset": "x"
+        }))
+    };
+    for (lengths, what) in [
+        (
+            serde_json::json!([[1_000_000_000_000u64, 3]]),
+            "chains of 1000000000000 residues",
+        ),
+        (serde_json::json!([[MAX_LENGTH + 1, 1]]), "1..=4096"),
+        (serde_json::json!([[0, 1]]), "chains of 0 residues"),
+        (serde_json::json!([[50, u64::MAX], [60, 1]]), "overflow"),
+    ] {
+        let msg = stats(lengths).unwrap_err().to_string();
+        assert!(msg.contains(what), "{what}: {msg}");
+    }
+    assert!(stats(serde_json::json!([[40, 3], [256, 1]])).is_ok());
+}
