@@ -75,9 +75,9 @@ pub fn trainer<'a>(
 ) -> Trainer<'a, EuclideanSpace<ToyContext>> {
     Trainer {
         config: &config.training,
-        schedule_config: &config.diffusion.schedule,
+        diffusion: &config.diffusion,
+        layout: diffgen_core::process::StateLayout::single(),
         space,
-        weighting: config.diffusion.weighting,
         out_dir: out.to_path_buf(),
         device: Device::flex(),
         modality: "toy".into(),

@@ -34,7 +34,7 @@ fn a_short_training_run_beats_the_untrained_model() {
     let score = |path: &std::path::Path| {
         let loaded = load_toy(Some(path), &device).unwrap();
         let indices: Vec<usize> = (0..600).collect();
-        let how = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(100)), 5);
+        let how = Generation::new(SamplerConfig::new(SamplerKind::ddpm(), Some(100)), 5);
         let samples = generate(&loaded, &indices, &how, &device).unwrap().samples;
         let points: Vec<[f64; 2]> = samples.iter().map(|s| s.point).collect();
         mmd2(&points, &reference, 1.4)
@@ -51,14 +51,22 @@ fn a_short_training_run_beats_the_untrained_model() {
 fn sampling_is_deterministic_batch_independent_and_shardable() {
     let device = Device::flex();
     let loaded = load_toy(None, &device).expect("the bundled model loads");
-    let how = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(50)), 9);
+    let how = Generation::new(SamplerConfig::new(SamplerKind::ddpm(), Some(50)), 9);
     let all: Vec<usize> = (0..40).collect();
     let whole = generate(&loaded, &all, &how, &device).unwrap().samples;
     let again = generate(&loaded, &all, &how, &device).unwrap().samples;
     assert_eq!(whole, again, "same seed, same samples");
-    let other_seed = generate(&loaded, &all, &Generation { seed: 10, ..how }, &device)
-        .unwrap()
-        .samples;
+    let other_seed = generate(
+        &loaded,
+        &all,
+        &Generation {
+            seed: 10,
+            ..how.clone()
+        },
+        &device,
+    )
+    .unwrap()
+    .samples;
     assert_ne!(whole, other_seed);
     // Shards 0/3, 1/3, 2/3 in small batches give the same samples as one run.
     let mut union = Vec::new();
@@ -74,7 +82,7 @@ fn sampling_is_deterministic_batch_independent_and_shardable() {
             &indices,
             &Generation {
                 batch_size: 7,
-                ..how
+                ..how.clone()
             },
             &device,
         )
@@ -148,7 +156,10 @@ fn conditional_samples_land_on_their_component() {
     for class in [0usize, 3, 6] {
         let how = Generation {
             guidance: Some(2.0),
-            ..Generation::new(SamplerConfig::new(SamplerKind::DpmSolver2M, Some(25)), 1)
+            ..Generation::new(
+                SamplerConfig::new(SamplerKind::dpm_solver_2m(), Some(25)),
+                1,
+            )
         };
         let options = ToyOptions { class: Some(class) };
         let samples = generate_with(&loaded, &options, &indices, &how, &device)

@@ -121,9 +121,11 @@ struct SamplingArgs {
     /// Sampler steps (default: every level of the schedule).
     #[arg(long)]
     steps: Option<usize>,
-    /// ddpm, ddim, ddim:<eta> or dpm++2m.
-    #[arg(long, default_value = "ddpm")]
-    sampler: SamplerKind,
+    /// The update rule: ddpm, ddim[:<eta>], dpm++2m, euler, heun, euler-maruyama[:<gamma>]
+    /// (default: the model's — ddpm for diffusion, euler for flow matching); `--sampler help`
+    /// lists which fit the model.
+    #[arg(long)]
+    sampler: Option<String>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Output directory (default: out/<modality>).
@@ -184,7 +186,11 @@ impl SamplingArgs {
             checkpoint: self.checkpoint.clone(),
             num_samples: self.num_samples,
             steps: self.steps,
-            sampler: self.sampler,
+            sampler: self
+                .sampler
+                .as_deref()
+                .map(str::parse::<SamplerKind>)
+                .transpose()?,
             seed: self.seed,
             out_dir: self
                 .out
@@ -387,6 +393,20 @@ fn run(args: Vec<String>) -> Result<()> {
     if let (Command::Run { sampling, .. } | Command::Sample { sampling }, Some(m)) =
         (&cli.command, modality)
     {
+        if sampling.sampler.as_deref() == Some("help") {
+            let fit = m
+                .samplers(sampling.checkpoint.as_deref())
+                .map_err(|e| anyhow!(e))?;
+            println!("this model: {}", fit.process);
+            println!("samplers (default: {}):", fit.default);
+            for (usage, help, why) in fit.samplers {
+                match why {
+                    None => println!("  {usage:<26} {help}"),
+                    Some(why) => println!("  {usage:<26} does not fit: {why}"),
+                }
+            }
+            return Ok(());
+        }
         if sampling.options.iter().any(|(k, _)| k == "help") {
             println!("options of the {} modality:", m.name());
             for spec in m.options() {

@@ -42,8 +42,10 @@ pub struct CheckpointMeta {
     pub modality: String,
     /// The modality's full configuration, as it was trained.
     pub config: serde_json::Value,
-    /// The noise schedule it was trained with, which samplers rebuild.
-    pub schedule: ScheduleConfig,
+    /// The noise schedule it was trained with (diffusion models; flow models have none —
+    /// the config's `[diffusion]` table describes the whole process either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleConfig>,
     /// Normalisation and data statistics the modality needs to sample (e.g. atom-count
     /// histograms, angle means).
     pub data: serde_json::Value,

@@ -1,27 +1,13 @@
 //! Config pieces every modality shares, and strict TOML parsing.
+//!
+//! The `[diffusion]` table is [`DiffusionConfig`] (in [`crate::process`]).
 
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-use crate::forward::{LossWeighting, Objective};
-use crate::schedule::ScheduleConfig;
+pub use crate::process::DiffusionConfig;
 use crate::CoreError;
-
-/// The `[diffusion]` table: schedule, objective and loss weighting.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiffusionConfig {
-    /// The noise schedule (`[diffusion.schedule]`).
-    pub schedule: ScheduleConfig,
-    /// What the denoiser predicts (default ε).
-    #[serde(default)]
-    pub objective: Objective,
-    /// Per-sample weight of the loss (default uniform).
-    #[serde(default)]
-    pub weighting: LossWeighting,
-}
 
 /// Parses TOML into `T`, rejecting unknown keys (every config struct denies them); the error
 /// names the file, the line and the key.

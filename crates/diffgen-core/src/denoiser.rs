@@ -18,6 +18,25 @@ pub trait Denoiser<const D: usize> {
     /// The prediction for `x_t` at levels `t` (fractions t/T), in the declared objective.
     fn predict(&self, x_t: Tensor<D>, t: Tensor<1>, context: &Self::Context) -> Tensor<D>;
 
+    /// Whether the network takes its own previous estimate of the clean state as an extra
+    /// input (self-conditioning); such a network implements [`predict_with`](Self::predict_with).
+    fn self_conditioned(&self) -> bool {
+        false
+    }
+
+    /// The prediction given the previous estimate of the clean state (continuous parts:
+    /// x̂_0; categorical parts: probabilities), `None` at the first step and in half of
+    /// training steps. Networks without self-conditioning ignore it.
+    fn predict_with(
+        &self,
+        x_t: Tensor<D>,
+        t: Tensor<1>,
+        context: &Self::Context,
+        _previous: Option<Tensor<D>>,
+    ) -> Tensor<D> {
+        self.predict(x_t, t, context)
+    }
+
     /// The same context with its condition dropped (the "null" label), for classifier-free
     /// guidance; `None` for unconditional models.
     fn unconditional(&self, _context: &Self::Context) -> Option<Self::Context> {
@@ -47,10 +66,26 @@ impl<const D: usize, M: Denoiser<D>> Denoiser<D> for Guided<'_, M> {
     }
 
     fn predict(&self, x_t: Tensor<D>, t: Tensor<1>, context: &Self::Context) -> Tensor<D> {
-        let conditional = self.model.predict(x_t.clone(), t.clone(), context);
+        self.predict_with(x_t, t, context, None)
+    }
+
+    fn self_conditioned(&self) -> bool {
+        self.model.self_conditioned()
+    }
+
+    fn predict_with(
+        &self,
+        x_t: Tensor<D>,
+        t: Tensor<1>,
+        context: &Self::Context,
+        previous: Option<Tensor<D>>,
+    ) -> Tensor<D> {
+        let conditional =
+            self.model
+                .predict_with(x_t.clone(), t.clone(), context, previous.clone());
         match self.model.unconditional(context) {
             Some(null) if self.scale != 1.0 => {
-                let unconditional = self.model.predict(x_t, t, &null);
+                let unconditional = self.model.predict_with(x_t, t, &null, previous);
                 unconditional.clone() + (conditional - unconditional).mul_scalar(self.scale)
             }
             _ => conditional,

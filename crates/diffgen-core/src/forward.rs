@@ -14,6 +14,21 @@ pub enum Objective {
     Sample,
     /// The velocity v = α·ε − σ·x_0 (Salimans & Ho).
     Velocity,
+    /// Flow matching's velocity u = dx_t/dt = ε − x_0 on the straight line α = 1 − t,
+    /// σ = t (valid on that path only).
+    FlowVelocity,
+}
+
+impl Objective {
+    /// Its name in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Epsilon => "epsilon",
+            Objective::Sample => "sample",
+            Objective::Velocity => "velocity",
+            Objective::FlowVelocity => "flow_velocity",
+        }
+    }
 }
 
 /// Per-sample weight of the squared error, as a function of the SNR at t.
@@ -42,6 +57,9 @@ impl LossWeighting {
                     Objective::Epsilon => clipped / snr.max(f64::MIN_POSITIVE),
                     Objective::Sample => clipped,
                     Objective::Velocity => clipped / (snr + 1.0),
+                    // u = ε − x_0 = (x_t − x_0)/t, so its squared error is the x_0 error
+                    // over t², and t² = 1/(1 + √SNR)² on the line.
+                    Objective::FlowVelocity => clipped / (1.0 + snr.sqrt()).powi(2),
                 }
             }
         }
@@ -71,6 +89,7 @@ impl Objective {
             Objective::Epsilon => eps,
             Objective::Sample => x0,
             Objective::Velocity => eps * alpha - x0 * sigma,
+            Objective::FlowVelocity => eps - x0,
         }
     }
 
@@ -99,6 +118,12 @@ impl Objective {
                 let eps = x_t.mul_scalar(sigma) + prediction.mul_scalar(alpha);
                 (x0, eps)
             }
+            Objective::FlowVelocity => {
+                // x_t = (1 − t)·x_0 + t·ε and u = ε − x_0 give x_0 = x_t − σ·u, ε = x_t + α·u.
+                let x0 = x_t.clone() - prediction.clone().mul_scalar(sigma);
+                let eps = x_t + prediction.mul_scalar(alpha);
+                (x0, eps)
+            }
         }
     }
 }
@@ -111,30 +136,32 @@ mod tests {
 
     #[test]
     fn split_inverts_target_for_every_objective() {
+        for obj in [Objective::Epsilon, Objective::Sample, Objective::Velocity] {
+            check_inverse(obj, 0.8, 0.6);
+        }
+        // Flow matching's objectives on the straight line (α + σ = 1), at both ends too.
+        for t in [0.0, 0.3, 1.0] {
+            check_inverse(Objective::FlowVelocity, 1.0 - t, t);
+            if t > 0.0 {
+                check_inverse(Objective::Sample, 1.0 - t, t);
+            }
+        }
+    }
+
+    /// x_0 and ε → target → split returns x_0 and ε, at coefficients (α, σ).
+    fn check_inverse(obj: Objective, a: f64, s: f64) {
         let dev = Device::flex();
         let x0 = tensor_from_vec(vec![0.3, -1.2, 0.7], [3], &dev);
         let eps = tensor_from_vec(vec![-0.5, 0.1, 2.0], [3], &dev);
-        let (a, s) = (0.8_f64, 0.6_f64);
-        let x_t = add_noise(
-            x0.clone(),
-            eps.clone(),
-            x0.ones_like().mul_scalar(a),
-            x0.ones_like().mul_scalar(s),
-        );
-        for obj in [Objective::Epsilon, Objective::Sample, Objective::Velocity] {
-            let target = obj.target(
-                x0.clone(),
-                eps.clone(),
-                x0.ones_like().mul_scalar(a),
-                x0.ones_like().mul_scalar(s),
-            );
-            let (x0_hat, eps_hat) = obj.split(x_t.clone(), target, a, s);
-            for (u, v) in to_vec(x0_hat).iter().zip(to_vec(x0.clone())) {
-                assert!((u - v).abs() < 1e-5, "{obj:?} x0");
-            }
-            for (u, v) in to_vec(eps_hat).iter().zip(to_vec(eps.clone())) {
-                assert!((u - v).abs() < 1e-5, "{obj:?} eps");
-            }
+        let coefficient = |c: f64| x0.ones_like().mul_scalar(c);
+        let x_t = add_noise(x0.clone(), eps.clone(), coefficient(a), coefficient(s));
+        let target = obj.target(x0.clone(), eps.clone(), coefficient(a), coefficient(s));
+        let (x0_hat, eps_hat) = obj.split(x_t, target, a, s);
+        for (u, v) in to_vec(x0_hat).iter().zip(to_vec(x0.clone())) {
+            assert!((u - v).abs() < 1e-5, "{obj:?} x0 at ({a}, {s})");
+        }
+        for (u, v) in to_vec(eps_hat).iter().zip(to_vec(eps.clone())) {
+            assert!((u - v).abs() < 1e-5, "{obj:?} eps at ({a}, {s})");
         }
     }
 

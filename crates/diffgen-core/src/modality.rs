@@ -41,8 +41,9 @@ pub struct SampleRequest {
     pub num_samples: usize,
     /// `None`: every level of the schedule.
     pub steps: Option<usize>,
-    /// The update rule.
-    pub sampler: SamplerKind,
+    /// The update rule (None: the model's process's default — DDPM for diffusion, Euler
+    /// for flow matching).
+    pub sampler: Option<SamplerKind>,
     /// Seeds every sample's noise stream (sample i draws from stream i).
     pub seed: u64,
     /// Where the sample files go.
@@ -194,6 +195,21 @@ pub trait Modality: Send + Sync {
     fn commands(&self) -> &'static [ModalityCommand] {
         &[]
     }
+    /// The process of a model (the checkpoint, or the bundled model) and which samplers fit
+    /// it (`--sampler help`).
+    fn samplers(&self, checkpoint: Option<&std::path::Path>) -> Result<SamplerFit, BoxError>;
+}
+
+/// What `--sampler help` shows: a model's process and every sampler with why it does not
+/// fit (None: it fits).
+#[derive(Debug, Clone)]
+pub struct SamplerFit {
+    /// The model's process, in words.
+    pub process: String,
+    /// The sampler a run uses when it names none.
+    pub default: String,
+    /// `(usage, help, why it does not fit)` for every sampler.
+    pub samplers: Vec<(&'static str, &'static str, Option<String>)>,
 }
 
 /// Shared data root: `explicit`, else `DIFFGEN_DATA`, else `../shared/datasets` if present.

@@ -58,6 +58,19 @@ impl SeededRng {
         self.rng.random::<f64>()
     }
 
+    /// One standard normal draw.
+    pub fn normal(&mut self) -> f64 {
+        self.rng.sample::<f64, _>(StandardNormal)
+    }
+
+    /// One Beta(a, b) draw (a, b > 0; invalid parameters give NaN).
+    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+        match rand_distr::Beta::new(a, b) {
+            Ok(beta) => self.rng.sample(beta),
+            Err(_) => f64::NAN,
+        }
+    }
+
     /// A Fisher–Yates permutation of `0..n`.
     pub fn permutation(&mut self, n: usize) -> Vec<usize> {
         let mut p: Vec<usize> = (0..n).collect();

@@ -14,7 +14,7 @@ fn meta() -> CheckpointMeta {
         diffgen_version: diffgen_core::VERSION.to_string(),
         modality: "toy".into(),
         config: serde_json::json!({}),
-        schedule: ScheduleConfig::course_linear(),
+        schedule: Some(ScheduleConfig::course_linear()),
         data: serde_json::json!({}),
         step: 3,
         resume: None,

@@ -38,6 +38,7 @@ impl Denoiser<2> for GaussianOracle {
             Objective::Epsilon => eps,
             Objective::Sample => x0,
             Objective::Velocity => eps.mul_scalar(a) - x0.mul_scalar(s),
+            Objective::FlowVelocity => unreachable!("flow matching has its own tests (flow.rs)"),
         }
     }
 }
@@ -80,8 +81,8 @@ fn run(
     let n = 4000;
     let mut noise = PerSampleStreams::new(11, 0..n as u64);
     let out = sample(
-        &SamplerConfig::new(kind, Some(steps)),
-        &schedule,
+        &SamplerConfig::new(kind.clone(), Some(steps)),
+        &diffgen_core::Process::from(schedule.clone()),
         &EuclideanSpace::<()>::new(),
         &oracle,
         &(),
@@ -115,11 +116,19 @@ fn assert_gaussian(label: &str, (mean, std): (f64, f64), tolerance: f64) {
 fn ddpm_converges_with_steps() {
     assert_gaussian(
         "ddpm 1000",
-        run(ddpm_linear(), SamplerKind::Ddpm, 1000, Objective::Epsilon),
+        run(ddpm_linear(), SamplerKind::ddpm(), 1000, Objective::Epsilon),
         0.015,
     );
-    let error =
-        |steps| (run(ddpm_linear(), SamplerKind::Ddpm, steps, Objective::Epsilon).1 - 0.5).abs();
+    let error = |steps| {
+        (run(
+            ddpm_linear(),
+            SamplerKind::ddpm(),
+            steps,
+            Objective::Epsilon,
+        )
+        .1 - 0.5)
+            .abs()
+    };
     let (e50, e250, e1000) = (error(50), error(250), error(1000));
     assert!(
         e50 > e250 && e250 > e1000,
@@ -133,7 +142,7 @@ fn ddim_deterministic_matches_data() {
         "ddim 1000",
         run(
             ddpm_linear(),
-            SamplerKind::Ddim { eta: 0.0 },
+            SamplerKind::ddim(0.0),
             1000,
             Objective::Epsilon,
         ),
@@ -143,7 +152,7 @@ fn ddim_deterministic_matches_data() {
         "ddim 100 (edm)",
         run(
             ScheduleConfig::edm_polynomial(),
-            SamplerKind::Ddim { eta: 0.0 },
+            SamplerKind::ddim(0.0),
             100,
             Objective::Epsilon,
         ),
@@ -154,10 +163,15 @@ fn ddim_deterministic_matches_data() {
 #[test]
 fn ddim_with_eta_one_is_ddpm() {
     for steps in [10, 100] {
-        let ddpm = run(ddpm_linear(), SamplerKind::Ddpm, steps, Objective::Epsilon);
+        let ddpm = run(
+            ddpm_linear(),
+            SamplerKind::ddpm(),
+            steps,
+            Objective::Epsilon,
+        );
         let ddim = run(
             ddpm_linear(),
-            SamplerKind::Ddim { eta: 1.0 },
+            SamplerKind::ddim(1.0),
             steps,
             Objective::Epsilon,
         );
@@ -174,7 +188,7 @@ fn dpm_solver_in_few_steps() {
         "dpm++2m 50",
         run(
             ddpm_linear(),
-            SamplerKind::DpmSolver2M,
+            SamplerKind::dpm_solver_2m(),
             50,
             Objective::Epsilon,
         ),
@@ -184,7 +198,7 @@ fn dpm_solver_in_few_steps() {
         "dpm++2m 20 (edm)",
         run(
             ScheduleConfig::edm_polynomial(),
-            SamplerKind::DpmSolver2M,
+            SamplerKind::dpm_solver_2m(),
             20,
             Objective::Epsilon,
         ),
@@ -193,14 +207,14 @@ fn dpm_solver_in_few_steps() {
     // Second order beats first order at the same budget.
     let dpm = run(
         ddpm_linear(),
-        SamplerKind::DpmSolver2M,
+        SamplerKind::dpm_solver_2m(),
         20,
         Objective::Epsilon,
     )
     .1;
     let ddim = run(
         ddpm_linear(),
-        SamplerKind::Ddim { eta: 0.0 },
+        SamplerKind::ddim(0.0),
         20,
         Objective::Epsilon,
     )
@@ -216,17 +230,17 @@ fn other_objectives_and_schedules() {
     let edm = ScheduleConfig::edm_polynomial();
     assert_gaussian(
         "edm ddpm 1000",
-        run(edm.clone(), SamplerKind::Ddpm, 1000, Objective::Epsilon),
+        run(edm.clone(), SamplerKind::ddpm(), 1000, Objective::Epsilon),
         0.015,
     );
     assert_gaussian(
         "edm ddpm 1000 (v)",
-        run(edm.clone(), SamplerKind::Ddpm, 1000, Objective::Velocity),
+        run(edm.clone(), SamplerKind::ddpm(), 1000, Objective::Velocity),
         0.015,
     );
     assert_gaussian(
         "edm dpm++ 50 (x0)",
-        run(edm, SamplerKind::DpmSolver2M, 50, Objective::Sample),
+        run(edm, SamplerKind::dpm_solver_2m(), 50, Objective::Sample),
         0.01,
     );
     let cosine = ScheduleConfig::Cosine {
@@ -235,7 +249,7 @@ fn other_objectives_and_schedules() {
     };
     assert_gaussian(
         "cosine dpm++ 50",
-        run(cosine, SamplerKind::DpmSolver2M, 50, Objective::Epsilon),
+        run(cosine, SamplerKind::dpm_solver_2m(), 50, Objective::Epsilon),
         0.01,
     );
 }
@@ -253,8 +267,8 @@ fn a_wrong_posterior_is_detected() {
     };
     let mut noise = PerSampleStreams::new(11, 0..2000);
     let out = sample(
-        &SamplerConfig::new(SamplerKind::Ddpm, Some(50)),
-        &schedule,
+        &SamplerConfig::new(SamplerKind::ddpm(), Some(50)),
+        &diffgen_core::Process::from(schedule.clone()),
         &EuclideanSpace::<()>::new(),
         &wrong,
         &(),
@@ -281,8 +295,8 @@ fn observer_sees_every_step() {
     let mut seen = Vec::new();
     let mut noise = PerSampleStreams::new(0, 0..3);
     sample(
-        &SamplerConfig::new(SamplerKind::Ddpm, Some(10)),
-        &schedule,
+        &SamplerConfig::new(SamplerKind::ddpm(), Some(10)),
+        &diffgen_core::Process::from(schedule.clone()),
         &EuclideanSpace::<()>::new(),
         &oracle,
         &(),
@@ -294,6 +308,6 @@ fn observer_sees_every_step() {
     .unwrap();
     // 10 steps plus EDM's final denoising call at t = 0.
     assert_eq!(seen.len(), 11);
-    assert_eq!(seen[0], (1, 11, 900));
-    assert_eq!(seen[10], (11, 11, 0));
+    assert_eq!(seen[0], (1, 11, 0.9));
+    assert_eq!(seen[10], (11, 11, 0.0));
 }

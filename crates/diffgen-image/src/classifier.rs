@@ -319,7 +319,7 @@ pub fn classifier_checkpoint(
         modality: crate::NAME.to_string(),
         config: serde_json::to_value(file).map_err(|e| CoreError::Other(e.to_string()))?,
         // Unused by a classifier; the field is required by the format.
-        schedule: ScheduleConfig::course_linear(),
+        schedule: Some(ScheduleConfig::course_linear()),
         data: serde_json::to_value(stats).map_err(|e| CoreError::Other(e.to_string()))?,
         step,
         resume: None,

@@ -111,7 +111,7 @@ impl ImageConfig {
         if self.data.train_size == Some(0) {
             return Err(CoreError::setting("data.train_size", "must be positive"));
         }
-        self.diffusion.schedule.build()?;
+        self.diffusion.validate()?;
         Ok(())
     }
 }

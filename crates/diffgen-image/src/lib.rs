@@ -431,7 +431,8 @@ impl Pipeline<4> for ImagePipeline {
             return Ok(());
         }
         let indices: Vec<usize> = (0..n).collect();
-        let sampler = SamplerConfig::new(SamplerKind::DpmSolver2M, Some(sampling.preview_steps));
+        let sampler =
+            SamplerConfig::new(SamplerKind::dpm_solver_2m(), Some(sampling.preview_steps));
         let how = Generation::new(sampler, 0);
         let generated = generate(loaded, &ImageOptions::default(), &indices, &how, device)?;
         let shape = shape_of(loaded);
@@ -718,7 +719,12 @@ fn summary_of(
     };
     SampleSummary {
         model,
-        sampler: request.sampler.to_string(),
+        // The image models are all diffusion models, whose default is DDPM.
+        sampler: request
+            .sampler
+            .clone()
+            .unwrap_or_else(diffgen_core::SamplerKind::ddpm)
+            .to_string(),
         steps: request.steps,
         guidance: request.guidance,
         seed: request.seed,

@@ -33,7 +33,7 @@ fn digits() -> Option<ImageSet> {
 
 /// Mean ε-loss over `set` at fixed levels and noise (the same draws for every model).
 fn fixed_loss(model: &UNet, config: &ImageConfig, data: &ImageData, device: &Device) -> f64 {
-    let schedule = config.diffusion.schedule.build().unwrap();
+    let schedule = config.diffusion.schedule.as_ref().unwrap().build().unwrap();
     let space = PixelSpace::new(false);
     let mut rng = SeededRng::new(99);
     let mut total = 0.0;
@@ -85,9 +85,9 @@ fn train_digits(steps: u64, out: &Path) -> Option<(ImageConfig, ImageData, UNet,
     let space = PixelSpace::new(true);
     let outcome = Trainer {
         config: &config.training,
-        schedule_config: &config.diffusion.schedule,
+        diffusion: &config.diffusion,
+        layout: diffgen_core::process::StateLayout::single(),
         space: &space,
-        weighting: config.diffusion.weighting,
         out_dir: out.to_path_buf(),
         device: device.clone(),
         modality: "image".into(),
@@ -122,7 +122,7 @@ fn request(checkpoint: &Path, out: &Path, options: &[(&str, &str)]) -> SampleReq
         checkpoint: Some(checkpoint.to_path_buf()),
         num_samples: 12,
         steps: Some(10),
-        sampler: SamplerKind::Ddpm,
+        sampler: Some(SamplerKind::ddpm()),
         seed: 1,
         out_dir: out.to_path_buf(),
         shard: Shard::WHOLE,
@@ -202,7 +202,7 @@ fn a_checkpoint_samples_to_png_grid_gif_singles_and_summary() {
     );
     let mut guided = request(&ckpt, &dir.path().join("g"), &[("class", "7")]);
     guided.guidance = Some(3.0);
-    guided.sampler = SamplerKind::DpmSolver2M;
+    guided.sampler = Some(SamplerKind::dpm_solver_2m());
     MODALITY.sample(&guided).unwrap();
 
     // Options are checked.
@@ -301,7 +301,7 @@ fn the_bundled_model_draws_the_requested_digits() {
     req.checkpoint = None;
     req.num_samples = 20;
     req.batch_size = 20;
-    req.sampler = SamplerKind::DpmSolver2M;
+    req.sampler = Some(SamplerKind::dpm_solver_2m());
     req.steps = Some(25);
     req.data_dir = None;
     let report = MODALITY.sample(&req).unwrap();

@@ -74,7 +74,7 @@ impl MoleculeConfig {
                 "the EGNN of EDM predicts ε; only `epsilon` is supported",
             ));
         }
-        self.diffusion.schedule.build()?;
+        self.diffusion.validate()?;
         Ok(())
     }
 }

@@ -453,7 +453,7 @@ impl Pipeline<3> for MoleculePipeline {
         let molecules = xyz::read_xyz(&path)?;
         let mut base: MoleculeConfig = parse_toml(SMALL_CONFIG, Path::new(INFO.default_config.1))?;
         base.encoding = Encoding::qm9();
-        base.diffusion.schedule = diffgen_core::ScheduleConfig::edm_polynomial();
+        base.diffusion.schedule = Some(diffgen_core::ScheduleConfig::edm_polynomial());
         base.diffusion.weighting = Default::default();
         let t = &mut base.training;
         t.seed = 0;

@@ -215,17 +215,17 @@ fn every_sampler_step_stays_in_the_zero_com_subspace() {
     let context = MolContext::new(&counts, &device);
     let node = to_vec(context.masks.node.clone());
     for kind in [
-        SamplerKind::Ddpm,
-        SamplerKind::Ddim { eta: 0.5 },
-        SamplerKind::DpmSolver2M,
+        SamplerKind::ddpm(),
+        SamplerKind::ddim(0.5),
+        SamplerKind::dpm_solver_2m(),
     ] {
         let mut noise = PerSampleStreams::new(1, 0..3);
         let mut worst = 0f32;
         let mut padding = 0f32;
         let mut steps = 0;
         sample(
-            &SamplerConfig::new(kind, Some(20)),
-            &schedule,
+            &SamplerConfig::new(kind.clone(), Some(20)),
+            &diffgen_core::Process::from(schedule.clone()),
             &MoleculeSpace,
             &model,
             &context,

@@ -43,9 +43,9 @@ fn the_loss_falls_on_a_qm9_subset() {
     let dir = tempfile::tempdir().unwrap();
     Trainer {
         config: &config.training,
-        schedule_config: &config.diffusion.schedule,
+        diffusion: &config.diffusion,
+        layout: diffgen_core::process::StateLayout::single(),
         space: &MoleculeSpace,
-        weighting: config.diffusion.weighting,
         out_dir: dir.path().to_path_buf(),
         device,
         modality: "molecule".into(),

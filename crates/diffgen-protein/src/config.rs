@@ -65,7 +65,7 @@ impl ProteinConfig {
     pub fn validate(&self) -> Result<(), CoreError> {
         self.training.validate()?;
         self.model.validate()?;
-        self.diffusion.schedule.build()?;
+        self.diffusion.validate()?;
         let d = &self.data;
         if d.min_length < 3 || d.max_length < d.min_length {
             return Err(CoreError::setting(

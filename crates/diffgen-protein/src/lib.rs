@@ -136,7 +136,15 @@ pub fn renoise_and_denoise(
     seed: u64,
     device: &Device,
 ) -> Result<Vec<Backbone>, ProteinError> {
-    let schedule = loaded.config.diffusion.schedule.build()?;
+    let schedule = loaded
+        .config
+        .diffusion
+        .schedule
+        .as_ref()
+        .ok_or_else(|| {
+            diffgen_core::CoreError::Other("re-noising needs a diffusion schedule".into())
+        })?
+        .build()?;
     let t0 = t0.min(schedule.steps());
     let lengths: Vec<usize> = backbones.iter().map(Backbone::len).collect();
     let l = lengths.iter().copied().max().unwrap_or(0);

@@ -49,7 +49,7 @@ fn denoising_half_noised_test_structures_keeps_their_helices() {
 fn the_bundled_model_samples_helices_from_noise() {
     let device = Device::flex();
     let loaded = load_protein(None, &device).unwrap();
-    let mut how = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(200)), 0);
+    let mut how = Generation::new(SamplerConfig::new(SamplerKind::ddpm(), Some(200)), 0);
     how.batch_size = 8;
     let options = ProteinOptions {
         length: Some(80),

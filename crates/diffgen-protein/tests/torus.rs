@@ -108,9 +108,9 @@ fn every_sampler_step_stays_on_the_torus_with_zero_padding() {
     let lengths = [5, 9, 3];
     let context = ProteinContext::new(&lengths, &device);
     for kind in [
-        SamplerKind::Ddpm,
-        SamplerKind::Ddim { eta: 0.0 },
-        SamplerKind::DpmSolver2M,
+        SamplerKind::ddpm(),
+        SamplerKind::ddim(0.0),
+        SamplerKind::dpm_solver_2m(),
     ] {
         let mut seen = 0;
         let check = |x: &Tensor<3>| {
@@ -129,8 +129,8 @@ fn every_sampler_step_stays_on_the_torus_with_zero_padding() {
             }
         };
         let out = sample(
-            &SamplerConfig::new(kind, Some(25)),
-            &schedule,
+            &SamplerConfig::new(kind.clone(), Some(25)),
+            &diffgen_core::Process::from(schedule.clone()),
             &TorusSpace,
             &Wild {
                 lengths: lengths.to_vec(),

@@ -49,9 +49,9 @@ fn the_loss_falls_and_the_model_samples_backbones() {
     let dir = tempfile::tempdir().unwrap();
     Trainer {
         config: &config.training,
-        schedule_config: &config.diffusion.schedule,
+        diffusion: &config.diffusion,
+        layout: diffgen_core::process::StateLayout::single(),
         space: &TorusSpace,
-        weighting: config.diffusion.weighting,
         out_dir: dir.path().to_path_buf(),
         device: device.clone(),
         modality: "protein".into(),
@@ -79,7 +79,7 @@ fn the_loss_falls_and_the_model_samples_backbones() {
     // The trained checkpoint samples backbones of the asked length, and the noise of each
     // chain does not depend on the batch it is drawn in.
     let loaded = load_protein(Some(&dir.path().join("model.safetensors")), &device).unwrap();
-    let mut how = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(20)), 3);
+    let mut how = Generation::new(SamplerConfig::new(SamplerKind::ddpm(), Some(20)), 3);
     how.batch_size = 8;
     let mut options = ProteinOptions::default();
     let all = generate(&loaded, &options, &[0, 1, 2, 3, 4], &how, &device).unwrap();

@@ -61,7 +61,7 @@ impl ToyConfig {
                 "must lie in [0, 1)",
             ));
         }
-        self.diffusion.schedule.build()?;
+        self.diffusion.validate()?;
         Ok(())
     }
 }

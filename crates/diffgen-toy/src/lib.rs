@@ -258,7 +258,10 @@ impl Pipeline<2> for ToyPipeline {
     ) -> Result<(), ToyError> {
         let (_, val_set) = point_sets(&loaded.config, data.config_origin)?;
         let indices: Vec<usize> = (0..REFERENCE_POINTS).collect();
-        let how = Generation::new(SamplerConfig::new(SamplerKind::DpmSolver2M, Some(50)), 0);
+        let how = Generation::new(
+            SamplerConfig::new(SamplerKind::dpm_solver_2m(), Some(50)),
+            0,
+        );
         let points = points_of(&generate(loaded, &indices, &how, device)?.samples);
         let mmd = mmd_to(&points, &val_set.points);
         let plot = out_dir.join("samples.png");

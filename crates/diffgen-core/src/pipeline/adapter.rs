@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use super::{bench, sample_command, train_command, OptionSpec, Pipeline};
 use crate::error::BoxError;
 use crate::modality::{
-    BenchRequest, Modality, ModalityCommand, Report, SampleRequest, TrainRequest,
+    BenchRequest, Modality, ModalityCommand, Report, SampleRequest, SamplerFit, TrainRequest,
 };
+use crate::sampler::SAMPLERS;
 
 /// A pipeline as the registry holds it: `static MODALITY: Registered<MyPipeline, 2> =
 /// Registered(MyPipeline);` in the modality's crate, and one line in the CLI's registry.
@@ -68,6 +69,26 @@ impl<P: Pipeline<D>, const D: usize> Modality for Registered<P, D> {
         let info = self.0.info();
         (!info.bundled.is_empty()).then_some(info.bundled_summary)
     }
+
+    fn samplers(&self, checkpoint: Option<&Path>) -> Result<SamplerFit, BoxError> {
+        let loaded = super::load(&self.0, checkpoint, &burn::tensor::Device::flex())?;
+        let process = self.0.process(&loaded)?;
+        let samplers = SAMPLERS
+            .iter()
+            .map(|entry| {
+                let why = match (entry.build)(None) {
+                    Ok(sampler) => sampler.unfit(&process.path),
+                    Err(e) => Some(e),
+                };
+                (entry.usage, entry.help, why)
+            })
+            .collect();
+        Ok(SamplerFit {
+            process: process.describe(),
+            default: process.path.default_sampler().to_string(),
+            samplers,
+        })
+    }
 }
 
 impl<P: Pipeline<D>, const D: usize> Modality for WithCommands<P, D> {
@@ -109,5 +130,9 @@ impl<P: Pipeline<D>, const D: usize> Modality for WithCommands<P, D> {
 
     fn commands(&self) -> &'static [ModalityCommand] {
         self.commands
+    }
+
+    fn samplers(&self, checkpoint: Option<&Path>) -> Result<SamplerFit, BoxError> {
+        self.inner.samplers(checkpoint)
     }
 }

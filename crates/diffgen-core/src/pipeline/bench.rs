@@ -5,14 +5,16 @@
 //! are timed (batch, forward, backward, update, EMA), never validation, logging or
 //! checkpoint writes, because the trainer writes nothing here. Sampling: one untimed
 //! two-step draw of one sample, then `--num-samples` samples in one batch with
-//! `--sample-steps` DDPM steps, timed whole.
+//! `--sample-steps` steps of the process's default sampler (DDPM for diffusion, Euler for
+//! flow matching), timed whole — for the bundled model, or for every case's model when the
+//! bundled one is not what the bench compares.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{generate, load, to_json, Generation, Loaded, ModalityConfig, OptionValues, Pipeline};
 use crate::modality::{BenchRequest, Report, SampleRequest, Shard};
-use crate::sampler::{SamplerConfig, SamplerKind};
+use crate::sampler::SamplerConfig;
 use crate::train::{Persistence, Trainer};
 
 /// Untimed steps before the timed ones.
@@ -38,7 +40,7 @@ pub fn bench<P: Pipeline<D>, const D: usize>(
     let info = pipeline.info();
     let device = request.backend.device()?;
     let mut report = Report::default();
-    let mut fallback: Option<Loaded<P, D>> = None;
+    let mut trained: Vec<(String, Loaded<P, D>)> = Vec::new();
     let bundled = !info.bundled.is_empty() && pipeline.bench_samples_bundled();
     let cases = if request.train_steps > 0 || !bundled {
         pipeline.bench_cases(request)?
@@ -61,9 +63,9 @@ pub fn bench<P: Pipeline<D>, const D: usize>(
         let space = pipeline.space(&config, &case.stats);
         let trainer = Trainer {
             config: config.training(),
-            schedule_config: &config.diffusion().schedule,
+            diffusion: config.diffusion(),
+            layout: pipeline.layout(&config, &case.stats)?,
             space: &space,
-            weighting: config.diffusion().weighting,
             out_dir: PathBuf::from("<bench: nothing is written>"),
             device: device.clone(),
             modality: info.name.to_string(),
@@ -85,30 +87,48 @@ pub fn bench<P: Pipeline<D>, const D: usize>(
                 .metrics
                 .push((format!("train steps/s — {what}"), timed as f64 / seconds));
         }
-        if fallback.is_none() {
-            fallback = Some(Loaded {
+        if !bundled {
+            let loaded = Loaded {
                 meta: trainer.meta(outcome.steps, None),
                 model: outcome.ema,
                 config,
                 stats: case.stats,
                 origin: PathBuf::from("<bench model>"),
                 bundled: false,
-            });
+            };
+            trained.push((case.label, loaded));
         }
     }
     if request.num_samples == 0 || request.sample_steps == 0 {
         return Ok(report);
     }
-    let loaded = match (bundled, fallback) {
-        (true, _) => load(pipeline, None, &device)?,
-        (false, Some(trained)) => trained,
-        (false, None) => return Ok(report),
+    let models = match bundled {
+        true => vec![("bundled model".to_string(), load(pipeline, None, &device)?)],
+        false => trained,
     };
+    for (label, loaded) in &models {
+        time_sampling(pipeline, loaded, label, request, &device, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Times `--num-samples` samples of `loaded` in one batch (after an untimed warm-up).
+fn time_sampling<P: Pipeline<D>, const D: usize>(
+    pipeline: &P,
+    loaded: &Loaded<P, D>,
+    label: &str,
+    request: &BenchRequest,
+    device: &burn::tensor::Device,
+    report: &mut Report,
+) -> Result<(), P::Error> {
+    let info = pipeline.info();
+    let process = pipeline.process(loaded)?;
+    let sampler = process.path.default_sampler();
     let sample_request = SampleRequest {
         checkpoint: None,
         num_samples: request.num_samples,
         steps: Some(request.sample_steps),
-        sampler: SamplerKind::Ddpm,
+        sampler: Some(sampler.clone()),
         seed: 0,
         out_dir: PathBuf::new(),
         shard: Shard::WHOLE,
@@ -122,29 +142,28 @@ pub fn bench<P: Pipeline<D>, const D: usize>(
         show_progress: false,
     };
     let values = OptionValues::parse(info.name, info.options, &sample_request.options)?;
-    let options = pipeline.options(&loaded, &values, &sample_request, &mut Vec::new())?;
-    let warm = Generation::new(SamplerConfig::new(SamplerKind::Ddpm, Some(2)), 0);
-    generate(pipeline, &loaded, &options, &[0], &warm, &device)?;
+    let options = pipeline.options(loaded, &values, &sample_request, &mut Vec::new())?;
+    let warm = Generation::new(SamplerConfig::new(sampler.clone(), Some(2)), 0);
+    generate(pipeline, loaded, &options, &[0], &warm, device)?;
     let mut how = Generation::new(
-        SamplerConfig::new(SamplerKind::Ddpm, Some(request.sample_steps)),
+        SamplerConfig::new(sampler.clone(), Some(request.sample_steps)),
         0,
     );
     how.batch_size = request.num_samples;
     let indices: Vec<usize> = (0..request.num_samples).collect();
     let started = Instant::now();
-    generate(pipeline, &loaded, &options, &indices, &how, &device)?;
+    generate(pipeline, loaded, &options, &indices, &how, device)?;
     let seconds = started.elapsed().as_secs_f64();
-    let model = if loaded.bundled {
-        "bundled model"
-    } else {
-        "bench model"
-    };
     report.metrics.push((
         format!(
-            "{}/s ({} {}, {} DDPM steps, {model})",
-            info.noun, request.num_samples, info.noun, request.sample_steps
+            "{}/s ({} {}, {} {} steps, {label})",
+            info.noun,
+            request.num_samples,
+            info.noun,
+            request.sample_steps,
+            sampler.name().to_uppercase()
         ),
         request.num_samples as f64 / seconds,
     ));
-    Ok(report)
+    Ok(())
 }

@@ -37,6 +37,7 @@ use crate::checkpoint::{Checkpoint, CheckpointMeta, EMA_PREFIX};
 use crate::config::DiffusionConfig;
 use crate::denoiser::Denoiser;
 use crate::modality::{BenchRequest, Report, SampleRequest, TrainRequest};
+use crate::process::{Process, StateLayout};
 use crate::space::NoiseSpace;
 use crate::train::{TrainConfig, TrainData};
 use crate::CoreError;
@@ -173,6 +174,22 @@ pub trait Pipeline<const D: usize>: Send + Sync + Sized + 'static {
 
     /// The space of `config`'s states.
     fn space(&self, config: &Self::Config, stats: &Self::Stats) -> Self::Space;
+
+    /// The parts of `config`'s state (default: one continuous tensor). A product state
+    /// names its parts here, with widths from `stats` and settings from `[diffusion.parts]`.
+    fn layout(
+        &self,
+        _config: &Self::Config,
+        _stats: &Self::Stats,
+    ) -> Result<StateLayout, Self::Error> {
+        Ok(StateLayout::single())
+    }
+
+    /// The process of a loaded model.
+    fn process(&self, loaded: &Loaded<Self, D>) -> Result<Process, Self::Error> {
+        let layout = self.layout(&loaded.config, &loaded.stats)?;
+        Ok(loaded.config.diffusion().process(layout)?)
+    }
 
     /// Refuses checkpoints of this modality that are not diffusion models of it (the image
     /// classifier, say).

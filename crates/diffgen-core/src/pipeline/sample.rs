@@ -10,9 +10,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{
-    load, EvalContext, Loaded, Manifest, ModalityConfig, OptionValues, Pipeline, RunOutput,
-};
+use super::{load, EvalContext, Loaded, Manifest, OptionValues, Pipeline, RunOutput};
 use crate::batching::similar_size_batches;
 use crate::denoiser::Guided;
 use crate::modality::{Report, SampleRequest};
@@ -92,7 +90,7 @@ impl FramePolicy {
 }
 
 /// How to draw.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Generation {
     /// Update rule and step count.
     pub sampler: SamplerConfig,
@@ -127,8 +125,8 @@ impl Generation {
 pub struct Frame<S> {
     /// 1-based step.
     pub step: usize,
-    /// The level reached (0: the end).
-    pub t: usize,
+    /// The time reached (0: the end).
+    pub t: f64,
     /// One state per sample, in the order of [`Generated::indices`].
     pub samples: Vec<S>,
 }
@@ -165,7 +163,7 @@ pub fn generate<P: Pipeline<D>, const D: usize>(
     how: &Generation,
     device: &Device,
 ) -> Result<Generated<P::Sample>, P::Error> {
-    let schedule = loaded.config.diffusion().schedule.build()?;
+    let process = pipeline.process(loaded)?;
     let space = pipeline.space(&loaded.config, &loaded.stats);
     let mut plan: Vec<_> = indices
         .iter()
@@ -176,8 +174,10 @@ pub fn generate<P: Pipeline<D>, const D: usize>(
         Batching::Full => plan.chunks(how.batch_size.max(1)).collect(),
         Batching::SimilarSize => similar_size_batches(&plan, |p| p.size, how.batch_size),
     };
-    let levels = schedule.timesteps(how.sampler.steps.unwrap_or(schedule.steps()))?;
-    let calls = levels.len() - 1 + usize::from(schedule.needs_final_denoise());
+    let path = &process.path;
+    how.sampler.kind.check(path)?;
+    let grid = path.grid(how.sampler.steps.unwrap_or(path.default_steps()))?;
+    let calls = grid.len() - 1 + usize::from(path.needs_final_denoise());
     let progress = progress_bar(how.progress, indices.len(), calls);
 
     // Samples and frames as (index, sample), sorted at the end.
@@ -221,7 +221,7 @@ pub fn generate<P: Pipeline<D>, const D: usize>(
         let model = Guided::new(&loaded.model, how.guidance.unwrap_or(1.0));
         let state = sample(
             &how.sampler,
-            &schedule,
+            &process,
             &space,
             &model,
             &context,
@@ -292,10 +292,15 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let schedule = loaded.config.diffusion().schedule.build()?;
-    let total_steps = request.steps.unwrap_or(schedule.steps());
+    let process = pipeline.process(&loaded)?;
+    let sampler = request
+        .sampler
+        .clone()
+        .unwrap_or_else(|| process.path.default_sampler());
+    sampler.check(&process.path)?;
+    let total_steps = request.steps.unwrap_or(process.path.default_steps());
     let how = Generation {
-        sampler: SamplerConfig::new(request.sampler, request.steps),
+        sampler: SamplerConfig::new(sampler.clone(), request.steps),
         seed: request.seed,
         guidance: request.guidance,
         batch_size: request.batch_size,
@@ -338,8 +343,12 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
     report.notes.push(format!(
         "model: {model} (step {}), sampler {} with {} steps{}{}",
         loaded.meta.step,
-        request.sampler,
-        request.steps.map_or("all".to_string(), |s| s.to_string()),
+        sampler,
+        match (request.steps, process.path.is_continuous()) {
+            (Some(s), _) => s.to_string(),
+            (None, false) => "all".to_string(),
+            (None, true) => total_steps.to_string(),
+        },
         pipeline.describe(&loaded, &options),
         request
             .guidance
@@ -353,7 +362,7 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
         diffgen_version: crate::VERSION.to_string(),
         model,
         model_step: loaded.meta.step,
-        sampler: request.sampler.to_string(),
+        sampler: sampler.to_string(),
         steps: request.steps,
         seed: request.seed,
         num_samples: request.num_samples,

@@ -116,9 +116,9 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
     let space = pipeline.space(&config, &sets.stats);
     let trainer = Trainer {
         config: config.training(),
-        schedule_config: &config.diffusion().schedule,
+        diffusion: config.diffusion(),
+        layout: pipeline.layout(&config, &sets.stats)?,
         space: &space,
-        weighting: config.diffusion().weighting,
         out_dir: out_dir.clone(),
         device: device.clone(),
         modality: info.name.to_string(),

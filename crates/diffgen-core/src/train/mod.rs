@@ -31,9 +31,8 @@ use crate::checkpoint::{
 };
 use crate::denoiser::Denoiser;
 use crate::error::BoxError;
-use crate::forward::LossWeighting;
+use crate::process::{process_loss, DiffusionConfig, Process, StateLayout};
 use crate::rng::SeededRng;
-use crate::schedule::{NoiseSchedule, ScheduleConfig};
 use crate::space::NoiseSpace;
 use crate::tensor_util::scalar;
 use crate::CoreError;
@@ -71,12 +70,12 @@ pub trait TrainData<const D: usize> {
 pub struct Trainer<'a, S> {
     /// The `[training]` table.
     pub config: &'a TrainConfig,
-    /// The noise schedule; the trainer builds it.
-    pub schedule_config: &'a ScheduleConfig,
+    /// The `[diffusion]` table: the process, objective, weighting and per-part settings.
+    pub diffusion: &'a DiffusionConfig,
+    /// The parts of the modality's state ([`StateLayout::single`] for one tensor).
+    pub layout: StateLayout,
     /// The state space: its noise and its per-sample loss reduction.
     pub space: &'a S,
-    /// Per-sample weight of the loss.
-    pub weighting: LossWeighting,
     /// Where `checkpoint.safetensors`, `model.safetensors`, `metrics.jsonl` and `loss.png` go.
     pub out_dir: PathBuf,
     /// The training device (autodiff is enabled on it by the trainer).
@@ -182,7 +181,7 @@ impl<S> Trainer<'_, S> {
         if train.is_empty() {
             return Err(CoreError::Other("the training set is empty".into()));
         }
-        let schedule = self.schedule_config.build()?;
+        let process = self.diffusion.process(self.layout.clone())?;
         let device = self.device.clone().autodiff();
         let plain = self.device.clone();
         if self.persistence == Persistence::Checkpoints {
@@ -261,7 +260,6 @@ impl<S> Trainer<'_, S> {
             ProgressBar::hidden()
         };
 
-        let (t_min, t_max) = (schedule.min_train_t(), schedule.steps());
         let mut window_loss = 0.0;
         let mut window_steps = 0u64;
         let mut window_start = Instant::now();
@@ -274,20 +272,9 @@ impl<S> Trainer<'_, S> {
             let (x0, context) = train.batch(&indices, &mut rng, &device).map_err(|e| {
                 CoreError::Other(format!("loading batch at step {}: {e}", step + 1))
             })?;
-            let t: Vec<usize> = (0..indices.len())
-                .map(|_| rng.int_inclusive(t_min, t_max))
-                .collect();
-            let loss = denoising_loss(
-                &model,
-                self.space,
-                &schedule,
-                self.weighting,
-                x0,
-                &context,
-                &t,
-                &mut rng,
-            )
-            .mean();
+            let t = process.draw_times(indices.len(), &mut rng);
+            let loss =
+                process_loss(&process, &model, self.space, x0, &context, &t, &mut rng).mean();
             let value = scalar(loss.clone());
             if !value.is_finite() {
                 progress.abandon();
@@ -311,7 +298,7 @@ impl<S> Trainer<'_, S> {
 
             let val_due = cfg.val_every > 0 && step % cfg.val_every == 0;
             let val_loss = match (validation, val_due) {
-                (Some(v), true) => Some(self.validation_loss(&ema, v, &schedule, &plain)?),
+                (Some(v), true) => Some(self.validation_loss(&ema, v, &process, &plain)?),
                 _ => None,
             };
             let log_due = step % cfg.log_every == 0 || val_loss.is_some() || step == end;
@@ -389,7 +376,7 @@ impl<S> Trainer<'_, S> {
             diffgen_version: crate::VERSION.to_string(),
             modality: self.modality.clone(),
             config: self.modality_config.clone(),
-            schedule: self.schedule_config.clone(),
+            schedule: self.diffusion.schedule.clone(),
             data: self.data_stats.clone(),
             step,
             resume,
@@ -429,7 +416,7 @@ impl<S> Trainer<'_, S> {
         &self,
         ema: &M,
         data: &V,
-        schedule: &NoiseSchedule,
+        process: &Process,
         device: &Device,
     ) -> Result<f64, CoreError>
     where
@@ -449,19 +436,8 @@ impl<S> Trainer<'_, S> {
             let (x0, context) = data
                 .batch(&indices, &mut rng, device)
                 .map_err(|e| CoreError::Other(format!("loading validation batch: {e}")))?;
-            let t: Vec<usize> = (0..indices.len())
-                .map(|_| rng.int_inclusive(schedule.min_train_t(), schedule.steps()))
-                .collect();
-            let losses = denoising_loss(
-                ema,
-                self.space,
-                schedule,
-                self.weighting,
-                x0,
-                &context,
-                &t,
-                &mut rng,
-            );
+            let t = process.draw_times(indices.len(), &mut rng);
+            let losses = process_loss(process, ema, self.space, x0, &context, &t, &mut rng);
             total += scalar(losses.sum());
             count += indices.len();
         }

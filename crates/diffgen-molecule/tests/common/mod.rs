@@ -33,7 +33,7 @@ pub fn edm_model(file: &str, device: &Device) -> EgnnDynamics {
         diffgen_version: String::new(),
         modality: "molecule".into(),
         config: serde_json::Value::Null,
-        schedule: diffgen_core::ScheduleConfig::edm_polynomial(),
+        schedule: Some(diffgen_core::ScheduleConfig::edm_polynomial()),
         data: serde_json::Value::Null,
         step: 0,
         resume: None,
