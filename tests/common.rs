@@ -106,7 +106,15 @@ pub fn fresh_model(config: &ToyConfig) -> diffgen_toy::model::ToyDenoiser {
     let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     device.seed(config.training.seed);
-    let model = config.model.init(config.diffusion.objective, 8, &device);
+    let model = config.model.init(
+        config.diffusion.objective,
+        diffgen_toy::model::ToyShape {
+            width: 2,
+            num_classes: 8,
+            self_conditioning: false,
+        },
+        &device,
+    );
     // Materialised on the plain device; the trainer moves it onto autodiff.
     model.visit(&mut Touch);
     model

@@ -214,9 +214,15 @@ fn foreign_and_misshapen_checkpoints_are_refused() {
 
     let mut wider = config.clone();
     wider.model.hidden = 96;
-    let model = wider
-        .model
-        .init(wider.diffusion.objective, 8, &Device::flex());
+    let model = wider.model.init(
+        wider.diffusion.objective,
+        diffgen_toy::model::ToyShape {
+            width: 2,
+            num_classes: 8,
+            self_conditioning: false,
+        },
+        &Device::flex(),
+    );
     let err = ckpt
         .load_module(EMA_PREFIX, model, None, &Device::flex(), &path)
         .expect_err("shape mismatch")

@@ -113,7 +113,8 @@ enum Command {
 
 #[derive(Args)]
 struct SamplingArgs {
-    /// Checkpoint to sample from (`run`: default is the bundled model).
+    /// Checkpoint to sample from: a file, or `bundled:<name>` for one of the other bundled
+    /// models `diffgen modalities` lists (`run`: default is the bundled model).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     #[arg(long, default_value_t = 100)]
@@ -365,6 +366,9 @@ fn list_modalities(options: bool) {
             bundled,
             m.writers().join(", ")
         );
+        for v in m.variants() {
+            println!("    --checkpoint bundled:{:<10} {}", v.name, v.summary);
+        }
         if options {
             for spec in m.options() {
                 println!("    --{:<12} {}", flag_name(spec), spec.describe());

@@ -187,6 +187,10 @@ pub trait Modality: Send + Sync {
     fn bundled(&self) -> Option<&'static str> {
         None
     }
+    /// Its other bundled models (`--checkpoint bundled:<name>`).
+    fn variants(&self) -> &'static [crate::pipeline::BundledModel] {
+        &[]
+    }
     /// The sampling options it declares.
     fn options(&self) -> &'static [crate::pipeline::OptionSpec] {
         &[]

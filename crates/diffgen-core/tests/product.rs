@@ -97,7 +97,7 @@ fn draw(process: &Process, sampler: &str, steps: usize, indices: &[u64], batch: 
     let mut all = Vec::new();
     for chunk in indices.chunks(batch) {
         let mut noise = PerSampleStreams::new(3, chunk.iter().copied());
-        let mut check = |x: &Tensor<2>| {
+        let check = |x: &Tensor<2>| {
             let v = to_vec(x.clone());
             for row in v.chunks(width) {
                 let ones = row[1..].iter().filter(|&&e| e == 1.0).count();

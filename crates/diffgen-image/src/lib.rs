@@ -66,6 +66,7 @@ static INFO: ModalityInfo = ModalityInfo {
     noun: "images",
     bundled: BUNDLED,
     bundled_summary: "class-conditional UNet trained on MNIST on CPU (configs/image-mnist-cpu.toml)",
+    variants: &[],
     default_config: (COURSE_CONFIG, "configs/image-mnist.toml"),
     options: &[
         OptionSpec {

@@ -71,6 +71,7 @@ static INFO: ModalityInfo = ModalityInfo {
     noun: "molecules",
     bundled: BUNDLED,
     bundled_summary: "EGNN trained on QM9 train on CPU (configs/molecule-qm9-small.toml)",
+    variants: &[],
     default_config: (SMALL_CONFIG, "configs/molecule-qm9-small.toml"),
     options: &[OptionSpec {
         name: "atoms",

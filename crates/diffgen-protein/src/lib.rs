@@ -66,6 +66,7 @@ static INFO: ModalityInfo = ModalityInfo {
     noun: "backbones",
     bundled: BUNDLED,
     bundled_summary: "FoldingDiff-style angle diffusion trained on CATH S40 train (configs/protein-cath.toml)",
+    variants: &[],
     default_config: (DEFAULT_CONFIG, "configs/protein-cath.toml"),
     options: &[
         OptionSpec {

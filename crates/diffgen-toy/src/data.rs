@@ -207,6 +207,8 @@ pub struct ToyData {
     pub num_classes: usize,
     /// Share of labels dropped to the null label per batch.
     pub label_dropout: f64,
+    /// Columns of the one-hot label a joint model generates (None: the state is the point).
+    pub label_columns: Option<usize>,
 }
 
 impl ToyData {
@@ -231,7 +233,15 @@ impl ToyData {
             labels: set.labels.clone(),
             num_classes,
             label_dropout,
+            label_columns: None,
         }
+    }
+
+    /// The same points as states of a joint model: the point, then the label one-hot over
+    /// `columns` (the classes, and a mask column where the prior has one).
+    pub fn with_label_columns(mut self, columns: usize) -> Self {
+        self.label_columns = Some(columns);
+        self
     }
 }
 
@@ -248,8 +258,16 @@ impl TrainData<2> for ToyData {
         rng: &mut SeededRng,
         device: &Device,
     ) -> Result<(Tensor<2>, ToyContext), BoxError> {
-        let values: Vec<f32> = indices.iter().flat_map(|&i| self.points[i]).collect();
-        let x = tensor_from_vec(values, [indices.len(), 2], device);
+        let width = 2 + self.label_columns.unwrap_or(0);
+        let mut values = vec![0f32; indices.len() * width];
+        for (row, &i) in indices.iter().enumerate() {
+            values[row * width..row * width + 2].copy_from_slice(&self.points[i]);
+            if self.label_columns.is_some() {
+                let label = self.labels[i].ok_or("a joint model needs a label on every point")?;
+                values[row * width + 2 + label] = 1.0;
+            }
+        }
+        let x = tensor_from_vec(values, [indices.len(), width], device);
         let labels = (self.num_classes > 0).then(|| {
             let null = self.num_classes as i64;
             let ids: Vec<i64> = indices

@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use diffgen_core::modality::{BenchRequest, Report, SampleRequest};
 use diffgen_core::pipeline::{
-    self, BenchCase, DataRequest, EvalContext, FramePolicy, Generated, Loaded, ModalityInfo,
-    OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput, TrainSets,
+    self, BenchCase, BundledModel, DataRequest, EvalContext, FramePolicy, Generated, Loaded,
+    ModalityInfo, OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput,
+    TrainSets,
 };
 use diffgen_core::rng::SeededRng;
 use diffgen_core::sampler::{SamplerConfig, SamplerKind};
@@ -28,8 +29,9 @@ use serde::{Deserialize, Serialize};
 pub use config::ToyConfig;
 use data::{DataSource, PointSet, ToyData};
 pub use diffgen_core::pipeline::Generation;
+use diffgen_core::process::StateLayout;
 use io::ToySample;
-use model::{ToyContext, ToyDenoiser};
+use model::{ToyContext, ToyDenoiser, ToyShape};
 
 /// The registration: one line in the CLI's registry names it.
 pub static MODALITY: Registered<ToyPipeline, 2> = Registered(ToyPipeline);
@@ -37,8 +39,15 @@ pub static MODALITY: Registered<ToyPipeline, 2> = Registered(ToyPipeline);
 /// The bundled model: trained by `diffgen train --modality toy --config configs/toy-ring.toml`.
 static BUNDLED: &[u8] = include_bytes!("../weights/toy-ring.safetensors");
 
+/// The joint model: trained by `diffgen train --modality toy --config configs/toy-ring-joint.toml`.
+static BUNDLED_JOINT: &[u8] = include_bytes!("../weights/toy-ring-joint.safetensors");
+
 /// The config the bundled model was trained with.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/toy-ring.toml");
+
+/// The joint toy: the point and its component label generated together.
+pub const JOINT_CONFIG: &str = include_str!("../../../configs/toy-ring-joint.toml");
+const JOINT_CONFIG_PATH: &str = "configs/toy-ring-joint.toml";
 
 /// Points held out for metrics in `run` and `eval`.
 const REFERENCE_POINTS: usize = 1000;
@@ -53,6 +62,11 @@ static INFO: ModalityInfo = ModalityInfo {
     noun: "samples",
     bundled: BUNDLED,
     bundled_summary: "ring of 8 Gaussians, conditional on the component (configs/toy-ring.toml)",
+    variants: &[BundledModel {
+        name: "joint",
+        bytes: BUNDLED_JOINT,
+        summary: "point and component label generated together: flow matching + categorical (configs/toy-ring-joint.toml)",
+    }],
     default_config: (DEFAULT_CONFIG, "configs/toy-ring.toml"),
     options: &[OptionSpec {
         name: "class",
@@ -94,8 +108,12 @@ pub struct ToyStats {
     pub mean: [f64; 2],
     /// Per-axis standard deviation.
     pub std: [f64; 2],
-    /// Labels the model knows (0: unconditional).
+    /// Labels the model knows: the classes a conditional model embeds or a joint model
+    /// generates (0: neither).
     pub num_classes: usize,
+    /// The training labels' frequencies (joint models: the marginal prior).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_frequencies: Vec<f64>,
     /// `ring`, `moons` or the CSV's path.
     pub dataset: String,
 }
@@ -163,8 +181,9 @@ fn point_sets(config: &ToyConfig, origin: &Path) -> Result<(PointSet, PointSet),
     })
 }
 
-/// Reference points of a synthetic data set (independent of training and validation data).
-fn reference_points(dataset: &str) -> Option<Vec<[f64; 2]>> {
+/// Reference points of a synthetic data set (independent of training and validation data),
+/// with their labels.
+fn reference_set(dataset: &str) -> Option<PointSet> {
     let source = match dataset {
         "ring" => DataSource::Ring {
             radius: 2.0,
@@ -173,10 +192,45 @@ fn reference_points(dataset: &str) -> Option<Vec<[f64; 2]>> {
         "moons" => DataSource::Moons { noise: 0.05 },
         _ => return None,
     };
-    let set = source
+    source
         .points(REFERENCE_POINTS, 12345, REFERENCE_STREAM)
-        .ok()?;
-    Some(set.points)
+        .ok()
+}
+
+/// Reference points of a synthetic data set.
+fn reference_points(dataset: &str) -> Option<Vec<[f64; 2]>> {
+    reference_set(dataset).map(|set| set.points)
+}
+
+/// The share of samples whose label is that of the reference point nearest to them (on the
+/// ring: the component their point lies in).
+fn label_agreement(samples: &[ToySample], reference: &PointSet) -> f64 {
+    let agree = samples
+        .iter()
+        .filter(|s| {
+            let nearest = reference
+                .points
+                .iter()
+                .zip(&reference.labels)
+                .min_by(|(a, _), (b, _)| distance2(a, &s.point).total_cmp(&distance2(b, &s.point)))
+                .and_then(|(_, label)| *label);
+            nearest.is_some() && nearest == s.label
+        })
+        .count();
+    agree as f64 / samples.len().max(1) as f64
+}
+
+fn distance2(a: &[f64; 2], b: &[f64; 2]) -> f64 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
+}
+
+/// The columns of a model's state: the point, and a joint model's label one-hot.
+fn state_width(config: &ToyConfig, stats: &ToyStats) -> Result<usize, ToyError> {
+    let layout = ToyPipeline.layout(config, stats)?;
+    Ok(match layout.parts().is_empty() {
+        true => 2,
+        false => layout.width(),
+    })
 }
 
 /// MMD² of `points` to `reference`, with bandwidths from the reference's spread.
@@ -209,9 +263,27 @@ impl Pipeline<2> for ToyPipeline {
     }
 
     fn init_model(&self, config: &ToyConfig, stats: &ToyStats, device: &Device) -> ToyDenoiser {
-        config
-            .model
-            .init(config.diffusion.objective, stats.num_classes, device)
+        // A checkpoint's layout was checked when it was loaded; a bad one falls back to the
+        // point alone, and its weights then fail to load with a clear shape error.
+        let shape = ToyShape {
+            width: state_width(config, stats).unwrap_or(2),
+            num_classes: stats.num_classes,
+            self_conditioning: config.diffusion.self_conditioning,
+        };
+        config.model.init(config.diffusion.objective, shape, device)
+    }
+
+    /// A joint model's state is the point and the label's one-hot.
+    fn layout(&self, config: &ToyConfig, stats: &ToyStats) -> Result<StateLayout, ToyError> {
+        if !config.model.joint {
+            return Ok(StateLayout::single());
+        }
+        let frequencies =
+            (!stats.class_frequencies.is_empty()).then(|| stats.class_frequencies.clone());
+        Ok(StateLayout::builder()
+            .continuous("point", 2)
+            .categorical("label", 1, stats.num_classes, frequencies)
+            .settings(&config.diffusion.parts)?)
     }
 
     fn space(&self, _config: &ToyConfig, _stats: &ToyStats) -> Self::Space {
@@ -228,20 +300,45 @@ impl Pipeline<2> for ToyPipeline {
             return Err(CoreError::Other("the training set is empty".into()).into());
         }
         let (mean, std) = train_set.moments();
-        let num_classes = match config.model.conditional {
+        let model = &config.model;
+        let num_classes = match model.conditional || model.joint {
             true => config.data.source.num_classes(&train_set),
             false => 0,
         };
+        let mut class_frequencies = Vec::new();
+        if model.joint {
+            if num_classes < 2 || train_set.labels.iter().any(Option::is_none) {
+                return Err(CoreError::setting(
+                    "model.joint",
+                    "a joint model needs a label (of at least 2 classes) on every training point",
+                )
+                .into());
+            }
+            class_frequencies = vec![0.0; num_classes];
+            for label in train_set.labels.iter().flatten() {
+                class_frequencies[*label] += 1.0 / train_set.len() as f64;
+            }
+        }
+        let stats = ToyStats {
+            mean,
+            std,
+            num_classes,
+            class_frequencies,
+            dataset: config.data.source.name(),
+        };
+        let conditioning = if model.conditional { num_classes } else { 0 };
         let dropout = config.data.label_dropout;
+        let mut train = ToyData::new(&train_set, mean, std, conditioning, dropout);
+        let mut validation = ToyData::new(&val_set, mean, std, conditioning, 0.0);
+        if model.joint {
+            let columns = state_width(config, &stats)? - 2;
+            train = train.with_label_columns(columns);
+            validation = validation.with_label_columns(columns);
+        }
         Ok(TrainSets {
-            train: ToyData::new(&train_set, mean, std, num_classes, dropout),
-            validation: Some(ToyData::new(&val_set, mean, std, num_classes, 0.0)),
-            stats: ToyStats {
-                mean,
-                std,
-                num_classes,
-                dataset: config.data.source.name(),
-            },
+            train,
+            validation: Some(validation),
+            stats,
             summary: Vec::new(),
             notes: Vec::new(),
         })
@@ -262,7 +359,8 @@ impl Pipeline<2> for ToyPipeline {
             SamplerConfig::new(SamplerKind::dpm_solver_2m(), Some(50)),
             0,
         );
-        let points = points_of(&generate(loaded, &indices, &how, device)?.samples);
+        let samples = generate(loaded, &indices, &how, device)?.samples;
+        let points = points_of(&samples);
         let mmd = mmd_to(&points, &val_set.points);
         let plot = out_dir.join("samples.png");
         io::write_scatter_png(&plot, &points, Some(&val_set.points))?;
@@ -270,6 +368,12 @@ impl Pipeline<2> for ToyPipeline {
         report
             .metrics
             .push(("MMD² to validation (dpm++2m, 50 steps)".into(), mmd));
+        if loaded.config.model.joint {
+            report.metrics.push((
+                "label agreement with the nearest validation point (dpm++2m, 50 steps)".into(),
+                label_agreement(&samples, &val_set),
+            ));
+        }
         Ok(())
     }
 
@@ -282,6 +386,13 @@ impl Pipeline<2> for ToyPipeline {
     ) -> Result<ToyOptions, ToyError> {
         let num_classes = loaded.stats.num_classes;
         let class = values.count("class");
+        if loaded.config.model.joint && class.is_some() {
+            return Err(CoreError::setting(
+                "class",
+                "this model generates each point's label itself; --class needs a conditional model",
+            )
+            .into());
+        }
         if let Some(c) = class.filter(|&c| c >= num_classes) {
             return Err(CoreError::setting(
                 "class",
@@ -299,14 +410,15 @@ impl Pipeline<2> for ToyPipeline {
 
     fn plan(
         &self,
-        _: &LoadedToy,
+        loaded: &LoadedToy,
         options: &ToyOptions,
         index: usize,
         _seed: u64,
     ) -> Planned<Option<usize>> {
         Planned {
             index,
-            size: 2,
+            // The whole state is real: every column draws noise.
+            size: state_width(&loaded.config, &loaded.stats).unwrap_or(2),
             condition: options.class,
         }
     }
@@ -319,14 +431,15 @@ impl Pipeline<2> for ToyPipeline {
     ) -> Result<([usize; 2], ToyContext), ToyError> {
         let n = items.len();
         let null = loaded.stats.num_classes;
-        let labels = (null > 0).then(|| {
+        let width = state_width(&loaded.config, &loaded.stats)?;
+        let labels = (loaded.config.model.conditional && null > 0).then(|| {
             let ids = items
                 .iter()
                 .map(|p| p.condition.unwrap_or(null) as i64)
                 .collect();
             Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), device)
         });
-        Ok(([n, 2], ToyContext { labels }))
+        Ok(([n, width], ToyContext { labels }))
     }
 
     fn decode(
@@ -336,17 +449,26 @@ impl Pipeline<2> for ToyPipeline {
         items: &[Planned<Option<usize>>],
     ) -> Vec<ToySample> {
         let (mean, std) = (loaded.stats.mean, loaded.stats.std);
+        let width = state_width(&loaded.config, &loaded.stats).unwrap_or(2);
+        let classes = loaded.stats.num_classes;
         let v = to_vec(state);
         items
             .iter()
             .enumerate()
-            .map(|(r, p)| ToySample {
-                index: p.index,
-                point: [
-                    v[2 * r] as f64 * std[0] + mean[0],
-                    v[2 * r + 1] as f64 * std[1] + mean[1],
-                ],
-                label: p.condition,
+            .map(|(r, p)| {
+                let row = &v[width * r..width * (r + 1)];
+                // A joint model's label: the one-hot's class (the sampler ends one-hot).
+                let generated = (width > 2)
+                    .then(|| (0..classes).max_by(|&a, &b| row[2 + a].total_cmp(&row[2 + b])))
+                    .flatten();
+                ToySample {
+                    index: p.index,
+                    point: [
+                        row[0] as f64 * std[0] + mean[0],
+                        row[1] as f64 * std[1] + mean[1],
+                    ],
+                    label: generated.or(p.condition),
+                }
             })
             .collect()
     }
@@ -391,13 +513,19 @@ impl Pipeline<2> for ToyPipeline {
         report: &mut Report,
     ) -> Result<(), ToyError> {
         let dataset = &loaded.stats.dataset;
-        if let (Some(reference), None) = (reference_points(dataset), options.class) {
+        if let (Some(reference), None) = (reference_set(dataset), options.class) {
             let points = points_of(&generated.samples);
             if points.len() >= 2 {
-                let mmd = mmd_to(&points, &reference);
+                let mmd = mmd_to(&points, &reference.points);
                 report
                     .metrics
                     .push((format!("MMD² to {dataset} reference"), mmd));
+            }
+            if loaded.config.model.joint {
+                report.metrics.push((
+                    "label agreement (label = nearest reference point's)".into(),
+                    label_agreement(&generated.samples, &reference),
+                ));
             }
         }
         Ok(())
@@ -425,28 +553,45 @@ impl Pipeline<2> for ToyPipeline {
         Ok(report)
     }
 
+    /// The Gaussian conditional toy and the joint (flow matching + categorical) toy, side by
+    /// side: both are timed training and sampling.
     fn bench_cases(&self, _: &BenchRequest) -> Result<Vec<BenchCase<Self, 2>>, ToyError> {
-        let config: ToyConfig =
-            diffgen_core::config::parse_toml(DEFAULT_CONFIG, Path::new(INFO.default_config.1))?;
-        let set = config.data.source.points(config.data.train_size, 0, 0)?;
-        let (mean, std) = set.moments();
-        let num_classes = config.data.source.num_classes(&set);
-        let data = ToyData::new(&set, mean, std, num_classes, config.data.label_dropout);
-        let stats = ToyStats {
-            mean,
-            std,
-            num_classes,
-            dataset: config.data.source.name(),
-        };
-        let label = format!(
-            "MLP {}×{}, ring of 8 Gaussians",
-            config.model.layers, config.model.hidden
-        );
-        Ok(vec![BenchCase {
-            label,
-            config,
-            data,
-            stats,
-        }])
+        let mut cases = Vec::new();
+        for (text, origin, what) in [
+            (
+                DEFAULT_CONFIG,
+                INFO.default_config.1,
+                "diffusion, conditional",
+            ),
+            (
+                JOINT_CONFIG,
+                JOINT_CONFIG_PATH,
+                "flow matching, point + label jointly",
+            ),
+        ] {
+            let config: ToyConfig = diffgen_core::config::parse_toml(text, Path::new(origin))?;
+            config.validate()?;
+            let request = DataRequest {
+                data_dir: None,
+                config_origin: Path::new(origin),
+            };
+            let sets = self.load_data(&config, &request)?;
+            let label = format!(
+                "MLP {}×{}, ring of 8 Gaussians, {what}",
+                config.model.layers, config.model.hidden
+            );
+            cases.push(BenchCase {
+                label,
+                config,
+                data: sets.train,
+                stats: sets.stats,
+            });
+        }
+        Ok(cases)
+    }
+
+    /// Both cases' models are sampled: the bundled model is only one of them.
+    fn bench_samples_bundled(&self) -> bool {
+        false
     }
 }

@@ -29,6 +29,21 @@ pub struct ToyDenoiserConfig {
     /// Condition on the data's labels (with a learned null label for guidance).
     #[serde(default)]
     pub conditional: bool,
+    /// Generate the label with the point, as a categorical part of the state (needs a
+    /// process with `[diffusion.parts.label]`-style settings; excludes `conditional`).
+    #[serde(default)]
+    pub joint: bool,
+}
+
+/// The shape of a toy network's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToyShape {
+    /// Columns of the state: 2 for the point, plus the label's one-hot for joint models.
+    pub width: usize,
+    /// Classes a conditional model embeds (0: unconditional).
+    pub num_classes: usize,
+    /// Whether the network also reads its previous estimate of the clean state.
+    pub self_conditioning: bool,
 }
 
 fn default_hidden() -> usize {
@@ -49,6 +64,12 @@ impl ToyDenoiserConfig {
                 "must be positive",
             ));
         }
+        if self.joint && self.conditional {
+            return Err(CoreError::setting(
+                "model.joint",
+                "a joint model generates its label; it cannot also be conditioned on one (set conditional = false)",
+            ));
+        }
         if self.time_features < 2 || !self.time_features.is_multiple_of(2) {
             return Err(CoreError::setting(
                 "model.time_features",
@@ -58,20 +79,26 @@ impl ToyDenoiserConfig {
         Ok(())
     }
 
-    /// `num_classes` is ignored unless the config is conditional.
-    pub fn init(&self, objective: Objective, num_classes: usize, device: &Device) -> ToyDenoiser {
-        let classes = if self.conditional { num_classes } else { 0 };
+    /// `shape.num_classes` is ignored unless the config is conditional.
+    pub fn init(&self, objective: Objective, shape: ToyShape, device: &Device) -> ToyDenoiser {
+        let classes = if self.conditional {
+            shape.num_classes
+        } else {
+            0
+        };
+        let inputs = shape.width * if shape.self_conditioning { 2 } else { 1 };
         ToyDenoiser {
-            input: LinearConfig::new(2, self.hidden).init(device),
+            input: LinearConfig::new(inputs, self.hidden).init(device),
             time: LinearConfig::new(self.time_features, self.hidden).init(device),
             label: (classes > 0)
                 .then(|| EmbeddingConfig::new(classes + 1, self.hidden).init(device)),
             blocks: (0..self.layers)
                 .map(|_| LinearConfig::new(self.hidden, self.hidden).init(device))
                 .collect(),
-            output: LinearConfig::new(self.hidden, 2).init(device),
+            output: LinearConfig::new(self.hidden, shape.width).init(device),
             time_features: self.time_features,
             num_classes: classes,
+            self_conditioning: shape.self_conditioning,
             objective,
         }
     }
@@ -86,6 +113,7 @@ pub struct ToyDenoiser {
     output: Linear,
     time_features: usize,
     num_classes: usize,
+    self_conditioning: bool,
     #[module(skip)]
     objective: Objective,
 }
@@ -95,8 +123,23 @@ impl ToyDenoiser {
         self.num_classes
     }
 
-    pub fn forward(&self, x: Tensor<2>, t: Tensor<1>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
+    /// The prediction for states `x` (`[B, W]`) at times `t`; a self-conditioned network
+    /// also reads `previous` (its last estimate, zeros when there is none).
+    pub fn forward(
+        &self,
+        x: Tensor<2>,
+        t: Tensor<1>,
+        labels: Option<Tensor<1, Int>>,
+        previous: Option<Tensor<2>>,
+    ) -> Tensor<2> {
         let b = x.dims()[0];
+        let x = match self.self_conditioning {
+            true => {
+                let previous = previous.unwrap_or_else(|| x.zeros_like());
+                Tensor::cat(vec![x, previous], 1) // [B, 2W]
+            }
+            false => x,
+        };
         // [B, H]
         let mut h = self.input.forward(x)
             + self
@@ -112,7 +155,7 @@ impl ToyDenoiser {
         for block in &self.blocks {
             h = h.clone() + silu(block.forward(h));
         }
-        self.output.forward(h) // [B, 2]
+        self.output.forward(h) // [B, W]
     }
 }
 
@@ -124,7 +167,21 @@ impl Denoiser<2> for ToyDenoiser {
     }
 
     fn predict(&self, x_t: Tensor<2>, t: Tensor<1>, context: &ToyContext) -> Tensor<2> {
-        self.forward(x_t, t, context.labels.clone())
+        self.forward(x_t, t, context.labels.clone(), None)
+    }
+
+    fn self_conditioned(&self) -> bool {
+        self.self_conditioning
+    }
+
+    fn predict_with(
+        &self,
+        x_t: Tensor<2>,
+        t: Tensor<1>,
+        context: &ToyContext,
+        previous: Option<Tensor<2>>,
+    ) -> Tensor<2> {
+        self.forward(x_t, t, context.labels.clone(), previous)
     }
 
     fn unconditional(&self, context: &ToyContext) -> Option<ToyContext> {

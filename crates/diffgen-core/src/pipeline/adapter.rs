@@ -49,6 +49,10 @@ impl<P: Pipeline<D>, const D: usize> Modality for Registered<P, D> {
         self.0.info().options
     }
 
+    fn variants(&self) -> &'static [super::BundledModel] {
+        self.0.info().variants
+    }
+
     fn train(&self, request: &TrainRequest) -> Result<Report, BoxError> {
         Ok(train_command(&self.0, request)?)
     }
@@ -106,6 +110,10 @@ impl<P: Pipeline<D>, const D: usize> Modality for WithCommands<P, D> {
 
     fn options(&self) -> &'static [OptionSpec] {
         self.inner.options()
+    }
+
+    fn variants(&self) -> &'static [super::BundledModel] {
+        self.inner.variants()
     }
 
     fn train(&self, request: &TrainRequest) -> Result<Report, BoxError> {

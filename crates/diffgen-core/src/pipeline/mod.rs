@@ -95,11 +95,27 @@ pub struct ModalityInfo {
     pub bundled: &'static [u8],
     /// What the bundled model is, in one line.
     pub bundled_summary: &'static str,
+    /// Other bundled models, chosen with `--checkpoint bundled:<name>`.
+    pub variants: &'static [BundledModel],
     /// The config `bench` measures, and its name for messages.
     pub default_config: (&'static str, &'static str),
     /// The sampling options it takes.
     pub options: &'static [OptionSpec],
 }
+
+/// A bundled model besides the default one.
+#[derive(Debug, Clone, Copy)]
+pub struct BundledModel {
+    /// `--checkpoint bundled:<name>`.
+    pub name: &'static str,
+    /// Its checkpoint bytes.
+    pub bytes: &'static [u8],
+    /// What it is, in one line.
+    pub summary: &'static str,
+}
+
+/// The prefix of `--checkpoint` values that name a bundled model instead of a file.
+pub const BUNDLED_PREFIX: &str = "bundled:";
 
 /// A model ready to sample, with what its checkpoint says about it.
 pub struct Loaded<P: Pipeline<D>, const D: usize> {
@@ -338,7 +354,41 @@ pub fn load<P: Pipeline<D>, const D: usize>(
     device: &Device,
 ) -> Result<Loaded<P, D>, P::Error> {
     let info = pipeline.info();
-    let (checkpoint, origin) = Checkpoint::open_for(info.name, path, info.bundled)?;
+    let variant = path
+        .and_then(|p| p.to_str())
+        .and_then(|p| p.strip_prefix(BUNDLED_PREFIX));
+    let (checkpoint, origin) = match variant {
+        Some(name) => {
+            let model = info
+                .variants
+                .iter()
+                .find(|v| v.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<String> = info
+                        .variants
+                        .iter()
+                        .map(|v| format!("{BUNDLED_PREFIX}{}", v.name))
+                        .collect();
+                    CoreError::setting(
+                        "checkpoint",
+                        format!(
+                            "no bundled {} model `{name}`; bundled besides the default: {}",
+                            info.name,
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    )
+                })?;
+            let origin = PathBuf::from(format!("<bundled {} model {name}>", info.name));
+            let checkpoint = Checkpoint::from_bytes(model.bytes, &origin)?;
+            checkpoint.expect_modality(info.name, &origin)?;
+            (checkpoint, origin)
+        }
+        None => Checkpoint::open_for(info.name, path, info.bundled)?,
+    };
     pipeline.check_checkpoint(&checkpoint, &origin)?;
     let config: P::Config = checkpoint.config(&origin)?;
     config
@@ -353,7 +403,7 @@ pub fn load<P: Pipeline<D>, const D: usize>(
         stats,
         meta: checkpoint.meta,
         origin,
-        bundled: path.is_none(),
+        bundled: path.is_none() || variant.is_some(),
     })
 }
 

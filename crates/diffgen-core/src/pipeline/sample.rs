@@ -335,10 +335,10 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
             &mut report,
         )?;
     }
-    let model = if loaded.bundled {
-        "bundled".to_string()
-    } else {
-        loaded.origin.display().to_string()
+    // `bundled`, `bundled:<name>` or the file.
+    let model = match &request.checkpoint {
+        None => "bundled".to_string(),
+        Some(path) => path.display().to_string(),
     };
     report.notes.push(format!(
         "model: {model} (step {}), sampler {} with {} steps{}{}",

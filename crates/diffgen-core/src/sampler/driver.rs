@@ -203,6 +203,10 @@ where
             .unzip();
         (w.flatten(x0s.into_iter()), w.flatten(epss.into_iter()))
     }
+
+    fn predicts_at(&self, t: f64) -> bool {
+        self.walk.objective != Objective::Sample || self.walk.process.path.sigma(t) > 0.0
+    }
 }
 
 /// Draws a batch of `shape` from the model with `config`'s sampler on `process`.

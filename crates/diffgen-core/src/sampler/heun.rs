@@ -1,6 +1,7 @@
 //! Heun's method (second order) on the probability-flow ODE: an Euler step, a second network
-//! call at its end, and the average of both slopes; the last step onto data is Euler's (as
-//! Karras et al. 2022). Two network calls per step. Continuous time only.
+//! call at its end, and the average of both slopes. Two network calls per step. Where the
+//! network cannot be read at the data end (an x_0-predicting model has no ε̂ at σ = 0) the
+//! last step is Euler's, as in Karras et al. 2022. Continuous time only.
 
 use burn::tensor::Tensor;
 
@@ -34,7 +35,7 @@ impl Sampler for Heun {
         let dt = step.s - step.t;
         let u_t = velocity(step.path, step.t, step.x0, step.eps);
         let euler = step.x.clone() + u_t.clone().mul_scalar(dt);
-        if step.s <= 0.0 {
+        if !ops.predicts_at(step.s) {
             return euler;
         }
         let (x0_s, eps_s) = ops.predict(euler, step.s);

@@ -94,6 +94,9 @@ pub trait StepOps {
     /// The network's (x̂_0, ε̂) for continuous columns `x` at time `t` (the state is
     /// projected onto its space first; categorical parts are at their new values).
     fn predict(&mut self, x: Tensor<2>, t: f64) -> (Tensor<2>, Tensor<2>);
+    /// Whether [`predict`](Self::predict) is defined at `t`: a network predicting x_0
+    /// cannot give ε̂ where σ = 0.
+    fn predicts_at(&self, t: f64) -> bool;
 }
 
 /// What a sampler keeps from one step to the next (multistep solvers).
