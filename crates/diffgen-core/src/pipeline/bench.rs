@@ -161,7 +161,7 @@ fn time_sampling<P: Pipeline<D>, const D: usize>(
             request.num_samples,
             info.noun,
             request.sample_steps,
-            sampler.name().to_uppercase()
+            sampler.name()
         ),
         request.num_samples as f64 / seconds,
     ));

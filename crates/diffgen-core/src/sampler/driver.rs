@@ -30,7 +30,9 @@ pub struct StepEvent<'a, const D: usize> {
     pub x0_hat: &'a Tensor<D>,
 }
 
-/// The network's reading of one state, part by part.
+/// The network's reading of one state, part by part (a few per step, so boxing the larger
+/// variant would buy nothing).
+#[allow(clippy::large_enum_variant)]
 enum PartEstimate<const D: usize> {
     Continuous { x0: Tensor<D>, eps: Tensor<D> },
     Categorical { p0: Tensor<D> },

@@ -54,8 +54,12 @@ pub struct SamplerEntry {
     /// One line on what it is.
     pub help: &'static str,
     /// Builds it from the text after `:` (None: no argument).
-    pub build: fn(Option<&str>) -> Result<Arc<dyn Sampler>, String>,
+    pub build: BuildSampler,
 }
+
+/// Builds a sampler from the text after `:` of `--sampler` (None: no argument); the error
+/// says what is wrong with the argument.
+pub type BuildSampler = fn(Option<&str>) -> Result<Arc<dyn Sampler>, String>;
 
 /// One step of a sampler: where it is, and the network's estimates there.
 pub struct Step<'a> {
