@@ -273,9 +273,9 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
     let sdf =
         diffgen_molecule::sdf::parse_sdf(&sdf_text, std::path::Path::new("samples.sdf")).unwrap();
     assert_eq!(sdf.len(), 6);
-    for ((m, bonds), x) in sdf.iter().zip(&xyz) {
-        assert_eq!(m.atoms, x.atoms);
-        assert_eq!(bonds, &diffgen_molecule::bonds::perceive_bonds(x));
+    for (record, x) in sdf.iter().zip(&xyz) {
+        assert_eq!(record.molecule.atoms, x.atoms);
+        assert_eq!(record.bonds, diffgen_molecule::bonds::perceive_bonds(x));
     }
     let pdbs: Vec<_> = std::fs::read_dir(out_dir.join("samples"))
         .unwrap()

@@ -420,7 +420,7 @@ impl Pipeline<3> for MoleculePipeline {
             if is_sdf {
                 let text = std::fs::read_to_string(file)
                     .map_err(|e| MoleculeError::Data(format!("{}: {e}", file.display())))?;
-                molecules.extend(sdf::parse_sdf(&text, file)?.into_iter().map(|(m, _)| m));
+                molecules.extend(sdf::parse_sdf(&text, file)?.into_iter().map(|r| r.molecule));
             } else {
                 molecules.extend(xyz::read_xyz(file)?);
             }

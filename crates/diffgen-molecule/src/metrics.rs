@@ -84,6 +84,27 @@ pub fn analyse(molecule: &Molecule) -> Analysis {
     }
 }
 
+/// The number of connected fragments of `n` atoms joined by `bonds` (union–find).
+pub fn fragments(n: usize, bonds: &[(usize, usize, u8)]) -> usize {
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut count = n;
+    for &(i, j, _) in bonds {
+        let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+        if a != b {
+            parent[a] = b;
+            count -= 1;
+        }
+    }
+    count
+}
+
 /// The connected component with the most atoms (the first such, as RDKit's `max`).
 pub fn largest_fragment(g: &MolGraph) -> MolGraph {
     let n = g.node_count();

@@ -1,47 +1,89 @@
-//! PDB output through pdbtbx: one HETATM residue `MOL` per molecule, plus CONECT records
-//! (pdbtbx writes none), one per neighbour and repeated for double and triple bonds as
-//! Open Babel and PyMOL read them.
+//! PDB output to the wwPDB format's fixed columns: one HETATM residue `MOL` per molecule,
+//! formal charges in columns 79–80, and CONECT records (one per neighbour, repeated for
+//! double and triple bonds as Open Babel and PyMOL read them).
 
-use std::io::BufWriter;
-
-use pdbtbx::{Atom, Model, StrictnessLevel, PDB};
+use std::fmt::Write as _;
 
 use crate::elements::symbol;
 use crate::xyz::Molecule;
 
-/// PDB text of a molecule with its bonds `(i, j, order)`.
+/// The range a PDB coordinate field (`%8.3f`) holds; farther atoms are written at its bound
+/// and a REMARK says so.
+pub const COORDINATE_RANGE: (f64, f64) = (-999.999, 9999.999);
+
+/// The most atoms a PDB file numbers (serials have 5 columns).
+pub const MAX_ATOMS: usize = 99_999;
+
+/// PDB text of a molecule with its bonds `(i, j, order)` and formal charges (empty: none).
 pub fn to_pdb(
     molecule: &Molecule,
     bonds: &[(usize, usize, u8)],
+    charges: &[i8],
     title: &str,
 ) -> Result<String, String> {
-    let mut pdb = PDB::new();
-    pdb.identifier = Some("DGEN".to_string());
-    pdb.add_remark(2, title.to_string())
-        .map_err(|e| e.to_string())?;
-    let mut model = Model::new(1);
+    if molecule.len() > MAX_ATOMS {
+        return Err(format!(
+            "{} atoms: a PDB file numbers at most {MAX_ATOMS}",
+            molecule.len()
+        ));
+    }
+    let mut out = String::new();
+    let title: String = title.replace(['\n', '\r'], " ").chars().take(70).collect();
+    writeln!(out, "COMPND    {title}").expect("String write");
+    let (low, high) = COORDINATE_RANGE;
+    let clamped = molecule
+        .positions
+        .iter()
+        .flatten()
+        .filter(|v| !(low..=high).contains(*v))
+        .count();
+    if clamped > 0 {
+        writeln!(
+            out,
+            "REMARK   1 {clamped} COORDINATE(S) OUTSIDE THE PDB FIELD WRITTEN AT ITS BOUND"
+        )
+        .expect("String write");
+    }
     let mut counts = std::collections::HashMap::new();
     for (i, (&z, p)) in molecule.atoms.iter().zip(&molecule.positions).enumerate() {
         let element = symbol(z);
         let k = counts.entry(element).or_insert(0usize);
         *k += 1;
-        // Names like C1, H12: element plus its running number, at most 4 characters.
-        let name = format!("{element}{}", *k % 1000);
-        let atom = Atom::new(true, i + 1, name, p[0], p[1], p[2], 1.0, 0.0, element, 0)
-            .ok_or_else(|| format!("atom {} cannot be written to PDB", i + 1))?;
-        model.add_atom(atom, "A", (1, None), ("MOL", None));
+        // Names like C1, H12 (at most 4 characters); a one-letter element starts in column
+        // 14, as the format aligns element symbols.
+        let number = (*k % 1000).to_string();
+        let name = if element.len() == 1 && number.len() < 3 {
+            format!(" {element}{number}")
+        } else {
+            format!("{element}{number}")
+        };
+        let c = p.map(|v| {
+            if v.is_finite() {
+                v.clamp(low, high)
+            } else {
+                0.0
+            }
+        });
+        let charge = match charges.get(i).copied().unwrap_or(0) {
+            0 => "  ".to_string(),
+            q if q > 0 => format!("{q}+"),
+            q => format!("{}-", -q),
+        };
+        writeln!(
+            out,
+            "HETATM{:>5} {:<4} MOL A   1    {:>8.3}{:>8.3}{:>8.3}{:>6.2}{:>6.2}          {:>2}{}",
+            i + 1,
+            name,
+            c[0],
+            c[1],
+            c[2],
+            1.0,
+            0.0,
+            element.to_uppercase(),
+            charge
+        )
+        .expect("String write");
     }
-    pdb.add_model(model);
-    let mut buffer = Vec::new();
-    pdbtbx::save_pdb_raw(&pdb, BufWriter::new(&mut buffer), StrictnessLevel::Loose);
-    let text = String::from_utf8(buffer).map_err(|e| e.to_string())?;
-    let body = text
-        .trim_end()
-        .strip_suffix("END")
-        .unwrap_or(text.trim_end())
-        .trim_end();
-    let mut out = String::from(body);
-    out.push('\n');
     let mut neighbours = vec![Vec::new(); molecule.len()];
     for &(i, j, order) in bonds {
         for _ in 0..order {
@@ -51,11 +93,11 @@ pub fn to_pdb(
     }
     for (i, list) in neighbours.iter().enumerate() {
         for chunk in list.chunks(4) {
-            out.push_str(&format!("CONECT{:>5}", i + 1));
+            let mut line = format!("CONECT{:>5}", i + 1);
             for n in chunk {
-                out.push_str(&format!("{n:>5}"));
+                write!(line, "{n:>5}").expect("String write");
             }
-            out.push('\n');
+            writeln!(out, "{line}").expect("String write");
         }
     }
     out.push_str("END\n");
@@ -65,6 +107,7 @@ pub fn to_pdb(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pdbtbx::StrictnessLevel;
 
     #[test]
     fn pdbtbx_reads_the_file_back() {
@@ -80,8 +123,16 @@ mod tests {
         };
         let bonds = crate::bonds::perceive_bonds(&m);
         assert_eq!(bonds.len(), 3);
-        let text = to_pdb(&m, &bonds, "formaldehyde").unwrap();
-        assert!(text.contains("HETATM"));
+        let text = to_pdb(&m, &bonds, &[], "formaldehyde").unwrap();
+        // Standard columns: serial right-aligned in 7–11, name from 13, residue number in
+        // 23–26, coordinates from 31, element right-aligned in 77–78.
+        let first = text.lines().find(|l| l.starts_with("HETATM")).unwrap();
+        assert_eq!(&first[6..11], "    1", "{first}");
+        assert_eq!(&first[12..16], " C1 ", "{first}");
+        assert_eq!(&first[17..20], "MOL", "{first}");
+        assert_eq!(&first[22..26], "   1", "{first}");
+        assert_eq!(&first[30..38], "   0.000", "{first}");
+        assert_eq!(&first[76..78], " C", "{first}");
         assert!(
             text.lines()
                 .any(|l| l.starts_with("CONECT    1    2    2    3")),
@@ -99,5 +150,24 @@ mod tests {
         let atoms: Vec<_> = pdb.atoms().collect();
         assert_eq!(atoms[1].element().map(|e| e.symbol()), Some("O"));
         assert!((atoms[1].x() - 1.21).abs() < 1e-3);
+    }
+}
+
+#[cfg(test)]
+mod charge_tests {
+    use super::*;
+
+    #[test]
+    fn charges_go_to_columns_79_80_and_far_atoms_are_flagged() {
+        let m = Molecule {
+            atoms: vec![8, 1],
+            positions: vec![[0.0, 0.0, 0.0], [12345.0, 0.0, 0.0]],
+            comment: String::new(),
+        };
+        let text = to_pdb(&m, &[(0, 1, 1)], &[-1, 0], "hydroxide").unwrap();
+        let atoms: Vec<&str> = text.lines().filter(|l| l.starts_with("HETATM")).collect();
+        assert_eq!(&atoms[0][78..80], "1-", "{}", atoms[0]);
+        assert_eq!(&atoms[1][30..38], "9999.999", "{}", atoms[1]);
+        assert!(text.contains("REMARK   1 1 COORDINATE"), "{text}");
     }
 }

@@ -1,39 +1,123 @@
 //! SDF (MDL V2000) writing and reading: atoms, coordinates and perceived bond orders.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::elements::{atomic_number, symbol};
 use crate::xyz::Molecule;
 
-/// One SDF record.
-pub fn to_sdf_record(molecule: &Molecule, bonds: &[(usize, usize, u8)], name: &str) -> String {
+/// The largest magnitude a V2000 coordinate field (`%10.4f`) holds; farther atoms are
+/// written at this bound, and their record says so in its `clamped_coordinates` field.
+pub const MAX_COORDINATE: f64 = 9999.9999;
+
+/// What one SDF record holds besides its atoms: bonds, formal charges, a name, data items.
+#[derive(Debug, Clone, Default)]
+pub struct SdfContents<'a> {
+    /// Bonds `(i, j, order)`, 0-based, order 1–3.
+    pub bonds: &'a [(usize, usize, u8)],
+    /// One formal charge per atom (empty: all neutral).
+    pub charges: &'a [i8],
+    /// The record's first line.
+    pub name: &'a str,
+    /// Data items `> <key>` and their values, for a chemist to filter on.
+    pub fields: &'a [(String, String)],
+}
+
+/// V2000's atom-block charge code: 0 uncharged, 1 = +3, 2 = +2, 3 = +1, 5 = −1, 6 = −2,
+/// 7 = −3 (others: 0, with `M  CHG` carrying the charge).
+fn charge_code(charge: i8) -> u8 {
+    match charge {
+        3 => 1,
+        2 => 2,
+        1 => 3,
+        -1 => 5,
+        -2 => 6,
+        -3 => 7,
+        _ => 0,
+    }
+}
+
+/// One SDF (MDL V2000) record to the CTfile specification: header with the `3D` code in
+/// columns 21–22, atom block with charge codes, bond block, `M  CHG` lines, `M  END`, data
+/// items, `$$$$`. A coordinate beyond the field's width is written at ±[`MAX_COORDINATE`]
+/// and flagged, never overflowing into its neighbour.
+pub fn to_sdf_record(molecule: &Molecule, contents: &SdfContents<'_>) -> String {
     let mut out = String::new();
-    writeln!(out, "{}", name.replace('\n', " ")).expect("String write");
-    writeln!(out, "  diffgen 3D").expect("String write");
-    writeln!(out).expect("String write");
-    writeln!(
-        out,
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(
+        contents
+            .name
+            .replace(['\n', '\r'], " ")
+            .chars()
+            .take(80)
+            .collect(),
+    );
+    // IIPPPPPPPPMMDDYYHHmmddSSssssssssssEEEEEEEEEEEERRRRRR: no user initials, program
+    // `diffgen`, a fixed (zero) date so that the same seed writes the same bytes, `3D`.
+    line(format!("  {:<8}{}3D", "diffgen", "0".repeat(10)));
+    line(String::new());
+    line(format!(
         "{:>3}{:>3}  0  0  0  0  0  0  0  0999 V2000",
         molecule.len(),
-        bonds.len()
-    )
-    .expect("String write");
-    for (&z, p) in molecule.atoms.iter().zip(&molecule.positions) {
-        writeln!(
-            out,
-            "{:>10.4}{:>10.4}{:>10.4} {:<3} 0  0  0  0  0  0  0  0  0  0  0  0",
-            p[0],
-            p[1],
-            p[2],
-            symbol(z)
-        )
-        .expect("String write");
+        contents.bonds.len()
+    ));
+    let mut clamped = 0usize;
+    for (k, (&z, p)) in molecule.atoms.iter().zip(&molecule.positions).enumerate() {
+        let mut c = [0.0; 3];
+        for (slot, &v) in c.iter_mut().zip(p) {
+            let bounded = if v.is_finite() {
+                v.clamp(-MAX_COORDINATE, MAX_COORDINATE)
+            } else {
+                0.0
+            };
+            if bounded != v {
+                clamped += 1;
+            }
+            *slot = bounded;
+        }
+        let charge = contents.charges.get(k).copied().unwrap_or(0);
+        line(format!(
+            "{:>10.4}{:>10.4}{:>10.4} {:<3} 0{:>3}  0  0  0  0  0  0  0  0  0  0",
+            c[0],
+            c[1],
+            c[2],
+            symbol(z),
+            charge_code(charge)
+        ));
     }
-    for &(i, j, order) in bonds {
-        writeln!(out, "{:>3}{:>3}{:>3}  0", i + 1, j + 1, order).expect("String write");
+    for &(i, j, order) in contents.bonds {
+        line(format!("{:>3}{:>3}{:>3}  0", i + 1, j + 1, order));
     }
-    out.push_str("M  END\n$$$$\n");
+    let charged: Vec<(usize, i8)> = contents
+        .charges
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c != 0)
+        .map(|(i, &c)| (i + 1, c))
+        .collect();
+    for chunk in charged.chunks(8) {
+        let mut text = format!("M  CHG{:>3}", chunk.len());
+        for (atom, charge) in chunk {
+            text.push_str(&format!(" {atom:>3} {charge:>3}"));
+        }
+        line(text);
+    }
+    line("M  END".into());
+    let mut fields = contents.fields.to_vec();
+    if clamped > 0 {
+        fields.push((
+            "clamped_coordinates".into(),
+            format!("{clamped} coordinate(s) beyond ±{MAX_COORDINATE} Å written at that bound"),
+        ));
+    }
+    for (key, value) in &fields {
+        line(format!("> <{key}>"));
+        line(value.replace(['\n', '\r'], " "));
+        line(String::new());
+    }
+    line("$$$$".into());
     out
 }
 
@@ -69,11 +153,20 @@ fn field(s: &str, a: usize, b: usize) -> &str {
     s.get(a..b.min(s.len())).map(str::trim).unwrap_or("")
 }
 
-/// A parsed record: the molecule and its bonds.
-pub type SdfRecord = (Molecule, Vec<(usize, usize, u8)>);
+/// A parsed record: the molecule, its bonds and its formal charges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SdfRecord {
+    /// Atoms and coordinates; the record's name as the comment.
+    pub molecule: Molecule,
+    /// Bonds `(i, j, order)`, i < j, 0-based.
+    pub bonds: Vec<(usize, usize, u8)>,
+    /// One formal charge per atom: `M  CHG` where the record has it (it supersedes the
+    /// atom block, as the specification says), else the atom block's charge codes.
+    pub charges: Vec<i8>,
+}
 
-/// Reads V2000 records: atoms, coordinates and bonds are kept; the properties block and the
-/// data items are checked but not kept. Every line of a record is accounted for: a line that
+/// Reads V2000 records: atoms, coordinates, bonds and formal charges are kept; the rest of
+/// the properties block and the data items are checked but not kept. Every line of a record is accounted for: a line that
 /// does not parse is an error naming the file, record and line, never skipped in silence.
 /// A file without any record is an error (`<file>: no molecules`).
 pub fn parse_sdf(text: &str, path: &Path) -> Result<Vec<SdfRecord>, SdfError> {
@@ -165,6 +258,7 @@ fn parse_record(
         positions: Vec::with_capacity(n_atoms),
         comment: name,
     };
+    let mut charges = Vec::with_capacity(n_atoms);
     for k in 0..n_atoms {
         let at = counts_at + 1 + k;
         let line = lines[at];
@@ -189,9 +283,23 @@ fn parse_record(
             ));
         }
         let charge = field(line, 36, 39);
-        if !charge.is_empty() && !matches!(charge.parse::<u8>(), Ok(0..=7)) {
-            return Err(err(at + 1, format!("charge code `{charge}` is not 0..7")));
-        }
+        let code = match charge {
+            "" => 0,
+            c => match c.parse::<u8>() {
+                Ok(code @ 0..=7) => code,
+                _ => return Err(err(at + 1, format!("charge code `{charge}` is not 0..7"))),
+            },
+        };
+        // 4 is a doublet radical, not a charge.
+        charges.push(match code {
+            1 => 3,
+            2 => 2,
+            3 => 1,
+            5 => -1,
+            6 => -2,
+            7 => -3,
+            _ => 0,
+        });
         molecule.atoms.push(z);
         molecule.positions.push(p);
     }
@@ -225,15 +333,29 @@ fn parse_record(
         }
         bonds.push(((a - 1).min(b - 1), (a - 1).max(b - 1), order));
     }
-    let after = properties(lines, counts_at + 1 + n_atoms + n_bonds, n_atoms, &err)?;
+    let (after, listed) = properties(lines, counts_at + 1 + n_atoms + n_bonds, n_atoms, &err)?;
+    if let Some(listed) = listed {
+        charges = vec![0; n_atoms];
+        for (atom, charge) in listed {
+            charges[atom - 1] = charge;
+        }
+    }
     let next = data_items(lines, after, &err)?;
-    Ok(((molecule, bonds), next))
+    Ok((
+        SdfRecord {
+            molecule,
+            bonds,
+            charges,
+        },
+        next,
+    ))
 }
 
-/// The properties block from line index `i` through `M  END`; returns the index after it.
+/// The properties block from line index `i` through `M  END`; returns the index after it
+/// and the `M  CHG` entries `(atom, charge)` (1-based atoms), if there were any lines.
 ///
 /// `M  CHG`, `M  RAD` and `M  ISO` are parsed (an entry count of 1..8, then that many
-/// atom/value pairs, atoms in range) though we keep neither charges, radicals nor isotopes;
+/// atom/value pairs, atoms in range); charges are kept, radicals and isotopes are not;
 /// the V2000 forms `A  ` (alias, two lines), `V  ` (atom value), `G  ` (group abbreviation,
 /// two lines) and `S  SKPnnn` (skip `nnn` lines) are recognised. Other `M  XXX` lines are
 /// ignored once they have that shape: the CTfile spec defines several dozen property types
@@ -247,7 +369,8 @@ fn properties(
     mut i: usize,
     n_atoms: usize,
     err: &impl Fn(usize, String) -> SdfError,
-) -> Result<usize, SdfError> {
+) -> Result<(usize, Option<Vec<(usize, i8)>>), SdfError> {
+    let mut charges: Option<Vec<(usize, i8)>> = None;
     loop {
         let Some(&line) = lines.get(i) else {
             return Err(err(
@@ -268,7 +391,7 @@ fn properties(
                 })
         };
         if line.trim_end() == "M  END" {
-            return Ok(i + 1);
+            return Ok((i + 1, charges));
         }
         if line.trim() == "$$$$" {
             return Err(err(at, "the record has no `M  END` line".into()));
@@ -302,7 +425,10 @@ fn properties(
                 ));
             }
             for pair in tokens[1..].chunks(2) {
-                atom_index(pair[0])?;
+                let atom = atom_index(pair[0])?;
+                if let ("CHG", Ok(v @ -15..=15)) = (kind, pair[1].parse::<i32>()) {
+                    charges.get_or_insert_with(Vec::new).push((atom, v as i8));
+                }
                 let ok = match (kind, pair[1].parse::<i32>()) {
                     ("CHG", Ok(v)) => (-15..=15).contains(&v),
                     ("RAD", Ok(v)) => (0..=3).contains(&v),
@@ -429,17 +555,27 @@ mod tests {
         }
     }
 
+    fn plain<'a>(bonds: &'a [(usize, usize, u8)], name: &'a str) -> SdfContents<'a> {
+        SdfContents {
+            bonds,
+            name,
+            ..SdfContents::default()
+        }
+    }
+
     #[test]
     fn round_trip_through_the_reader() {
         let w = water();
         let bonds = crate::bonds::perceive_bonds(&w);
-        let text = to_sdf_record(&w, &bonds, "water") + &to_sdf_record(&w, &bonds, "water 2");
+        let text = to_sdf_record(&w, &plain(&bonds, "water"))
+            + &to_sdf_record(&w, &plain(&bonds, "water 2"));
         let back = parse_sdf(&text, Path::new("w.sdf")).unwrap();
         assert_eq!(back.len(), 2);
-        assert_eq!(back[0].0.atoms, w.atoms);
-        assert_eq!(back[0].1, bonds);
-        assert_eq!(back[1].0.comment, "water 2");
-        for (p, q) in back[0].0.positions.iter().zip(&w.positions) {
+        assert_eq!(back[0].molecule.atoms, w.atoms);
+        assert_eq!(back[0].bonds, bonds);
+        assert_eq!(back[0].charges, vec![0, 0, 0]);
+        assert_eq!(back[1].molecule.comment, "water 2");
+        for (p, q) in back[0].molecule.positions.iter().zip(&w.positions) {
             for k in 0..3 {
                 assert!((p[k] - q[k]).abs() < 1e-4);
             }
@@ -447,9 +583,69 @@ mod tests {
     }
 
     #[test]
+    fn the_header_charges_and_data_items_follow_the_specification() {
+        // Hydroxide: O− and H, with a data item.
+        let m = Molecule {
+            atoms: vec![8, 1],
+            positions: vec![[0.0, 0.0, 0.0], [0.97, 0.0, 0.0]],
+            comment: String::new(),
+        };
+        let fields = vec![("formula".to_string(), "HO".to_string())];
+        let text = to_sdf_record(
+            &m,
+            &SdfContents {
+                bonds: &[(0, 1, 1)],
+                charges: &[-1, 0],
+                name: "hydroxide",
+                fields: &fields,
+            },
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            &lines[1][20..22],
+            "3D",
+            "columns 21–22 of the header: {:?}",
+            lines[1]
+        );
+        assert_eq!(
+            &lines[4][36..39],
+            "  5",
+            "atom-block charge code of O−: {:?}",
+            lines[4]
+        );
+        assert!(lines.contains(&"M  CHG  1   1  -1"), "{text}");
+        assert!(text.contains("> <formula>\nHO\n\n$$$$"), "{text}");
+        let back = parse_sdf(&text, Path::new("oh.sdf")).unwrap();
+        assert_eq!(back[0].charges, vec![-1, 0]);
+        // M  CHG supersedes the atom block.
+        let edited = text.replace("M  CHG  1   1  -1", "M  CHG  1   2   1");
+        assert_eq!(
+            parse_sdf(&edited, Path::new("oh.sdf")).unwrap()[0].charges,
+            vec![0, 1]
+        );
+    }
+
+    #[test]
+    fn far_atoms_are_clamped_and_flagged_not_overflowed() {
+        let mut w = water();
+        w.positions[2] = [51365.1, -0.5, 3.0];
+        let text = to_sdf_record(&w, &plain(&[], "exploded"));
+        let atom = text.lines().nth(6).unwrap();
+        assert_eq!(&atom[0..10], " 9999.9999", "{atom}");
+        assert_eq!(&atom[10..20], "   -0.5000", "{atom}");
+        assert!(text.contains("> <clamped_coordinates>"), "{text}");
+        assert_eq!(
+            parse_sdf(&text, Path::new("x.sdf")).unwrap()[0]
+                .molecule
+                .len(),
+            3
+        );
+    }
+
+    #[test]
     fn malformed_records_name_the_line() {
         let w = water();
-        let good = to_sdf_record(&w, &crate::bonds::perceive_bonds(&w), "water");
+        let good = to_sdf_record(&w, &plain(&crate::bonds::perceive_bonds(&w), "water"));
         let cases = [
             (good.replace(" O  ", " Qq "), "line 5", "unknown element"),
             (

@@ -18,7 +18,25 @@ fn save(path: &Path, text: &str) -> Result<(), CoreError> {
     write_atomic(path, |f| f.write_all(text.as_bytes()))
 }
 
-/// `samples.xyz` (all frames), `samples.sdf` (all records) and `samples/sample-<index>.pdb`.
+/// The data items of a molecule's SDF record: what a chemist filters on.
+fn sdf_fields(molecule: &Molecule, analysis: &Analysis) -> Vec<(String, String)> {
+    let flag = |b: bool| u8::from(b).to_string();
+    let fragments = crate::metrics::fragments(molecule.len(), &analysis.bonds);
+    vec![
+        ("formula".into(), molecule.formula()),
+        ("valid".into(), flag(analysis.valid)),
+        ("stable".into(), flag(analysis.stable)),
+        ("connected".into(), flag(fragments == 1)),
+        ("fragments".into(), fragments.to_string()),
+        (
+            "bonds_from".into(),
+            "interatomic distances (EDM's bond tables)".into(),
+        ),
+    ]
+}
+
+/// `samples.xyz` (all frames), `samples.sdf` (all records, with data items),
+/// `samples.valid.sdf` (the valid and connected ones) and `samples/sample-<index>.pdb`.
 pub fn write_molecules(
     out: &mut RunOutput,
     molecules: &Generated<Molecule>,
@@ -26,16 +44,28 @@ pub fn write_molecules(
 ) -> Result<(), CoreError> {
     save(&out.collection("xyz"), &to_xyz(&molecules.samples))?;
     let mut sdf = String::new();
+    let mut valid = String::new();
     for ((i, m), a) in molecules.iter().zip(analyses) {
-        sdf.push_str(&crate::sdf::to_sdf_record(
+        let fields = sdf_fields(m, a);
+        let name = format!("diffgen molecule {i}");
+        let record = crate::sdf::to_sdf_record(
             m,
-            &a.bonds,
-            &format!("diffgen molecule {i}"),
-        ));
+            &crate::sdf::SdfContents {
+                bonds: &a.bonds,
+                charges: &[],
+                name: &name,
+                fields: &fields,
+            },
+        );
+        if a.valid && crate::metrics::fragments(m.len(), &a.bonds) == 1 {
+            valid.push_str(&record);
+        }
+        sdf.push_str(&record);
     }
     save(&out.collection("sdf"), &sdf)?;
+    save(&out.collection("valid.sdf"), &valid)?;
     for ((i, m), a) in molecules.iter().zip(analyses) {
-        let text = crate::pdb::to_pdb(m, &a.bonds, &format!("diffgen molecule {i}"))
+        let text = crate::pdb::to_pdb(m, &a.bonds, &[], &format!("diffgen molecule {i}"))
             .map_err(|e| CoreError::Other(format!("molecule {i}: {e}")))?;
         save(&out.sample_file(i, "pdb")?, &text)?;
     }

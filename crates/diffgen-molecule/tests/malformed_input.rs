@@ -133,8 +133,8 @@ fn the_water_fixture_reads() {
     let path = write(dir.path(), "w.sdf", &water_sdf());
     let records = read_sdf(&path).unwrap();
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].0.atoms, vec![8, 1, 1]);
-    assert_eq!(records[0].1, vec![(0, 1, 1), (0, 2, 1)]);
+    assert_eq!(records[0].molecule.atoms, vec![8, 1, 1]);
+    assert_eq!(records[0].bonds, vec![(0, 1, 1), (0, 2, 1)]);
     // With valid property lines, data items and a second record.
     let rich = water_sdf().replace(
         "M  END\n$$$$\n",

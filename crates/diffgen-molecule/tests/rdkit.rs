@@ -6,7 +6,7 @@ use std::process::Command;
 
 use common::shared;
 use diffgen_molecule::metrics::analyse;
-use diffgen_molecule::sdf::to_sdf_record;
+use diffgen_molecule::sdf::{to_sdf_record, SdfContents};
 use diffgen_molecule::xyz::read_xyz;
 
 const SCRIPT: &str = r#"
@@ -59,7 +59,16 @@ fn rdkit_reads_our_sdf_and_agrees_on_validity() {
     let text: String = molecules
         .iter()
         .zip(&analyses)
-        .map(|(m, a)| to_sdf_record(m, &a.bonds, &m.comment))
+        .map(|(m, a)| {
+            to_sdf_record(
+                m,
+                &SdfContents {
+                    bonds: &a.bonds,
+                    name: &m.comment,
+                    ..SdfContents::default()
+                },
+            )
+        })
         .collect();
     std::fs::write(&sdf_path, text).unwrap();
     let out = Command::new("python3")
