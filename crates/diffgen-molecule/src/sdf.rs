@@ -351,6 +351,9 @@ fn parse_record(
     ))
 }
 
+/// `M  CHG` entries: (1-based atom, charge).
+type ListedCharges = Vec<(usize, i8)>;
+
 /// The properties block from line index `i` through `M  END`; returns the index after it
 /// and the `M  CHG` entries `(atom, charge)` (1-based atoms), if there were any lines.
 ///
@@ -369,8 +372,8 @@ fn properties(
     mut i: usize,
     n_atoms: usize,
     err: &impl Fn(usize, String) -> SdfError,
-) -> Result<(usize, Option<Vec<(usize, i8)>>), SdfError> {
-    let mut charges: Option<Vec<(usize, i8)>> = None;
+) -> Result<(usize, Option<ListedCharges>), SdfError> {
+    let mut charges: Option<ListedCharges> = None;
     loop {
         let Some(&line) = lines.get(i) else {
             return Err(err(
