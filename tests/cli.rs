@@ -181,11 +181,14 @@ fn modalities_lists_every_registered_modality() {
     let out = diffgen().arg("modalities").output().unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // One line per modality; indented lines under it list its other bundled models.
     let names: Vec<&str> = stdout
         .lines()
+        .filter(|l| !l.starts_with(' '))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(names, ["molecule", "protein", "image", "toy"]);
+    assert!(stdout.contains("--checkpoint bundled:joint"), "{stdout}");
 }
 
 #[test]
