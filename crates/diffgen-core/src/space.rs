@@ -41,6 +41,18 @@ pub trait NoiseSpace<const D: usize> {
         let b = elementwise.dims()[0];
         elementwise.reshape([b as i32, -1]).mean_dim(1).reshape([b])
     }
+
+    /// [`reduce`](Self::reduce) for one named part of a product state (its columns only), so
+    /// that a space can average each part over its own real entries (atoms, pairs); the
+    /// default is `reduce`.
+    fn reduce_part(
+        &self,
+        _part: &crate::process::Part,
+        elementwise: Tensor<D>,
+        context: &Self::Context,
+    ) -> Tensor<1> {
+        self.reduce(elementwise, context)
+    }
 }
 
 /// Plain ℝⁿ with i.i.d. Gaussian noise: pixels, toy points. `C` is whatever context the

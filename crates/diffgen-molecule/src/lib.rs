@@ -12,6 +12,7 @@ pub mod data;
 pub mod egnn;
 pub mod elements;
 pub mod import;
+pub mod joint;
 pub mod metrics;
 pub mod pdb;
 pub mod sdf;
@@ -96,12 +97,36 @@ pub enum MoleculeError {
 impl Denoiser<3> for EgnnDynamics {
     type Context = MolContext;
 
+    /// EDM's EGNN predicts ε; the joint model the clean state.
     fn objective(&self) -> Objective {
-        Objective::Epsilon
+        match self.joint {
+            None => Objective::Epsilon,
+            Some(_) => Objective::Sample,
+        }
     }
 
     fn predict(&self, x_t: Tensor<3>, t: Tensor<1>, context: &MolContext) -> Tensor<3> {
-        self.forward(x_t, t, &context.masks)
+        self.predict_with(x_t, t, context, None)
+    }
+
+    fn self_conditioned(&self) -> bool {
+        self.joint.as_ref().is_some_and(|j| j.shape().self_conditioning)
+    }
+
+    fn predict_with(
+        &self,
+        x_t: Tensor<3>,
+        t: Tensor<1>,
+        context: &MolContext,
+        previous: Option<Tensor<3>>,
+    ) -> Tensor<3> {
+        match self.joint {
+            None => self.forward(x_t, t, &context.masks),
+            Some(_) => {
+                let path = egnn::EdgePath::best_for(&x_t);
+                self.forward_joint(x_t, t, &context.masks, previous, path)
+            }
+        }
     }
 }
 
@@ -276,7 +301,7 @@ impl Pipeline<3> for MoleculePipeline {
     }
 
     fn space(&self, _: &MoleculeConfig, _: &MoleculeStats) -> MoleculeSpace {
-        MoleculeSpace
+        MoleculeSpace::EDM
     }
 
     fn load_data(

@@ -7,8 +7,11 @@ use diffgen_core::NoiseSpace;
 
 use std::sync::Arc;
 
+use diffgen_core::process::Part;
+
 use crate::egnn::pair_kernel::PairGraph;
 use crate::egnn::{remove_mean_with_mask, GraphMasks};
+use crate::joint::{bond_block, unblock_bonds, JointShape, BOND_CLASSES};
 
 /// A padded batch's masks and atom counts.
 #[derive(Debug, Clone)]
@@ -49,16 +52,45 @@ impl MolContext {
 }
 
 /// Positions (the first 3 channels) live in the subspace Σ_i x_i = 0 over real atoms; the
-/// other channels are plain Gaussians; padding is zero.
+/// other channels are plain Gaussians (EDM) or one-hot parts (the joint model); padding is
+/// zero. A joint state's bonds are kept symmetric — entry (i, j) is entry (j, i), the one
+/// above the diagonal — and exist only between two different real atoms.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct MoleculeSpace;
+pub struct MoleculeSpace {
+    /// The joint model's layout (None: EDM's `[x, h]`).
+    pub joint: Option<JointShape>,
+}
 
 impl MoleculeSpace {
+    /// EDM's space.
+    pub const EDM: Self = Self { joint: None };
+
     fn centre_positions(x: Tensor<3>, node_mask: Tensor<3>) -> Tensor<3> {
         let [_, _, channels] = x.dims();
         let positions = remove_mean_with_mask(x.clone().narrow(2, 0, 3), node_mask.clone());
         let features = x.narrow(2, 3, channels - 3) * node_mask;
         Tensor::cat(vec![positions, features], 2)
+    }
+
+    /// The bond columns with (i, j) set from (min, max) and padding, self-pairs and groups past
+    /// the batch's atoms zero.
+    fn symmetric_bonds(x: Tensor<3>, shape: &JointShape, context: &MolContext) -> Tensor<3> {
+        let [b, n, _] = x.dims();
+        let offset = shape.bond_offset();
+        let width = shape.max_atoms * BOND_CLASSES;
+        let block = bond_block(x.clone().narrow(2, offset, width), shape.max_atoms); // [B, N, N, 4]
+        let device = x.device();
+        let mut upper = vec![0f32; n * n];
+        for i in 0..n {
+            for j in (i + 1)..n {
+                upper[i * n + j] = 1.0;
+            }
+        }
+        let upper = Tensor::<1>::from_floats(upper.as_slice(), &device).reshape([1, n, n, 1]);
+        let above = block * upper;
+        let symmetric = (above.clone() + above.swap_dims(1, 2)) * context.masks.edge.clone();
+        let bonds = unblock_bonds(symmetric, shape.max_atoms);
+        Tensor::cat(vec![x.narrow(2, 0, offset), bonds], 2).reshape([b, n, shape.width()])
     }
 }
 
@@ -78,7 +110,36 @@ impl NoiseSpace<3> for MoleculeSpace {
     }
 
     fn project(&self, x: Tensor<3>, context: &MolContext) -> Tensor<3> {
-        Self::centre_positions(x, context.masks.node.clone())
+        let x = Self::centre_positions(x, context.masks.node.clone());
+        match &self.joint {
+            None => x,
+            Some(shape) => Self::symmetric_bonds(x, shape, context),
+        }
+    }
+
+    /// A joint state's parts, each averaged over its own real entries: positions over real
+    /// atoms' coordinates, types and charges over real atoms, bonds over ordered pairs of
+    /// different real atoms (the elementwise terms are zero elsewhere).
+    fn reduce_part(&self, part: &Part, elementwise: Tensor<3>, context: &MolContext) -> Tensor<1> {
+        let b = elementwise.dims()[0];
+        let per_entry = match part.name.as_str() {
+            "positions" => 3,
+            "bonds" => BOND_CLASSES,
+            _ => part.width,
+        };
+        let real: Vec<f32> = context
+            .counts
+            .iter()
+            .map(|&n| {
+                let entries = match part.name.as_str() {
+                    "bonds" => n * n.saturating_sub(1),
+                    _ => n,
+                };
+                (entries.max(1) * per_entry) as f32
+            })
+            .collect();
+        let real = Tensor::<1>::from_floats(real.as_slice(), &elementwise.device());
+        elementwise.reshape([b as i32, -1]).sum_dim(1).reshape([b]) / real
     }
 
     /// EDM's l2 loss: `0.5 · Σ(ε − ε̂)² / (channels · N_max)`, the padded N_max.

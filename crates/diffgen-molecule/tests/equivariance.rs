@@ -226,7 +226,7 @@ fn every_sampler_step_stays_in_the_zero_com_subspace() {
         sample(
             &SamplerConfig::new(kind.clone(), Some(20)),
             &diffgen_core::Process::from(schedule.clone()),
-            &MoleculeSpace,
+            &MoleculeSpace::EDM,
             &model,
             &context,
             [3, 9, 9],
@@ -261,7 +261,7 @@ fn every_sampler_step_stays_in_the_zero_com_subspace() {
         assert_eq!(padding, 0.0, "{kind}: padding became non-zero");
     }
     // The prior itself.
-    let eps = MoleculeSpace.noise([3, 9, 9], &context, &mut SeededRng::new(4), &device);
+    let eps = MoleculeSpace::EDM.noise([3, 9, 9], &context, &mut SeededRng::new(4), &device);
     let v = to_vec(eps);
     let sum: f32 = (0..6).map(|i| v[i * 9]).sum();
     assert!(sum.abs() < 1e-5);

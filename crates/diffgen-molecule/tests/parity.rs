@@ -153,7 +153,7 @@ fn training_loss_matches_edm_per_molecule() {
         let mut noise = Recorded(Some(eps));
         let ours = to_vec(denoising_loss(
             &model,
-            &MoleculeSpace,
+            &MoleculeSpace::EDM,
             &schedule,
             LossWeighting::Uniform,
             x0.clone(),

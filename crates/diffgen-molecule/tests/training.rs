@@ -45,7 +45,7 @@ fn the_loss_falls_on_a_qm9_subset() {
         config: &config.training,
         diffusion: &config.diffusion,
         layout: diffgen_core::process::StateLayout::single(),
-        space: &MoleculeSpace,
+        space: &MoleculeSpace::EDM,
         out_dir: dir.path().to_path_buf(),
         device,
         modality: "molecule".into(),

@@ -17,7 +17,7 @@ use crate::train::denoising_loss;
 /// Continuous parts: `x_t = α·x_0 + σ·ε` with ε from the space, squared error of the
 /// objective's target under the weighting. Categorical parts: entries corrupted towards the
 /// prior with keep probability 1 − t, cross-entropy of the network's logits against x_0.
-/// Each part's per-sample mean (the space's [`NoiseSpace::reduce`]) is multiplied by its
+/// Each part's per-sample mean (the space's [`NoiseSpace::reduce_part`]) is multiplied by its
 /// weight. A single-part model on a schedule is exactly [`denoising_loss`] (EDM's loss).
 /// A self-conditioned network sees its own detached estimate in half the samples' steps.
 #[allow(clippy::too_many_arguments)]
@@ -111,6 +111,11 @@ where
     let prediction = model.predict_with(x_t, model_t, context, previous);
     let predictions = process.split(&prediction);
 
+    let parts = process.layout.parts();
+    let reduce = |i: usize, elementwise: Tensor<D>| match parts.get(i) {
+        Some(part) => space.reduce_part(part, elementwise, context),
+        None => space.reduce(elementwise, context),
+    };
     let mut total: Option<Tensor<1>> = None;
     for (i, (x, p)) in data.into_iter().zip(predictions).enumerate() {
         let weight = process.weight(i);
@@ -118,14 +123,13 @@ where
             None => {
                 let target =
                     objective.target(x, noises[i].clone(), alpha_d.clone(), sigma_d.clone());
-                let l = space.reduce((p - target).square(), context);
-                l * coefficients(&snr_weights, &device)
+                reduce(i, (p - target).square()) * coefficients(&snr_weights, &device)
             }
             Some(prior) => {
                 let dims = x.dims();
                 let k = prior.classes();
                 let ce = categorical::cross_entropy(as_groups(p, k), as_groups(x, k), prior);
-                space.reduce(ce.reshape(dims), context)
+                reduce(i, ce.reshape(dims))
             }
         };
         let term = per_sample_loss.mul_scalar(weight);

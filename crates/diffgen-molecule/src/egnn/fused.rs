@@ -21,7 +21,8 @@ use super::pair_kernel::{self, Head, NodeInputs, PairGraph, PairParams, Saved};
 
 /// The tensors of one pair-MLP layer, in the shapes of [`pair_kernel`]'s slices:
 /// `p`, `q` `[rows, H]`; `x`, `x0` `[rows, 3]`; `w_r`, `w_d`, `b2`, `head_w` `[H]`;
-/// `w2` `[H, H]`; `head_b` `[1]`.
+/// `w2` `[H, H]`; `head_b` `[1]`; `pair` `[rows · N, H]` (a `[1, 1]` placeholder when the
+/// spec says there is none).
 #[derive(ExtensionType)]
 pub struct PairInputs<B: Backend> {
     pub p: FloatTensor<B>,
@@ -34,6 +35,7 @@ pub struct PairInputs<B: Backend> {
     pub b2: FloatTensor<B>,
     pub head_w: FloatTensor<B>,
     pub head_b: FloatTensor<B>,
+    pub pair: FloatTensor<B>,
 }
 
 /// The non-tensor half of a call: the graph and the head.
@@ -42,6 +44,8 @@ pub struct PairSpec {
     pub graph: Arc<PairGraph>,
     pub head: Head,
     pub normalization: f32,
+    /// Whether `pair` holds a per-pair input (else it is a placeholder).
+    pub pair: bool,
 }
 
 #[backend_extension(Flex, Autodiff)]
@@ -55,6 +59,17 @@ pub trait PairMessageOps: Backend {
 
 /// Calls the fused kernel on high-level tensors (any Flex device, with or without autodiff).
 pub fn pair_messages(inputs: [Tensor<2>; 10], spec: PairSpec) -> Tensor<2> {
+    let placeholder = Tensor::zeros([1, 1], &inputs[0].device());
+    pair_messages_with(inputs, placeholder, PairSpec { pair: false, ..spec })
+}
+
+/// [`pair_messages`] with a per-pair input `pair` `[rows · N, H]` added to the first layer.
+pub fn pair_messages_with_pair(inputs: [Tensor<2>; 10], pair: Tensor<2>, spec: PairSpec) -> Tensor<2> {
+    pair_messages_with(inputs, pair, PairSpec { pair: true, ..spec })
+}
+
+fn pair_messages_with(inputs: [Tensor<2>; 10], pair: Tensor<2>, spec: PairSpec) -> Tensor<2> {
+    let pair = pair.into_dispatch();
     let [p, q, x, x0, w_r, w_d, w2, b2, head_w, head_b] = inputs.map(Tensor::into_dispatch);
     let inputs = PairInputs {
         p,
@@ -67,29 +82,34 @@ pub fn pair_messages(inputs: [Tensor<2>; 10], spec: PairSpec) -> Tensor<2> {
         b2,
         head_w,
         head_b,
+        pair,
     };
     Tensor::from_dispatch(<Dispatch as PairMessageOps>::pair_messages(inputs, spec))
 }
 
-/// Host copies (or borrows) of the ten inputs.
+/// The kernel's inputs.
+const INPUTS: usize = 11;
+
+/// Host copies (or borrows) of the inputs.
 struct Host<'a> {
-    values: [Cow<'a, [f32]>; 10],
+    values: [Cow<'a, [f32]>; INPUTS],
 }
 
 impl<'a> Host<'a> {
-    fn read(tensors: &'a [FlexTensor; 10]) -> Self {
+    fn read(tensors: &'a [FlexTensor; INPUTS]) -> Self {
         Self {
             values: tensors.each_ref().map(cpu::host),
         }
     }
 
-    fn nodes(&self) -> NodeInputs<'_> {
+    fn nodes(&self, spec: &PairSpec) -> NodeInputs<'_> {
         let v = &self.values;
         NodeInputs {
             p: &v[0],
             q: &v[1],
             x: &v[2],
             x0: &v[3],
+            pair: spec.pair.then_some(&*v[10]),
         }
     }
 
@@ -110,18 +130,18 @@ impl<'a> Host<'a> {
 }
 
 fn run_forward(
-    tensors: &[FlexTensor; 10],
+    tensors: &[FlexTensor; INPUTS],
     spec: &PairSpec,
     keep: bool,
 ) -> (FlexTensor, Option<Saved>) {
     let host = Host::read(tensors);
     let params = host.params(spec);
     let width = spec.head.width(params.hidden);
-    let (out, saved) = pair_kernel::forward(&spec.graph, &host.nodes(), &params, keep);
+    let (out, saved) = pair_kernel::forward(&spec.graph, &host.nodes(spec), &params, keep);
     (cpu::flex(out, vec![spec.graph.rows(), width]), saved)
 }
 
-fn into_array(inputs: PairInputs<Flex>) -> [FlexTensor; 10] {
+fn into_array(inputs: PairInputs<Flex>) -> [FlexTensor; INPUTS] {
     [
         inputs.p,
         inputs.q,
@@ -133,6 +153,7 @@ fn into_array(inputs: PairInputs<Flex>) -> [FlexTensor; 10] {
         inputs.b2,
         inputs.head_w,
         inputs.head_b,
+        inputs.pair,
     ]
 }
 
@@ -144,7 +165,7 @@ impl PairMessageOps for Flex {
 
 /// What the backward pass needs: the inputs, the graph and the kept activations.
 struct PairState {
-    inputs: [FlexTensor; 10],
+    inputs: [FlexTensor; INPUTS],
     spec: PairSpec,
     saved: Saved,
 }
@@ -161,10 +182,15 @@ impl std::fmt::Debug for PairState {
 #[derive(Debug)]
 struct PairBackward;
 
-impl Backward<Flex, 10> for PairBackward {
+impl Backward<Flex, INPUTS> for PairBackward {
     type State = Arc<PairState>;
 
-    fn backward(self, ops: Ops<Self::State, 10>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, INPUTS>,
+        grads: &mut Gradients,
+        _: &mut Checkpointer,
+    ) {
         let d_out = grads.consume::<Flex>(&ops.node);
         let state = ops.state;
         let host = Host::read(&state.inputs);
@@ -172,7 +198,7 @@ impl Backward<Flex, 10> for PairBackward {
         let d_out = cpu::host(&d_out);
         let g = pair_kernel::backward(
             &state.spec.graph,
-            &host.nodes(),
+            &host.nodes(&state.spec),
             &params,
             &state.saved,
             &d_out,
@@ -189,6 +215,8 @@ impl Backward<Flex, 10> for PairBackward {
             g.b2,
             g.head_w,
             vec![g.head_b],
+            // The placeholder's gradient is its one zero.
+            g.pair.unwrap_or_else(|| vec![0.0]),
         ];
         let values = values
             .into_iter()
@@ -211,6 +239,7 @@ impl<C: CheckpointStrategy> PairMessageOps for Autodiff<Flex, C> {
             inputs.b2.node(),
             inputs.head_w.node(),
             inputs.head_b.node(),
+            inputs.pair.node(),
         ];
         let tensors = [
             inputs.p.into_primitive(),
@@ -223,6 +252,7 @@ impl<C: CheckpointStrategy> PairMessageOps for Autodiff<Flex, C> {
             inputs.b2.into_primitive(),
             inputs.head_w.into_primitive(),
             inputs.head_b.into_primitive(),
+            inputs.pair.into_primitive(),
         ];
         match PairBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {

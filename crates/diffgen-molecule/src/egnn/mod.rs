@@ -85,6 +85,7 @@ impl EgnnConfig {
                 e_blocks: blocks,
                 embedding_out: linear(nf, features + 1),
             },
+            joint: None,
             coords_range: self.coords_range,
             norm_constant: self.norm_constant,
             normalization_factor: self.normalization_factor,
@@ -92,13 +93,17 @@ impl EgnnConfig {
     }
 }
 
-/// EDM's `EGNN_dynamics_QM9`: the ε-network on `xh = [x (3), h (features)]`.
+/// EDM's `EGNN_dynamics_QM9`: the ε-network on `xh = [x (3), h (features)]`; with `joint`,
+/// the joint model's x̂_0-network on a product state (`crate::joint`).
 #[derive(Module, Debug)]
 pub struct EgnnDynamics {
     pub egnn: Egnn,
-    coords_range: f64,
-    norm_constant: f64,
-    normalization_factor: f64,
+    /// The joint model's edge stream; `None` for EDM's EGNN (whose checkpoints hold no such
+    /// weights).
+    pub joint: Option<crate::joint::JointEdges>,
+    pub(crate) coords_range: f64,
+    pub(crate) norm_constant: f64,
+    pub(crate) normalization_factor: f64,
 }
 
 #[derive(Module, Debug)]
@@ -171,7 +176,7 @@ fn pair_input(layer: &Linear, h: Tensor<3>, radial: Tensor<4>, radial0: Tensor<4
 }
 
 /// `|x_i − x_j|²` `[B, N, N, 1]` and `(x_i − x_j)/(|x_i − x_j| + c)` `[B, N, N, 3]`.
-fn coord2diff(x: Tensor<3>, norm_constant: f64) -> (Tensor<4>, Tensor<4>) {
+pub fn coord2diff(x: Tensor<3>, norm_constant: f64) -> (Tensor<4>, Tensor<4>) {
     let diff = x.clone().unsqueeze_dim::<4>(2) - x.unsqueeze_dim::<4>(1); // [B, N, N, 3]
     let radial = diff.clone().square().sum_dim(3); // [B, N, N, 1]
     let norm = radial
@@ -240,9 +245,19 @@ fn pair_tensors(
     ]
 }
 
+/// Per-pair inputs added to the first layer of a block's two edge MLPs (a model's edge
+/// features projected to H): `[B, N, N, H]` each. EDM's EGNN has none.
+#[derive(Debug, Clone)]
+pub struct PairBias {
+    /// Into the invariant messages.
+    pub gate: Tensor<4>,
+    /// Into the coordinate update.
+    pub coord: Tensor<4>,
+}
+
 impl EquivariantBlock {
     /// The block with its edge work in the fused kernel; `x0` `[B·N, 3]` is the network's input.
-    fn forward_fused(
+    pub fn forward_fused(
         &self,
         h: Tensor<3>,
         x: Tensor<3>,
@@ -250,6 +265,7 @@ impl EquivariantBlock {
         masks: &GraphMasks,
         graph: &Arc<PairGraph>,
         consts: (f64, f64, f64),
+        bias: Option<&PairBias>,
     ) -> (Tensor<3>, Tensor<3>) {
         let (coords_range, norm_constant, normalization_factor) = consts;
         let [b, n, nf] = h.dims();
@@ -258,6 +274,15 @@ impl EquivariantBlock {
             graph: graph.clone(),
             head,
             normalization: normalization_factor as f32,
+            pair: false,
+        };
+        let call = |inputs, pair: Option<&Tensor<4>>, head| match pair {
+            Some(c) => {
+                let width = c.dims()[3];
+                let c = c.clone().reshape([b * n * n, width]);
+                fused::pair_messages_with_pair(inputs, c, spec(head))
+            }
+            None => fused::pair_messages(inputs, spec(head)),
         };
 
         // Invariant messages.
@@ -275,7 +300,7 @@ impl EquivariantBlock {
             x_flat.clone(),
             x0.clone(),
         );
-        let agg = fused::pair_messages(inputs, spec(Head::Gate)).reshape([b, n, nf]);
+        let agg = call(inputs, bias.map(|p| &p.gate), Head::Gate).reshape([b, n, nf]);
         let update = g.node_mlp_2.forward(silu(
             g.node_mlp_0.forward(Tensor::cat(vec![h.clone(), agg], 2)),
         ));
@@ -296,19 +321,21 @@ impl EquivariantBlock {
             coords_range: coords_range as f32,
             norm_constant: norm_constant as f32,
         };
-        let trans = fused::pair_messages(inputs, spec(head)).reshape([b, n, 3]);
+        let trans = call(inputs, bias.map(|p| &p.coord), head).reshape([b, n, 3]);
         let x = (x + trans) * masks.node.clone();
         let h = h * masks.node.clone();
         (h, x)
     }
 
-    fn forward(
+    /// The block over the padded `N×N` grid (every backend).
+    pub fn forward(
         &self,
         h: Tensor<3>,
         x: Tensor<3>,
         radial0: Tensor<4>,
         masks: &GraphMasks,
         consts: (f64, f64, f64),
+        bias: Option<&PairBias>,
     ) -> (Tensor<3>, Tensor<3>) {
         let (coords_range, norm_constant, normalization_factor) = consts;
         let [b, n, nf] = h.dims();
@@ -316,12 +343,11 @@ impl EquivariantBlock {
 
         // Invariant messages.
         let g = &self.gcl_0;
-        let m = silu(pair_input(
-            &g.edge_mlp_0,
-            h.clone(),
-            radial.clone(),
-            radial0.clone(),
-        ));
+        let mut pre = pair_input(&g.edge_mlp_0, h.clone(), radial.clone(), radial0.clone());
+        if let Some(bias) = bias {
+            pre = pre + bias.gate.clone();
+        }
+        let m = silu(pre);
         let m = silu(g.edge_mlp_2.forward(m)); // [B, N, N, H]
         let gate = sigmoid(g.att_mlp_0.forward(m.clone())); // [B, N, N, 1]
         let m = m * gate * masks.edge.clone();
@@ -336,7 +362,11 @@ impl EquivariantBlock {
 
         // Equivariant coordinate update, from the updated h and the block's input geometry.
         let c = &self.gcl_equiv;
-        let phi = silu(pair_input(&c.coord_mlp_0, h.clone(), radial, radial0));
+        let mut pre = pair_input(&c.coord_mlp_0, h.clone(), radial, radial0);
+        if let Some(bias) = bias {
+            pre = pre + bias.coord.clone();
+        }
+        let phi = silu(pre);
         let phi = c.coord_mlp_4.forward(silu(c.coord_mlp_2.forward(phi))); // [B, N, N, 1]
         let trans = diff * phi.tanh().mul_scalar(coords_range) * masks.edge.clone(); // [B, N, N, 3]
         let x = (x + trans
@@ -397,7 +427,7 @@ impl EgnnDynamics {
             EdgePath::Tensor => {
                 let radial0 = coord2diff(x.clone(), self.norm_constant).0;
                 for block in &self.egnn.e_blocks {
-                    (h, x_cur) = block.forward(h, x_cur, radial0.clone(), masks, consts);
+                    (h, x_cur) = block.forward(h, x_cur, radial0.clone(), masks, consts, None);
                 }
             }
             EdgePath::Fused => {
@@ -406,7 +436,8 @@ impl EgnnDynamics {
                 });
                 let x0 = x.clone().reshape([b * n, 3]);
                 for block in &self.egnn.e_blocks {
-                    (h, x_cur) = block.forward_fused(h, x_cur, x0.clone(), masks, &graph, consts);
+                    (h, x_cur) =
+                        block.forward_fused(h, x_cur, x0.clone(), masks, &graph, consts, None);
                 }
             }
         }

@@ -3,13 +3,14 @@
 //! For every ordered pair (i, j), i ≠ j, of real atoms of a molecule:
 //!
 //! ```text
-//! z1 = p_i + q_j + w_r·r_ij + w_d·d_ij      p = h·W_i + b1, q = h·W_j (per-node products)
+//! z1 = p_i + q_j + w_r·r_ij + w_d·d_ij (+ c_ij)   p = h·W_i + b1, q = h·W_j (per-node products)
 //! m  = silu(silu(z1)·W2 + b2)
 //! Gate:          out_i += σ(m·w + b) · m / ν
 //! Displacement:  out_i += tanh(m·w) · range · (x_i − x_j)/(√(r_ij + 1e-8) + κ) / ν
 //! ```
 //!
-//! with `r_ij = |x_i − x_j|²` and `d_ij = |x0_i − x0_j|²`. Only real pairs are visited, so a
+//! with `r_ij = |x_i − x_j|²`, `d_ij = |x0_i − x0_j|²` and, where given, a per-pair input
+//! `c_ij` (a model's edge features projected to H; zero for EDM's EGNN). Only real pairs are visited, so a
 //! padded batch costs the edge work of its real atoms. Molecules are cut into chunks of
 //! similar edge counts and the chunks run on rayon's threads; each chunk owns its molecules'
 //! rows, so per-row outputs need no locks, and per-parameter gradients are summed at the end.
@@ -48,6 +49,7 @@ impl Head {
 #[derive(Debug, Clone)]
 pub struct PairGraph {
     rows: usize,
+    max_atoms: usize,
     atoms: Vec<Vec<usize>>,
     chunks: Vec<Chunk>,
 }
@@ -95,6 +97,7 @@ impl PairGraph {
         }
         Self {
             rows: batch * max_atoms,
+            max_atoms,
             atoms,
             chunks,
         }
@@ -103,6 +106,17 @@ impl PairGraph {
     /// Rows of the node axis, padding included.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// N, the padded atoms per molecule (a per-pair input has `rows · N` rows).
+    pub fn max_atoms(&self) -> usize {
+        self.max_atoms
+    }
+
+    /// The row of pair (row_i, row_j) in a `[rows · N, ·]` per-pair tensor.
+    #[inline(always)]
+    fn pair_row(&self, ri: usize, rj: usize) -> usize {
+        ri * self.max_atoms + rj % self.max_atoms
     }
 
     /// Ordered pairs of real atoms.
@@ -138,6 +152,8 @@ pub struct NodeInputs<'a> {
     pub x: &'a [f32],
     /// `[rows, 3]`: the network's input coordinates, for the second edge attribute.
     pub x0: &'a [f32],
+    /// `[rows · N, H]`: a per-pair input added to the first layer (`None`: zero).
+    pub pair: Option<&'a [f32]>,
 }
 
 /// The pair MLP's parameters past the per-node products.
@@ -178,6 +194,8 @@ struct ChunkSaved {
 /// Gradients of every input of the kernel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairGrads {
+    /// `[rows · N, H]` when the call had a per-pair input (zero on pairs not visited).
+    pub pair: Option<Vec<f32>>,
     pub p: Vec<f32>,
     pub q: Vec<f32>,
     pub x: Vec<f32>,
@@ -193,6 +211,7 @@ pub struct PairGrads {
 impl PairGrads {
     fn zeros_params(h: usize) -> Self {
         Self {
+            pair: None,
             p: Vec::new(),
             q: Vec::new(),
             x: Vec::new(),
@@ -227,6 +246,9 @@ fn check_shapes(graph: &PairGraph, nodes: &NodeInputs, params: &PairParams) {
     assert_eq!(nodes.q.len(), rows * h, "q is not [rows, H]");
     assert_eq!(nodes.x.len(), rows * 3, "x is not [rows, 3]");
     assert_eq!(nodes.x0.len(), rows * 3, "x0 is not [rows, 3]");
+    if let Some(pair) = nodes.pair {
+        assert_eq!(pair.len(), rows * graph.max_atoms * h, "pair input is not [rows · N, H]");
+    }
     for (name, len, want) in [
         ("w_r", params.w_r.len(), h),
         ("w_d", params.w_d.len(), h),
@@ -283,12 +305,19 @@ pub fn backward(
     let mut dq = vec![0.0f32; rows * h];
     let mut dx = vec![0.0f32; rows * 3];
     let mut dx0 = vec![0.0f32; rows * 3];
+    let n = graph.max_atoms;
+    let mut dpair = nodes.pair.map(|_| vec![0.0f32; rows * n * h]);
+    let mut pair_parts: Vec<Option<&mut [f32]>> = match dpair.as_mut() {
+        Some(buf) => split_rows(buf, &graph.chunks, n * h).into_iter().map(Some).collect(),
+        None => graph.chunks.iter().map(|_| None).collect(),
+    };
     let rows_grads: Vec<RowGrads> = split_rows(&mut dp, &graph.chunks, h)
         .into_iter()
         .zip(split_rows(&mut dq, &graph.chunks, h))
         .zip(split_rows(&mut dx, &graph.chunks, 3))
         .zip(split_rows(&mut dx0, &graph.chunks, 3))
-        .map(|(((p, q), x), x0)| RowGrads { p, q, x, x0 })
+        .zip(pair_parts.drain(..))
+        .map(|((((p, q), x), x0), pair)| RowGrads { p, q, x, x0, pair })
         .collect();
     let params_grads = graph
         .chunks
@@ -303,6 +332,7 @@ pub fn backward(
         })
         .reduce(|| PairGrads::zeros_params(h), PairGrads::add_params);
     PairGrads {
+        pair: dpair,
         p: dp,
         q: dq,
         x: dx,
@@ -316,6 +346,8 @@ struct RowGrads<'a> {
     q: &'a mut [f32],
     x: &'a mut [f32],
     x0: &'a mut [f32],
+    /// The chunk's rows of the per-pair input's gradient, `[rows · N, H]`.
+    pair: Option<&'a mut [f32]>,
 }
 
 /// Cuts a `[rows, width]` buffer into the chunks' disjoint row ranges.
@@ -380,16 +412,23 @@ fn forward_chunk(
             // Every slice cut to `h` here, so the loops below need no bounds checks and vectorise.
             let (w_r, w_d) = (&params.w_r[..h], &params.w_d[..h]);
             let ae = &mut a[e * h..][..h];
+            if let Some(pair) = nodes.pair {
+                // The per-pair input first, so the loops below stay as they were.
+                let c = &pair[graph.pair_row(ri, rj) * h..][..h];
+                ae.copy_from_slice(c);
+            } else {
+                ae.fill(0.0);
+            }
             if keep {
                 let (z1, s1) = (&mut saved.z1[e * h..][..h], &mut saved.s1[e * h..][..h]);
                 for k in 0..h {
-                    let z = pi[k] + qj[k] + r * w_r[k] + d * w_d[k];
+                    let z = pi[k] + qj[k] + r * w_r[k] + d * w_d[k] + ae[k];
                     let s = sigmoid(z);
                     (z1[k], s1[k], ae[k]) = (z, s, z * s);
                 }
             } else {
                 for k in 0..h {
-                    let z = pi[k] + qj[k] + r * w_r[k] + d * w_d[k];
+                    let z = pi[k] + qj[k] + r * w_r[k] + d * w_d[k] + ae[k];
                     ae[k] = z * sigmoid(z);
                 }
             }
@@ -467,7 +506,7 @@ fn backward_chunk(
     params: &PairParams,
     saved: &ChunkSaved,
     d_out: &[f32],
-    rows: RowGrads,
+    mut rows: RowGrads,
 ) -> PairGrads {
     let h = params.hidden;
     let e_count = chunk.edges;
@@ -571,6 +610,10 @@ fn backward_chunk(
                 dae[k] *= s1[k] * (1.0 + z1[k] * (1.0 - s1[k]));
             }
             let dz1 = &*dae;
+            if let Some(dpair) = rows.pair.as_deref_mut() {
+                let at = graph.pair_row(ri, rj) - base * graph.max_atoms;
+                dpair[at * h..][..h].copy_from_slice(dz1);
+            }
             let dv = diff(nodes.x, ri, rj);
             let dv0 = diff(nodes.x0, ri, rj);
             let (r, d) = (norm2(dv), norm2(dv0));
