@@ -182,12 +182,14 @@ impl Parser<'_> {
                         }
                         Some((other, opened, _)) => {
                             let bond = match (opened, written) {
-                                (Some(a), Some(b)) if a != b => return Err(self.error(
-                                    start,
-                                    format!(
+                                (Some(a), Some(b)) if a != b => {
+                                    return Err(self.error(
+                                        start,
+                                        format!(
                                         "ring {number} is opened and closed with different bonds"
                                     ),
-                                )),
+                                    ))
+                                }
                                 (Some(a), _) | (None, Some(a)) => a,
                                 (None, None) => self.default_bond(other, p),
                             };
