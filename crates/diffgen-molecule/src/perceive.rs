@@ -873,17 +873,20 @@ mod tests {
             perceive(&m).unwrap_err(),
             PerceiveError::IsolatedHydrogen { index: 0 }
         );
-        let m = molecule(
-            &m.atoms[1..]
-                .iter()
-                .copied()
-                .zip(m.positions[1..].to_vec())
-                .collect::<Vec<_>>(),
-        );
+        // CH5: bonds to hydrogens are never dropped, so the carbon keeps five.
+        let d = 1.09;
+        let m = molecule(&[
+            (6, [0.0; 3]),
+            (1, [0.0, 0.0, d]),
+            (1, [0.0, 0.0, -d]),
+            (1, [d, 0.0, 0.0]),
+            (1, [-0.5 * d, 0.866 * d, 0.0]),
+            (1, [-0.5 * d, -0.866 * d, 0.0]),
+        ]);
         match perceive(&m).unwrap_err() {
             PerceiveError::NoAssignment { atoms, detail } => {
-                assert!(atoms.contains(&0), "{atoms:?}");
-                assert!(detail.contains("O0 has 4 bonds"), "{detail}");
+                assert_eq!(atoms, vec![0], "{detail}");
+                assert!(detail.contains("C0 has 5 bonds"), "{detail}");
             }
             other => panic!("{other:?}"),
         }
@@ -902,6 +905,35 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn crowded_bridgeheads_lose_the_transannular_contact() {
+        // Bicyclo[1.1.1]pentane: the bridgeheads are 1.87 Å apart, inside the C–C cutoff
+        // (1.25 × 1.52 Å), which would give each five bonds.
+        let mut atoms = vec![(6, [0.0, 0.0, 0.935]), (6, [0.0, 0.0, -0.935])];
+        atoms.push((1, [0.0, 0.0, 2.025]));
+        atoms.push((1, [0.0, 0.0, -2.025]));
+        for k in 0..3 {
+            let phi = (k as f64 * 120.0f64).to_radians();
+            let (c, s) = (phi.cos(), phi.sin());
+            atoms.push((6, [1.23 * c, 1.23 * s, 0.0]));
+            for z in [0.893, -0.893] {
+                atoms.push((1, [1.855 * c, 1.855 * s, z]));
+            }
+        }
+        let m = molecule(&atoms);
+        let p = perceive(&m).unwrap();
+        let cc: Vec<_> = p
+            .bonds
+            .iter()
+            .filter(|b| m.atoms[b.0] == 6 && m.atoms[b.1] == 6)
+            .copied()
+            .collect();
+        assert_eq!(cc.len(), 6, "{cc:?}");
+        assert!(cc.iter().all(|&(i, j, o)| o == 1 && (i, j) != (0, 1)));
+        assert!(p.charges.iter().all(|&q| q == 0));
+        assert_eq!(&p.hydrogen_counts(&m.atoms)[..2], &[1, 1]);
     }
 
     #[test]
