@@ -140,6 +140,10 @@ pub enum PerceiveError {
     NetCharge { net_charge: i32 },
     #[error("the search for bond orders took more than {STEP_LIMIT} steps ({atoms} atoms)")]
     TooLarge { atoms: usize },
+    #[error("{atoms} atoms but {positions} positions")]
+    Positions { atoms: usize, positions: usize },
+    #[error("bond {i}–{j} does not join two different atoms of the {atoms}")]
+    InvalidBond { i: usize, j: usize, atoms: usize },
 }
 
 /// [`perceive_with`] with the default tolerance and a net charge of 0.
@@ -154,6 +158,16 @@ pub fn perceive_with(
 ) -> Result<Perceived, PerceiveError> {
     let edges = connectivity(molecule, options.tolerance)?;
     assign(molecule, &edges, options.net_charge)
+}
+
+fn check_positions(molecule: &Molecule) -> Result<(), PerceiveError> {
+    match molecule.positions.len() == molecule.len() {
+        true => Ok(()),
+        false => Err(PerceiveError::Positions {
+            atoms: molecule.len(),
+            positions: molecule.positions.len(),
+        }),
+    }
 }
 
 fn distance(p: [f64; 3], q: [f64; 3]) -> f64 {
@@ -177,6 +191,7 @@ pub fn connectivity(
     tolerance: f64,
 ) -> Result<Vec<(usize, usize)>, PerceiveError> {
     let n = molecule.len();
+    check_positions(molecule)?;
     let radii = (0..n)
         .map(|i| radius(molecule, i))
         .collect::<Result<Vec<_>, _>>()?;
@@ -245,6 +260,10 @@ pub fn assign(
     net_charge: i32,
 ) -> Result<Perceived, PerceiveError> {
     let n = molecule.len();
+    check_positions(molecule)?;
+    if let Some(&(i, j)) = edges.iter().find(|&&(i, j)| i == j || i >= n || j >= n) {
+        return Err(PerceiveError::InvalidBond { i, j, atoms: n });
+    }
     let states = (0..n)
         .map(|i| {
             allowed_states(molecule.atoms[i]).ok_or(PerceiveError::UnsupportedElement {
@@ -859,7 +878,7 @@ mod tests {
 
     #[test]
     fn impossible_valences_name_their_atoms() {
-        // Water whose oxygen carries a third hydrogen and an extra carbon: O with 4 bonds.
+        // Hydronium-like OH3 with a methyl carbon and a hydrogen 3 Å away.
         let m = molecule(&[
             (1, [0.0, 0.0, 3.0]),
             (8, [0.0, 0.0, 0.0]),
@@ -868,7 +887,7 @@ mod tests {
             (1, [-0.48, -0.83, 0.0]),
             (6, [0.0, 0.0, -1.43]),
         ]);
-        // The far hydrogen has no partner at all.
+        // The far hydrogen has no partner within bonding distance.
         assert_eq!(
             perceive(&m).unwrap_err(),
             PerceiveError::IsolatedHydrogen { index: 0 }
@@ -934,6 +953,27 @@ mod tests {
         assert!(cc.iter().all(|&(i, j, o)| o == 1 && (i, j) != (0, 1)));
         assert!(p.charges.iter().all(|&q| q == 0));
         assert_eq!(&p.hydrogen_counts(&m.atoms)[..2], &[1, 1]);
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        let mut m = molecule(&[(8, [0.0; 3]), (1, [0.96, 0.0, 0.0])]);
+        assert_eq!(
+            assign(&m, &[(0, 2)], 0).unwrap_err(),
+            PerceiveError::InvalidBond {
+                i: 0,
+                j: 2,
+                atoms: 2
+            }
+        );
+        m.positions.pop();
+        assert_eq!(
+            perceive(&m).unwrap_err(),
+            PerceiveError::Positions {
+                atoms: 2,
+                positions: 1
+            }
+        );
     }
 
     #[test]

@@ -547,6 +547,8 @@ mod tests {
             ("C11", 3, "bonded to itself"),
             ("C%1C", 2, "two digits"),
             ("(C)", 1, "must follow an atom"),
+            ("Cé", 2, "unexpected `é`"),
+            ("[Cé]", 3, "`]` expected"),
         ];
         for (text, position, what) in cases {
             let err = parse_smiles(text).unwrap_err();
