@@ -247,6 +247,7 @@ fn perceived_qm9_test_molecules_match_the_index_smiles() {
         tolerance: DEFAULT_TOLERANCE,
         ..Default::default()
     };
+    // Timed for the log only (speed belongs in benchmarks, not in assertions).
     let start = Instant::now();
     let perceived: Vec<_> = molecules
         .iter()
@@ -301,7 +302,6 @@ fn perceived_qm9_test_molecules_match_the_index_smiles() {
     );
     // Bond orders differ only where another Kekulé structure fits the same labels.
     assert!(same_orders as f64 >= 0.97 * comparable_orders as f64);
-    assert!(seconds < 30.0, "{seconds} s");
 }
 
 /// The comparison itself, without the data.
