@@ -9,13 +9,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Encoding;
 use crate::egnn::EgnnConfig;
+use crate::joint::JointConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MoleculeConfig {
     pub data: MoleculeDataConfig,
     pub encoding: Encoding,
+    /// EDM's EGNN (used unless `joint` is given).
     pub model: EgnnConfig,
+    /// The joint model: types, charges and bonds generated with the coordinates
+    /// (`crate::joint`); `model` is then ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint: Option<JointConfig>,
     pub diffusion: DiffusionConfig,
     pub training: TrainConfig,
 }
@@ -68,11 +74,24 @@ impl MoleculeConfig {
                 "must be positive numbers",
             ));
         }
-        if self.diffusion.objective != diffgen_core::Objective::Epsilon {
-            return Err(CoreError::setting(
-                "diffusion.objective",
-                "the EGNN of EDM predicts ε; only `epsilon` is supported",
-            ));
+        match &self.joint {
+            Some(joint) => {
+                joint.validate()?;
+                if self.diffusion.objective != diffgen_core::Objective::Sample {
+                    return Err(CoreError::setting(
+                        "diffusion.objective",
+                        "the joint model predicts the clean state; only `sample` is supported",
+                    ));
+                }
+            }
+            None => {
+                if self.diffusion.objective != diffgen_core::Objective::Epsilon {
+                    return Err(CoreError::setting(
+                        "diffusion.objective",
+                        "the EGNN of EDM predicts ε; only `epsilon` is supported",
+                    ));
+                }
+            }
         }
         self.diffusion.validate()?;
         Ok(())

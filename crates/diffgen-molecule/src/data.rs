@@ -10,6 +10,7 @@ use diffgen_core::train::TrainData;
 use serde::{Deserialize, Serialize};
 
 use crate::elements::Vocabulary;
+use crate::joint::{JointShape, BOND_CLASSES, CHARGES};
 use crate::space::MolContext;
 use crate::xyz::Molecule;
 
@@ -119,6 +120,23 @@ pub struct MoleculeStats {
     /// Histogram of perceived bond lengths, 0.01 Å bins from 0.5 Å.
     pub bond_lengths: Vec<u64>,
     pub dataset: String,
+    /// The class frequencies of a joint model's training data (its marginal priors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint: Option<JointStats>,
+}
+
+/// Class frequencies of the joint model's categorical parts in its training data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointStats {
+    /// Per element of the vocabulary, over atoms.
+    pub types: Vec<f64>,
+    /// Charges −1, 0, +1, over atoms.
+    pub charges: Vec<f64>,
+    /// None, single, double, triple, over ordered pairs of different atoms.
+    pub bonds: Vec<f64>,
+    /// Training molecules left out because no valence-satisfying structure was found.
+    pub skipped: usize,
 }
 
 /// The most atoms the atom-count histogram may give a molecule. Sampling allocates by the
@@ -133,6 +151,8 @@ struct StoredStats {
     atom_counts: BTreeMap<usize, u64>,
     bond_lengths: Vec<u64>,
     dataset: String,
+    #[serde(default)]
+    joint: Option<JointStats>,
 }
 
 impl TryFrom<StoredStats> for MoleculeStats {
@@ -154,10 +174,25 @@ impl TryFrom<StoredStats> for MoleculeStats {
                 "the atom-count histogram is empty (no molecule to draw a size from)".into(),
             );
         }
+        if let Some(j) = &s.joint {
+            let ok = |v: &[f64], n: usize| {
+                v.len() == n
+                    && v.iter().all(|p| p.is_finite() && *p >= 0.0)
+                    && v.iter().sum::<f64>() > 0.0
+            };
+            if !(ok(&j.charges, 3)
+                && ok(&j.bonds, 4)
+                && !j.types.is_empty()
+                && ok(&j.types, j.types.len()))
+            {
+                return Err("the joint model's class frequencies are malformed".into());
+            }
+        }
         Ok(Self {
             atom_counts: s.atom_counts,
             bond_lengths: s.bond_lengths,
             dataset: s.dataset,
+            joint: s.joint,
         })
     }
 }
@@ -178,7 +213,13 @@ impl MoleculeStats {
             atom_counts,
             bond_lengths: bond_length_histogram(molecules.iter().step_by(step)),
             dataset: dataset.to_string(),
+            joint: None,
         }
+    }
+
+    /// The most atoms of a training molecule.
+    pub fn max_atoms(&self) -> usize {
+        self.atom_counts.keys().copied().max().unwrap_or(1)
     }
 
     /// Draws an atom count from the histogram.
@@ -219,6 +260,128 @@ pub struct MoleculeData {
     rows: Vec<Vec<f32>>,
     counts: Vec<usize>,
     channels: usize,
+    /// The joint model's molecules (then `rows` is empty).
+    joint: Option<(Vec<JointMolecule>, JointShape)>,
+}
+
+/// One training molecule of the joint model, compactly: a batch lays it out as a state.
+#[derive(Debug, Clone)]
+pub struct JointMolecule {
+    /// Centred positions in Å.
+    pub positions: Vec<[f32; 3]>,
+    /// Vocabulary index of every atom.
+    pub types: Vec<u8>,
+    /// Charge class (index into [`CHARGES`]) of every atom.
+    pub charges: Vec<u8>,
+    /// `(i, j, order)`, i < j, order 1–3.
+    pub bonds: Vec<(u16, u16, u8)>,
+}
+
+impl JointMolecule {
+    /// The molecule with its perceived structure, or why it cannot be one of the state's.
+    pub fn new(
+        molecule: &Molecule,
+        structure: &crate::perceive::Perceived,
+        encoding: &Encoding,
+    ) -> Result<Self, String> {
+        let centred = molecule.clone().centered();
+        let types = molecule
+            .atoms
+            .iter()
+            .map(|&z| {
+                encoding
+                    .elements
+                    .index_of(z)
+                    .map(|k| k as u8)
+                    .ok_or_else(|| {
+                        format!(
+                            "element {} is not in the model's elements",
+                            crate::elements::symbol(z)
+                        )
+                    })
+            })
+            .collect::<Result<Vec<u8>, String>>()?;
+        let charges = structure
+            .charges
+            .iter()
+            .map(|q| {
+                CHARGES
+                    .iter()
+                    .position(|c| c == q)
+                    .map(|k| k as u8)
+                    .ok_or_else(|| format!("formal charge {q} is outside the model's −1, 0, +1"))
+            })
+            .collect::<Result<Vec<u8>, String>>()?;
+        Ok(Self {
+            positions: centred
+                .positions
+                .iter()
+                .map(|p| [p[0] as f32, p[1] as f32, p[2] as f32])
+                .collect(),
+            types,
+            charges,
+            bonds: structure
+                .bonds
+                .iter()
+                .map(|&(i, j, o)| (i as u16, j as u16, o))
+                .collect(),
+        })
+    }
+
+    /// Rows `[n, width]` of the state, for a batch padded to `n` atoms.
+    fn write_rows(&self, shape: &JointShape, rows: &mut [f32]) {
+        let w = shape.width();
+        let count = self.types.len();
+        for i in 0..count {
+            let row = &mut rows[i * w..(i + 1) * w];
+            row[..3].copy_from_slice(&self.positions[i]);
+            row[shape.type_offset() + self.types[i] as usize] = 1.0;
+            row[shape.charge_offset() + self.charges[i] as usize] = 1.0;
+            for j in 0..count {
+                if j != i {
+                    row[shape.bond_offset() + j * BOND_CLASSES] = 1.0; // none, unless bonded
+                }
+            }
+        }
+        for &(i, j, order) in &self.bonds {
+            for (a, b) in [(i as usize, j as usize), (j as usize, i as usize)] {
+                let at = a * w + shape.bond_offset() + b * BOND_CLASSES;
+                rows[at] = 0.0;
+                rows[at + order as usize] = 1.0;
+            }
+        }
+    }
+}
+
+/// Class frequencies of joint training molecules.
+pub fn joint_frequencies(molecules: &[JointMolecule], types: usize, skipped: usize) -> JointStats {
+    let mut t = vec![0.0; types];
+    let mut c = vec![0.0; CHARGES.len()];
+    let mut b = vec![0.0; BOND_CLASSES];
+    for m in molecules {
+        let n = m.types.len();
+        for &k in &m.types {
+            t[k as usize] += 1.0;
+        }
+        for &k in &m.charges {
+            c[k as usize] += 1.0;
+        }
+        let pairs = (n * n.saturating_sub(1)) as f64;
+        b[0] += pairs - 2.0 * m.bonds.len() as f64;
+        for &(_, _, order) in &m.bonds {
+            b[order as usize] += 2.0;
+        }
+    }
+    let normalise = |v: Vec<f64>| {
+        let total: f64 = v.iter().sum::<f64>().max(1.0);
+        v.into_iter().map(|x| x / total).collect()
+    };
+    JointStats {
+        types: normalise(t),
+        charges: normalise(c),
+        bonds: normalise(b),
+        skipped,
+    }
 }
 
 impl MoleculeData {
@@ -235,7 +398,18 @@ impl MoleculeData {
             rows,
             counts: molecules.iter().map(Molecule::len).collect(),
             channels: encoding.channels(),
+            joint: None,
         })
+    }
+
+    /// The joint model's training molecules, laid out as states of `shape`.
+    pub fn joint(molecules: Vec<JointMolecule>, shape: JointShape) -> Self {
+        Self {
+            rows: Vec::new(),
+            counts: molecules.iter().map(|m| m.types.len()).collect(),
+            channels: shape.width(),
+            joint: Some((molecules, shape)),
+        }
     }
 
     /// A padded batch of the molecules `indices`.
@@ -245,7 +419,11 @@ impl MoleculeData {
         let c = self.channels;
         let mut values = vec![0f32; indices.len() * n * c];
         for (b, &i) in indices.iter().enumerate() {
-            values[b * n * c..b * n * c + self.rows[i].len()].copy_from_slice(&self.rows[i]);
+            let rows = &mut values[b * n * c..(b + 1) * n * c];
+            match &self.joint {
+                Some((molecules, shape)) => molecules[i].write_rows(shape, rows),
+                None => rows[..self.rows[i].len()].copy_from_slice(&self.rows[i]),
+            }
         }
         (
             tensor_from_vec(values, [indices.len(), n, c], device),
@@ -258,7 +436,7 @@ impl TrainData<3> for MoleculeData {
     type Context = MolContext;
 
     fn len(&self) -> usize {
-        self.rows.len()
+        self.counts.len()
     }
 
     fn size(&self, index: usize) -> usize {

@@ -35,7 +35,9 @@ use diffgen_core::pipeline::{
     OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput, TrainSets,
     WithCommands,
 };
+use diffgen_core::process::StateLayout;
 use diffgen_core::rng::SeededRng;
+use diffgen_core::tensor_util::to_vec;
 use diffgen_core::train::{Batching as TrainBatching, GradClip};
 use diffgen_core::{CoreError, Denoiser, Objective};
 
@@ -112,7 +114,9 @@ impl Denoiser<3> for EgnnDynamics {
     }
 
     fn self_conditioned(&self) -> bool {
-        self.joint.as_ref().is_some_and(|j| j.shape().self_conditioning)
+        self.joint
+            .as_ref()
+            .is_some_and(|j| j.shape().self_conditioning)
     }
 
     fn predict_with(
@@ -136,6 +140,82 @@ diffgen_core::modality_config!(MoleculeConfig);
 
 /// The molecule modality.
 pub struct MoleculePipeline;
+
+/// One generated molecule, with the bonds and formal charges the model generated (joint
+/// models; EDM's EGNN generates atoms only, and its bonds are inferred from distances).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoleculeSample {
+    /// Atoms and coordinates.
+    pub molecule: Molecule,
+    /// The generated bonds and charges.
+    pub structure: Option<perceive::Perceived>,
+}
+
+impl std::ops::Deref for MoleculeSample {
+    type Target = Molecule;
+
+    fn deref(&self) -> &Molecule {
+        &self.molecule
+    }
+}
+
+/// The joint layout of a config's states, from its data statistics.
+fn joint_shape(config: &MoleculeConfig, stats: &MoleculeStats) -> Option<joint::JointShape> {
+    config.joint.as_ref().map(|_| joint::JointShape {
+        types: config.encoding.elements.len(),
+        max_atoms: stats.max_atoms(),
+        self_conditioning: config.diffusion.self_conditioning,
+    })
+}
+
+/// Molecules, bonds and charges of joint states `[B, N, W]`: the most likely class of
+/// every one-hot (the sampler ends one-hot), bonds read above the diagonal.
+fn decode_joint(
+    encoding: &Encoding,
+    shape: &joint::JointShape,
+    state: Tensor<3>,
+    counts: &[usize],
+) -> Vec<MoleculeSample> {
+    let [_, n, w] = state.dims();
+    let v = to_vec(state);
+    let argmax =
+        |row: &[f32]| (0..row.len()).fold(0, |best, k| if row[k] > row[best] { k } else { best });
+    counts
+        .iter()
+        .enumerate()
+        .map(|(b, &count)| {
+            let row = |i: usize| &v[(b * n + i) * w..(b * n + i + 1) * w];
+            let mut molecule = Molecule {
+                atoms: Vec::with_capacity(count),
+                positions: Vec::with_capacity(count),
+                comment: String::new(),
+            };
+            let mut charges = Vec::with_capacity(count);
+            let mut bonds = Vec::new();
+            for i in 0..count {
+                let r = row(i);
+                molecule
+                    .positions
+                    .push([r[0] as f64, r[1] as f64, r[2] as f64]);
+                let t = argmax(&r[shape.type_offset()..shape.charge_offset()]);
+                molecule.atoms.push(encoding.elements.number(t));
+                charges
+                    .push(joint::CHARGES[argmax(&r[shape.charge_offset()..shape.bond_offset()])]);
+                for j in (i + 1)..count {
+                    let at = shape.bond_offset() + j * joint::BOND_CLASSES;
+                    let order = argmax(&r[at..at + joint::BOND_CLASSES]);
+                    if order > 0 {
+                        bonds.push((i, j, order as u8));
+                    }
+                }
+            }
+            MoleculeSample {
+                molecule,
+                structure: Some(perceive::Perceived { bonds, charges }),
+            }
+        })
+        .collect()
+}
 
 /// A molecule model ready to sample.
 pub type LoadedMolecule = Loaded<MoleculePipeline, 3>;
@@ -163,7 +243,7 @@ pub fn generate(
     indices: &[usize],
     how: &Generation,
     device: &Device,
-) -> Result<Generated<Molecule>, MoleculeError> {
+) -> Result<Generated<MoleculeSample>, MoleculeError> {
     pipeline::generate(&MoleculePipeline, loaded, options, indices, how, device)
 }
 
@@ -286,7 +366,7 @@ impl Pipeline<3> for MoleculePipeline {
     type Data = MoleculeData;
     type Options = MoleculeOptions;
     type Condition = ();
-    type Sample = Molecule;
+    type Sample = MoleculeSample;
     type Error = MoleculeError;
 
     fn info(&self) -> &'static ModalityInfo {
@@ -296,14 +376,52 @@ impl Pipeline<3> for MoleculePipeline {
     fn init_model(
         &self,
         config: &MoleculeConfig,
-        _: &MoleculeStats,
+        stats: &MoleculeStats,
         device: &Device,
     ) -> EgnnDynamics {
-        config.model.init(config.encoding.features(), device)
+        match (&config.joint, joint_shape(config, stats)) {
+            (Some(joint), Some(shape)) => joint.init(shape, device),
+            _ => config.model.init(config.encoding.features(), device),
+        }
     }
 
-    fn space(&self, _: &MoleculeConfig, _: &MoleculeStats) -> MoleculeSpace {
-        MoleculeSpace::EDM
+    fn space(&self, config: &MoleculeConfig, stats: &MoleculeStats) -> MoleculeSpace {
+        MoleculeSpace {
+            joint: joint_shape(config, stats),
+        }
+    }
+
+    /// The joint model's product state: positions, types, charges, bonds.
+    fn layout(
+        &self,
+        config: &MoleculeConfig,
+        stats: &MoleculeStats,
+    ) -> Result<StateLayout, MoleculeError> {
+        let Some(shape) = joint_shape(config, stats) else {
+            return Ok(StateLayout::single());
+        };
+        let frequencies = stats.joint.as_ref();
+        Ok(StateLayout::builder()
+            .continuous("positions", 3)
+            .categorical(
+                "types",
+                1,
+                shape.types,
+                frequencies.map(|f| f.types.clone()),
+            )
+            .categorical(
+                "charges",
+                1,
+                joint::CHARGES.len(),
+                frequencies.map(|f| f.charges.clone()),
+            )
+            .categorical(
+                "bonds",
+                shape.max_atoms,
+                joint::BOND_CLASSES,
+                frequencies.map(|f| f.bonds.clone()),
+            )
+            .settings(&config.diffusion.parts)?)
     }
 
     fn load_data(
@@ -312,15 +430,63 @@ impl Pipeline<3> for MoleculePipeline {
         request: &DataRequest<'_>,
     ) -> Result<TrainSets<MoleculeData, MoleculeStats>, MoleculeError> {
         let (train_set, valid_set, dataset) = load_sets(config, request)?;
-        let stats = MoleculeStats::from_molecules(&train_set, &dataset);
-        let train = MoleculeData::new(&train_set, &config.encoding).map_err(MoleculeError::Data)?;
-        let valid = MoleculeData::new(&valid_set, &config.encoding).map_err(MoleculeError::Data)?;
+        let mut stats = MoleculeStats::from_molecules(&train_set, &dataset);
+        if config.joint.is_none() {
+            let train =
+                MoleculeData::new(&train_set, &config.encoding).map_err(MoleculeError::Data)?;
+            let valid =
+                MoleculeData::new(&valid_set, &config.encoding).map_err(MoleculeError::Data)?;
+            return Ok(TrainSets {
+                train,
+                validation: Some(valid),
+                stats,
+                summary: vec![("training molecules".into(), train_set.len() as f64)],
+                notes: Vec::new(),
+            });
+        }
+        // The joint model learns bonds and charges perceived from the geometry.
+        let structures = |set: &[Molecule]| {
+            let mut kept = Vec::with_capacity(set.len());
+            let mut skipped = Vec::new();
+            for m in set {
+                match perceive::perceive(m)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| data::JointMolecule::new(m, &p, &config.encoding))
+                {
+                    Ok(j) => kept.push(j),
+                    Err(e) => skipped.push(format!(
+                        "{}: {e}",
+                        m.comment.split('\t').next().unwrap_or("")
+                    )),
+                }
+            }
+            (kept, skipped)
+        };
+        let (train, skipped) = structures(&train_set);
+        let (valid, _) = structures(&valid_set);
+        stats.joint = Some(data::joint_frequencies(
+            &train,
+            config.encoding.elements.len(),
+            skipped.len(),
+        ));
+        let shape = joint_shape(config, &stats).expect("a joint config");
+        let mut notes = Vec::new();
+        if !skipped.is_empty() {
+            notes.push(format!(
+                "{} training molecules have no valence-satisfying structure and are left out (first: {})",
+                skipped.len(),
+                skipped[0]
+            ));
+        }
         Ok(TrainSets {
-            train,
-            validation: Some(valid),
+            summary: vec![
+                ("training molecules".into(), train.len() as f64),
+                ("left out (no structure)".into(), skipped.len() as f64),
+            ],
+            train: MoleculeData::joint(train, shape),
+            validation: Some(MoleculeData::joint(valid, shape)),
             stats,
-            summary: vec![("training molecules".into(), train_set.len() as f64)],
-            notes: Vec::new(),
+            notes,
         })
     }
 
@@ -369,7 +535,22 @@ impl Pipeline<3> for MoleculePipeline {
     ) -> Result<([usize; 3], MolContext), MoleculeError> {
         let counts: Vec<usize> = items.iter().map(|p| p.size).collect();
         let n_max = counts.iter().copied().max().unwrap_or(1);
-        let channels = loaded.config.encoding.channels();
+        let channels = match joint_shape(&loaded.config, &loaded.stats) {
+            Some(shape) => {
+                if n_max > shape.max_atoms {
+                    return Err(CoreError::setting(
+                        "atoms",
+                        format!(
+                            "{n_max}: this joint model's states hold at most {} atoms",
+                            shape.max_atoms
+                        ),
+                    )
+                    .into());
+                }
+                shape.width()
+            }
+            None => loaded.config.encoding.channels(),
+        };
         Ok((
             [items.len(), n_max, channels],
             MolContext::new(&counts, device),
@@ -381,15 +562,27 @@ impl Pipeline<3> for MoleculePipeline {
         loaded: &LoadedMolecule,
         state: Tensor<3>,
         items: &[Planned<()>],
-    ) -> Vec<Molecule> {
+    ) -> Vec<MoleculeSample> {
         let counts: Vec<usize> = items.iter().map(|p| p.size).collect();
-        let molecules = loaded.config.encoding.decode(state, &counts);
+        let samples = match joint_shape(&loaded.config, &loaded.stats) {
+            Some(shape) => decode_joint(&loaded.config.encoding, &shape, state, &counts),
+            None => loaded
+                .config
+                .encoding
+                .decode(state, &counts)
+                .into_iter()
+                .map(|molecule| MoleculeSample {
+                    molecule,
+                    structure: None,
+                })
+                .collect(),
+        };
         items
             .iter()
-            .zip(molecules)
-            .map(|(p, m)| Molecule {
-                comment: format!("diffgen molecule {}", p.index),
-                ..m
+            .zip(samples)
+            .map(|(p, mut s)| {
+                s.molecule.comment = format!("diffgen molecule {}", p.index);
+                s
             })
             .collect()
     }
@@ -405,12 +598,15 @@ impl Pipeline<3> for MoleculePipeline {
         &self,
         _: &LoadedMolecule,
         _: &MoleculeOptions,
-        generated: &Generated<Molecule>,
+        generated: &Generated<MoleculeSample>,
         _request: &SampleRequest,
         out: &mut RunOutput,
     ) -> Result<(), MoleculeError> {
-        let analyses: Vec<metrics::Analysis> =
-            generated.samples.iter().map(metrics::analyse).collect();
+        let analyses: Vec<metrics::Analysis> = generated
+            .samples
+            .iter()
+            .map(|s| metrics::analyse(s))
+            .collect();
         write::write_molecules(out, generated, &analyses)?;
         if !generated.frames.is_empty() {
             write::write_trajectories(out, generated)?;
@@ -422,17 +618,46 @@ impl Pipeline<3> for MoleculePipeline {
         &self,
         loaded: &LoadedMolecule,
         _: &MoleculeOptions,
-        generated: &Generated<Molecule>,
+        generated: &Generated<MoleculeSample>,
         context: EvalContext<'_>,
         out: &mut RunOutput,
         report: &mut Report,
     ) -> Result<(), MoleculeError> {
-        let analyses: Vec<metrics::Analysis> =
-            generated.samples.iter().map(metrics::analyse).collect();
+        let analyses: Vec<metrics::Analysis> = generated
+            .samples
+            .iter()
+            .map(|s| metrics::analyse(s))
+            .collect();
         let train_keys = training_keys(context.data_dir);
         let summary = metrics::summarise(&analyses, train_keys.as_ref());
-        write::write_summary(out, &summary, &generated.samples, &loaded.stats)?;
+        let molecules: Vec<Molecule> = generated
+            .samples
+            .iter()
+            .map(|s| s.molecule.clone())
+            .collect();
+        write::write_summary(out, &summary, &molecules, &loaded.stats)?;
         push_summary(report, &summary);
+        let structures: Vec<(&Molecule, &perceive::Perceived)> = generated
+            .samples
+            .iter()
+            .filter_map(|s| s.structure.as_ref().map(|p| (&s.molecule, p)))
+            .collect();
+        if !structures.is_empty() {
+            let g = metrics::structure_summary(&structures);
+            report
+                .metrics
+                .push(("atom stability (generated bonds)".into(), g.atom_stability));
+            report.metrics.push((
+                "molecule stability (generated bonds)".into(),
+                g.molecule_stability,
+            ));
+            report
+                .metrics
+                .push(("connected (one fragment)".into(), g.connected));
+            report
+                .metrics
+                .push(("stable and connected".into(), g.stable_and_connected));
+        }
         Ok(())
     }
 

@@ -84,6 +84,56 @@ pub fn analyse(molecule: &Molecule) -> Analysis {
     }
 }
 
+/// Figures of generated structures (bonds and charges from the model, not from distances).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StructureSummary {
+    /// Share of atoms whose (charge, bond-order sum) is an allowed state of their element.
+    pub atom_stability: f64,
+    /// Share of molecules all of whose atoms are.
+    pub molecule_stability: f64,
+    /// Share of molecules that are one fragment.
+    pub connected: f64,
+    /// Share of molecules that are both.
+    pub stable_and_connected: f64,
+}
+
+/// Stability and connectivity of molecules with their own bonds and charges.
+pub fn structure_summary(
+    structures: &[(&Molecule, &crate::perceive::Perceived)],
+) -> StructureSummary {
+    let (mut atoms, mut stable_atoms, mut stable, mut connected, mut both) = (0, 0, 0, 0, 0);
+    for (m, s) in structures {
+        let valence = valences(m.len(), &s.bonds);
+        let ok = m
+            .atoms
+            .iter()
+            .enumerate()
+            .filter(|&(i, &z)| {
+                crate::perceive::allowed_states(z).is_some_and(|states| {
+                    states.iter().any(|st| {
+                        st.charge == s.charges.get(i).copied().unwrap_or(0)
+                            && st.valence as u32 == valence[i]
+                    })
+                })
+            })
+            .count();
+        atoms += m.len();
+        stable_atoms += ok;
+        let all = ok == m.len();
+        let one = fragments(m.len(), &s.bonds) == 1;
+        stable += usize::from(all);
+        connected += usize::from(one);
+        both += usize::from(all && one);
+    }
+    let n = structures.len().max(1) as f64;
+    StructureSummary {
+        atom_stability: stable_atoms as f64 / atoms.max(1) as f64,
+        molecule_stability: stable as f64 / n,
+        connected: connected as f64 / n,
+        stable_and_connected: both as f64 / n,
+    }
+}
+
 /// The number of connected fragments of `n` atoms joined by `bonds` (union–find).
 pub fn fragments(n: usize, bonds: &[(usize, usize, u8)]) -> usize {
     let mut parent: Vec<usize> = (0..n).collect();

@@ -13,6 +13,7 @@ use crate::data::{
 };
 use crate::metrics::{Analysis, Summary};
 use crate::xyz::{to_xyz, Molecule};
+use crate::MoleculeSample;
 
 fn save(path: &Path, text: &str) -> Result<(), CoreError> {
     write_atomic(path, |f| f.write_all(text.as_bytes()))
@@ -27,6 +28,10 @@ fn sdf_fields(molecule: &Molecule, analysis: &Analysis) -> Vec<(String, String)>
         ("valid".into(), flag(analysis.valid)),
         ("stable".into(), flag(analysis.stable)),
         ("connected".into(), flag(fragments == 1)),
+        (
+            "valid_and_connected".into(),
+            flag(analysis.valid && fragments == 1),
+        ),
         ("fragments".into(), fragments.to_string()),
         (
             "bonds_from".into(),
@@ -39,51 +44,85 @@ fn sdf_fields(molecule: &Molecule, analysis: &Analysis) -> Vec<(String, String)>
 /// `samples.valid.sdf` (the valid and connected ones) and `samples/sample-<index>.pdb`.
 pub fn write_molecules(
     out: &mut RunOutput,
-    molecules: &Generated<Molecule>,
+    molecules: &Generated<MoleculeSample>,
     analyses: &[Analysis],
 ) -> Result<(), CoreError> {
-    save(&out.collection("xyz"), &to_xyz(&molecules.samples))?;
+    let plain: Vec<Molecule> = molecules
+        .samples
+        .iter()
+        .map(|s| s.molecule.clone())
+        .collect();
+    save(&out.collection("xyz"), &to_xyz(&plain))?;
     let mut sdf = String::new();
     let mut valid = String::new();
-    for ((i, m), a) in molecules.iter().zip(analyses) {
-        let fields = sdf_fields(m, a);
+    for ((i, s), a) in molecules.iter().zip(analyses) {
+        let m = &s.molecule;
+        // The model's own bonds and charges where it generates them, else EDM's inference.
+        let (bonds, charges, fields) = match &s.structure {
+            Some(p) => (&p.bonds, p.charges.as_slice(), structure_fields(m, p)),
+            None => (&a.bonds, &[][..], sdf_fields(m, a)),
+        };
         let name = format!("diffgen molecule {i}");
         let record = crate::sdf::to_sdf_record(
             m,
             &crate::sdf::SdfContents {
-                bonds: &a.bonds,
-                charges: &[],
+                bonds,
+                charges,
                 name: &name,
                 fields: &fields,
             },
         );
-        if a.valid && crate::metrics::fragments(m.len(), &a.bonds) == 1 {
+        if fields
+            .iter()
+            .any(|(k, v)| k == "valid_and_connected" && v == "1")
+        {
             valid.push_str(&record);
         }
         sdf.push_str(&record);
-    }
-    save(&out.collection("sdf"), &sdf)?;
-    save(&out.collection("valid.sdf"), &valid)?;
-    for ((i, m), a) in molecules.iter().zip(analyses) {
-        let text = crate::pdb::to_pdb(m, &a.bonds, &[], &format!("diffgen molecule {i}"))
+        let text = crate::pdb::to_pdb(m, bonds, charges, &name)
             .map_err(|e| CoreError::Other(format!("molecule {i}: {e}")))?;
         save(&out.sample_file(i, "pdb")?, &text)?;
     }
+    save(&out.collection("sdf"), &sdf)?;
+    save(&out.collection("valid.sdf"), &valid)?;
     Ok(())
+}
+
+/// The data items of a molecule with its generated bonds and charges.
+fn structure_fields(
+    molecule: &Molecule,
+    structure: &crate::perceive::Perceived,
+) -> Vec<(String, String)> {
+    let flag = |b: bool| u8::from(b).to_string();
+    let summary = crate::metrics::structure_summary(&[(molecule, structure)]);
+    let fragments = crate::metrics::fragments(molecule.len(), &structure.bonds);
+    let stable = summary.molecule_stability == 1.0;
+    vec![
+        ("formula".into(), molecule.formula()),
+        ("valid".into(), flag(stable)),
+        ("stable".into(), flag(stable)),
+        ("connected".into(), flag(fragments == 1)),
+        ("valid_and_connected".into(), flag(stable && fragments == 1)),
+        ("fragments".into(), fragments.to_string()),
+        (
+            "bonds_from".into(),
+            "the model (generated with the coordinates)".into(),
+        ),
+    ]
 }
 
 /// One multi-frame XYZ per molecule: `trajectories/sample-<index>.xyz`.
 pub fn write_trajectories(
     out: &mut RunOutput,
-    molecules: &Generated<Molecule>,
+    molecules: &Generated<MoleculeSample>,
 ) -> Result<(), CoreError> {
     for (k, &i) in molecules.indices.iter().enumerate() {
         let frames: Vec<Molecule> = molecules
             .trajectory(k)
             .enumerate()
-            .map(|(f, m)| Molecule {
+            .map(|(f, s)| Molecule {
                 comment: format!("molecule {i} frame {f}"),
-                ..m.clone()
+                ..s.molecule.clone()
             })
             .collect();
         save(&out.trajectory_file(i, "xyz")?, &to_xyz(&frames))?;

@@ -79,7 +79,11 @@ fn state(counts: &[usize], seed: u64, device: &Device) -> (Tensor<3>, MolContext
 fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max) / scale
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+        / scale
 }
 
 const COUNTS: [usize; 5] = [4, 1, 12, 7, 9];
@@ -97,10 +101,18 @@ fn the_projected_state_has_symmetric_bonds_between_real_atoms_only() {
                 let here = &v[at..at + BOND_CLASSES];
                 let sum: f32 = here.iter().sum();
                 let real_pair = i < count && j < count && i != j;
-                assert_eq!(sum, if real_pair { 1.0 } else { 0.0 }, "molecule {m}, pair ({i}, {j})");
+                assert_eq!(
+                    sum,
+                    if real_pair { 1.0 } else { 0.0 },
+                    "molecule {m}, pair ({i}, {j})"
+                );
                 if real_pair {
                     let back = (m * n + j) * w + SHAPE.bond_offset() + i * BOND_CLASSES;
-                    assert_eq!(here, &v[back..back + BOND_CLASSES], "({i}, {j}) vs ({j}, {i})");
+                    assert_eq!(
+                        here,
+                        &v[back..back + BOND_CLASSES],
+                        "({i}, {j}) vs ({j}, {i})"
+                    );
                 }
             }
         }
@@ -156,9 +168,15 @@ fn fused_and_tensor_gradients_agree_with_pair_inputs() {
     }
     let (fused, tensor) = (&results[0], &results[1]);
     for (i, (a, b)) in fused.0.iter().zip(&tensor.0).enumerate() {
-        assert!(!a.is_empty() && !b.is_empty(), "parameter {i} has no gradient");
+        assert!(
+            !a.is_empty() && !b.is_empty(),
+            "parameter {i} has no gradient"
+        );
         let diff = max_rel_diff(a, b);
-        assert!(diff < 2e-3, "parameter {i}: relative gradient difference {diff}");
+        assert!(
+            diff < 2e-3,
+            "parameter {i}: relative gradient difference {diff}"
+        );
     }
     let diff = max_rel_diff(&fused.1, &tensor.1);
     assert!(diff < 2e-3, "input gradient: relative difference {diff}");
@@ -172,7 +190,9 @@ fn transform(x: &Tensor<3>, rotation: [f32; 9], shift: [f32; 3]) -> Tensor<3> {
     for row in v.chunks_mut(w) {
         let p = [row[0], row[1], row[2]];
         for k in 0..3 {
-            row[k] = rotation[3 * k] * p[0] + rotation[3 * k + 1] * p[1] + rotation[3 * k + 2] * p[2]
+            row[k] = rotation[3 * k] * p[0]
+                + rotation[3 * k + 1] * p[1]
+                + rotation[3 * k + 2] * p[2]
                 + shift[k];
         }
     }
@@ -198,10 +218,17 @@ fn the_network_is_equivariant() {
         // Translations are removed by the space: the state's centre stays at zero.
         let expected = transform(&out, rotation, [0.0; 3]);
         let diff = max_rel_diff(&to_vec(out_moved), &to_vec(expected));
-        assert!(diff < 1e-4, "rotation/reflection: relative difference {diff}");
+        assert!(
+            diff < 1e-4,
+            "rotation/reflection: relative difference {diff}"
+        );
     }
     // A translation of the input moves nothing (x̂_0 is centred).
-    let shifted = transform(&x, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], [3.0, -2.0, 1.0]);
+    let shifted = transform(
+        &x,
+        [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        [3.0, -2.0, 1.0],
+    );
     let out_shifted = m.forward_joint(shifted, t.clone(), &ctx.masks, None, EdgePath::Fused);
     let diff = max_rel_diff(&to_vec(out_shifted), &to_vec(out.clone()));
     assert!(diff < 1e-4, "translation: relative difference {diff}");

@@ -60,11 +60,22 @@ pub trait PairMessageOps: Backend {
 /// Calls the fused kernel on high-level tensors (any Flex device, with or without autodiff).
 pub fn pair_messages(inputs: [Tensor<2>; 10], spec: PairSpec) -> Tensor<2> {
     let placeholder = Tensor::zeros([1, 1], &inputs[0].device());
-    pair_messages_with(inputs, placeholder, PairSpec { pair: false, ..spec })
+    pair_messages_with(
+        inputs,
+        placeholder,
+        PairSpec {
+            pair: false,
+            ..spec
+        },
+    )
 }
 
 /// [`pair_messages`] with a per-pair input `pair` `[rows · N, H]` added to the first layer.
-pub fn pair_messages_with_pair(inputs: [Tensor<2>; 10], pair: Tensor<2>, spec: PairSpec) -> Tensor<2> {
+pub fn pair_messages_with_pair(
+    inputs: [Tensor<2>; 10],
+    pair: Tensor<2>,
+    spec: PairSpec,
+) -> Tensor<2> {
     pair_messages_with(inputs, pair, PairSpec { pair: true, ..spec })
 }
 
@@ -185,12 +196,7 @@ struct PairBackward;
 impl Backward<Flex, INPUTS> for PairBackward {
     type State = Arc<PairState>;
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, INPUTS>,
-        grads: &mut Gradients,
-        _: &mut Checkpointer,
-    ) {
+    fn backward(self, ops: Ops<Self::State, INPUTS>, grads: &mut Gradients, _: &mut Checkpointer) {
         let d_out = grads.consume::<Flex>(&ops.node);
         let state = ops.state;
         let host = Host::read(&state.inputs);

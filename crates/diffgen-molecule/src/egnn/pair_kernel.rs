@@ -247,7 +247,11 @@ fn check_shapes(graph: &PairGraph, nodes: &NodeInputs, params: &PairParams) {
     assert_eq!(nodes.x.len(), rows * 3, "x is not [rows, 3]");
     assert_eq!(nodes.x0.len(), rows * 3, "x0 is not [rows, 3]");
     if let Some(pair) = nodes.pair {
-        assert_eq!(pair.len(), rows * graph.max_atoms * h, "pair input is not [rows · N, H]");
+        assert_eq!(
+            pair.len(),
+            rows * graph.max_atoms * h,
+            "pair input is not [rows · N, H]"
+        );
     }
     for (name, len, want) in [
         ("w_r", params.w_r.len(), h),
@@ -308,7 +312,10 @@ pub fn backward(
     let n = graph.max_atoms;
     let mut dpair = nodes.pair.map(|_| vec![0.0f32; rows * n * h]);
     let mut pair_parts: Vec<Option<&mut [f32]>> = match dpair.as_mut() {
-        Some(buf) => split_rows(buf, &graph.chunks, n * h).into_iter().map(Some).collect(),
+        Some(buf) => split_rows(buf, &graph.chunks, n * h)
+            .into_iter()
+            .map(Some)
+            .collect(),
         None => graph.chunks.iter().map(|_| None).collect(),
     };
     let rows_grads: Vec<RowGrads> = split_rows(&mut dp, &graph.chunks, h)
