@@ -42,6 +42,20 @@ pub trait NoiseSpace<const D: usize> {
         elementwise.reshape([b as i32, -1]).mean_dim(1).reshape([b])
     }
 
+    /// Moves a training prior sample `noise` towards its data `x0` without changing its
+    /// distribution (flow matching's prior alignment: a space may rotate or permute each
+    /// sample's noise onto its data, as equivariant optimal transport does for molecules,
+    /// which straightens the paths). Called only when the config asks for it; the default
+    /// returns the noise as drawn.
+    fn align_prior(
+        &self,
+        noise: Tensor<D>,
+        _x0: &Tensor<D>,
+        _context: &Self::Context,
+    ) -> Tensor<D> {
+        noise
+    }
+
     /// [`reduce`](Self::reduce) for one named part of a product state (its columns only), so
     /// that a space can average each part over its own real entries (atoms, pairs); the
     /// default is `reduce`.

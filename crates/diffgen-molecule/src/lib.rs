@@ -63,6 +63,10 @@ pub const NAME: &str = "molecule";
 /// The bundled model (see README: what it was trained on and what it reaches).
 static BUNDLED: &[u8] = include_bytes!("../weights/molecule-qm9.safetensors");
 
+/// The joint model's config (types, charges and bonds with the coordinates).
+pub const JOINT_CONFIG: &str = include_str!("../../../configs/molecule-qm9-joint.toml");
+const JOINT_CONFIG_PATH: &str = "configs/molecule-qm9-joint.toml";
+
 /// The config the bundled model was trained with.
 pub const SMALL_CONFIG: &str = include_str!("../../../configs/molecule-qm9-small.toml");
 
@@ -741,6 +745,28 @@ impl Pipeline<3> for MoleculePipeline {
                 stats: stats.clone(),
             });
         }
+        // The joint model as configured, on perceived QM9-valid structures.
+        let mut joint: MoleculeConfig = parse_toml(JOINT_CONFIG, Path::new(JOINT_CONFIG_PATH))?;
+        joint.data.source = MoleculeSource::Xyz {
+            train: path.clone(),
+            valid: None,
+        };
+        joint.data.max_train_molecules = Some(5000);
+        let request = DataRequest {
+            data_dir: None,
+            config_origin: Path::new(JOINT_CONFIG_PATH),
+        };
+        let sets = self.load_data(&joint, &request)?;
+        let j = joint.joint.as_ref().expect("the joint config has [joint]");
+        cases.push(BenchCase {
+            label: format!(
+                "joint EGNN {}×{} + pair features {}, shuffled batches of QM9",
+                j.layers, j.hidden, j.edge_hidden
+            ),
+            data: sets.train,
+            config: joint,
+            stats: sets.stats,
+        });
         Ok(cases)
     }
 }

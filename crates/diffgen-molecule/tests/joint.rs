@@ -256,3 +256,50 @@ fn the_network_is_equivariant() {
     let diff = max_rel_diff(&to_vec(out_perm), &to_vec(permute(&out)));
     assert!(diff < 1e-4, "permutation: relative difference {diff}");
 }
+
+#[test]
+fn prior_alignment_rotates_the_noise_onto_the_data() {
+    let device = Device::flex();
+    let counts = [7usize, 12, 3];
+    let (x0, ctx) = state(&counts, 6, &device);
+    let space = MoleculeSpace { joint: Some(SHAPE) };
+    let noise = space.noise(x0.dims(), &ctx, &mut SeededRng::new(9), &device);
+    let aligned = space.align_prior(noise.clone(), &x0, &ctx);
+    let (e, a, x) = (to_vec(noise), to_vec(aligned), to_vec(x0));
+    let (n, w) = (12, SHAPE.width());
+    for (m, &count) in counts.iter().enumerate() {
+        let pos = |v: &[f32], i: usize| {
+            let at = (m * n + i) * w;
+            [v[at] as f64, v[at + 1] as f64, v[at + 2] as f64]
+        };
+        let dist2 = |v: &[f32]| -> f64 {
+            (0..count)
+                .map(|i| {
+                    let (p, q) = (pos(v, i), pos(&x, i));
+                    (0..3).map(|k| (p[k] - q[k]).powi(2)).sum::<f64>()
+                })
+                .sum()
+        };
+        // Closer to the data, the same shape (a rotation keeps every pairwise distance),
+        // still centred.
+        assert!(dist2(&a) <= dist2(&e) + 1e-6, "molecule {m}");
+        for i in 0..count {
+            for j in 0..count {
+                let d = |v: &[f32]| {
+                    let (p, q) = (pos(v, i), pos(v, j));
+                    (0..3).map(|k| (p[k] - q[k]).powi(2)).sum::<f64>().sqrt()
+                };
+                assert!((d(&a) - d(&e)).abs() < 1e-4, "distance ({i}, {j}) changed");
+            }
+        }
+        for k in 0..3 {
+            let centre: f64 = (0..count).map(|i| pos(&a, i)[k]).sum();
+            assert!(centre.abs() < 1e-4, "centre {centre}");
+        }
+        // The categorical columns are left alone.
+        for i in 0..n {
+            let at = (m * n + i) * w;
+            assert_eq!(&a[at + 3..at + w], &e[at + 3..at + w]);
+        }
+    }
+}

@@ -22,6 +22,10 @@ pub struct FlowConfig {
     /// Sampler steps when a run does not say (default 100).
     #[serde(default = "default_steps")]
     pub steps: usize,
+    /// Align each training prior sample onto its data through the space's
+    /// [`crate::NoiseSpace::align_prior`] (molecules: a Kabsch rotation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub align_prior: bool,
 }
 
 fn default_steps() -> usize {
@@ -33,6 +37,7 @@ impl Default for FlowConfig {
         Self {
             time: TimeSampler::default(),
             steps: default_steps(),
+            align_prior: false,
         }
     }
 }

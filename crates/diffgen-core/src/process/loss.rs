@@ -59,7 +59,10 @@ where
     let shape: [usize; D] = x0.dims();
     let objective = model.objective();
     let path = &process.path;
-    let eps = space.noise(shape, context, rng, &device);
+    let mut eps = space.noise(shape, context, rng, &device);
+    if process.align_prior {
+        eps = space.align_prior(eps, &x0, context);
+    }
     let alpha: Vec<f64> = t.iter().map(|&t| path.alpha(t)).collect();
     let sigma: Vec<f64> = t.iter().map(|&t| path.sigma(t)).collect();
     let kappa: Vec<f64> = t.iter().map(|&t| keep_probability(t)).collect();

@@ -136,6 +136,7 @@ impl DiffusionConfig {
             layout,
             weighting: self.weighting,
             time,
+            align_prior: self.flow.as_ref().is_some_and(|f| f.align_prior),
         })
     }
 }
@@ -165,6 +166,8 @@ pub struct Process {
     pub weighting: LossWeighting,
     /// How training draws times.
     pub time: TimeDraw,
+    /// Whether training aligns each prior sample onto its data (flow matching only).
+    pub align_prior: bool,
 }
 
 impl From<crate::schedule::NoiseSchedule> for Process {
@@ -179,6 +182,7 @@ impl From<crate::schedule::NoiseSchedule> for Process {
             layout: StateLayout::single(),
             weighting: LossWeighting::Uniform,
             time,
+            align_prior: false,
         }
     }
 }
