@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::egnn::pair_kernel::PairGraph;
 use crate::egnn::{
     coord2diff, remove_mean_with_mask, EdgePath, Egnn, EgnnDynamics, EquivariantBlock,
-    EquivariantUpdate, Gcl, GraphMasks, PairBias,
+    EquivariantUpdate, FusedPass, Gcl, GraphMasks, PairBias,
 };
 use diffgen_core::tensor_util::to_vec;
 
@@ -305,15 +305,15 @@ impl EgnnDynamics {
                 coord: joint.coord_pair[l].forward(e.clone()),
             };
             (h, x_cur) = match &graph {
-                Some(graph) => block.forward_fused(
-                    h,
-                    x_cur,
-                    x0_flat.clone(),
-                    masks,
-                    graph,
-                    consts,
-                    Some(&bias),
-                ),
+                Some(graph) => {
+                    let pass = FusedPass {
+                        x0: x0_flat.clone(),
+                        masks,
+                        graph,
+                        consts,
+                    };
+                    block.forward_fused(h, x_cur, &pass, Some(&bias))
+                }
                 None => block.forward(h, x_cur, radial0.clone(), masks, consts, Some(&bias)),
             };
             // Pair features from the updated atoms and geometry.

@@ -255,19 +255,27 @@ pub struct PairBias {
     pub coord: Tensor<4>,
 }
 
+/// What every block of a fused forward pass shares: the network's input coordinates
+/// `x0` `[B·N, 3]`, the masks, the pair lists and the constants
+/// `(coords_range, norm_constant, normalization_factor)`.
+pub struct FusedPass<'a> {
+    pub x0: Tensor<2>,
+    pub masks: &'a GraphMasks,
+    pub graph: &'a Arc<PairGraph>,
+    pub consts: (f64, f64, f64),
+}
+
 impl EquivariantBlock {
-    /// The block with its edge work in the fused kernel; `x0` `[B·N, 3]` is the network's input.
+    /// The block with its edge work in the fused kernel.
     pub fn forward_fused(
         &self,
         h: Tensor<3>,
         x: Tensor<3>,
-        x0: Tensor<2>,
-        masks: &GraphMasks,
-        graph: &Arc<PairGraph>,
-        consts: (f64, f64, f64),
+        pass: &FusedPass<'_>,
         bias: Option<&PairBias>,
     ) -> (Tensor<3>, Tensor<3>) {
-        let (coords_range, norm_constant, normalization_factor) = consts;
+        let (masks, graph, x0) = (pass.masks, pass.graph, pass.x0.clone());
+        let (coords_range, norm_constant, normalization_factor) = pass.consts;
         let [b, n, nf] = h.dims();
         let x_flat = x.clone().reshape([b * n, 3]);
         let spec = |head| fused::PairSpec {
@@ -434,10 +442,14 @@ impl EgnnDynamics {
                 let graph = masks.pairs.clone().unwrap_or_else(|| {
                     Arc::new(PairGraph::from_node_mask(&to_vec(masks.node.clone()), b, n))
                 });
-                let x0 = x.clone().reshape([b * n, 3]);
+                let pass = FusedPass {
+                    x0: x.clone().reshape([b * n, 3]),
+                    masks,
+                    graph: &graph,
+                    consts,
+                };
                 for block in &self.egnn.e_blocks {
-                    (h, x_cur) =
-                        block.forward_fused(h, x_cur, x0.clone(), masks, &graph, consts, None);
+                    (h, x_cur) = block.forward_fused(h, x_cur, &pass, None);
                 }
             }
         }
