@@ -14,15 +14,15 @@
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::egnn::pair_kernel::PairGraph;
 use crate::egnn::{
-    coord2diff, remove_mean_with_mask, EdgePath, Egnn, EgnnDynamics, EquivariantBlock,
-    EquivariantUpdate, FusedPass, Gcl, GraphMasks, PairBias,
+    coord2diff, remove_mean_with_mask, EdgePath, Egnn, EgnnDynamics, EquivariantBlock, FusedPass,
+    GraphMasks, PairBias,
 };
 use diffgen_core::tensor_util::to_vec;
 
@@ -132,23 +132,7 @@ impl JointConfig {
         let atom_classes = shape.types + JointShape::CHARGES;
         let copies = if shape.self_conditioning { 2 } else { 1 };
         let blocks = (0..self.layers)
-            .map(|_| EquivariantBlock {
-                gcl_0: Gcl {
-                    edge_mlp_0: linear(2 * nf + 2, nf),
-                    edge_mlp_2: linear(nf, nf),
-                    node_mlp_0: linear(2 * nf, nf),
-                    node_mlp_2: linear(nf, nf),
-                    att_mlp_0: linear(nf, 1),
-                },
-                gcl_equiv: EquivariantUpdate {
-                    coord_mlp_0: linear(2 * nf + 2, nf),
-                    coord_mlp_2: linear(nf, nf),
-                    coord_mlp_4: LinearConfig::new(nf, 1)
-                        .with_bias(false)
-                        .with_initializer(Initializer::XavierUniform { gain: 0.001 })
-                        .init(device),
-                },
-            })
+            .map(|_| EquivariantBlock::new(nf, device))
             .collect();
         let per_layer = |i: usize, o: usize| (0..self.layers).map(|_| linear(i, o)).collect();
         EgnnDynamics {

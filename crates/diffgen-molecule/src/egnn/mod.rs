@@ -60,24 +60,7 @@ impl EgnnConfig {
         let nf = self.hidden;
         let linear = |i: usize, o: usize| LinearConfig::new(i, o).init(device);
         let blocks = (0..self.layers)
-            .map(|_| EquivariantBlock {
-                gcl_0: Gcl {
-                    edge_mlp_0: linear(2 * nf + 2, nf),
-                    edge_mlp_2: linear(nf, nf),
-                    node_mlp_0: linear(2 * nf, nf),
-                    node_mlp_2: linear(nf, nf),
-                    att_mlp_0: linear(nf, 1),
-                },
-                gcl_equiv: EquivariantUpdate {
-                    coord_mlp_0: linear(2 * nf + 2, nf),
-                    coord_mlp_2: linear(nf, nf),
-                    // EDM: xavier_uniform with gain 0.001, so coordinates start nearly still.
-                    coord_mlp_4: LinearConfig::new(nf, 1)
-                        .with_bias(false)
-                        .with_initializer(Initializer::XavierUniform { gain: 0.001 })
-                        .init(device),
-                },
-            })
+            .map(|_| EquivariantBlock::new(nf, device))
             .collect();
         EgnnDynamics {
             egnn: Egnn {
@@ -266,6 +249,29 @@ pub struct FusedPass<'a> {
 }
 
 impl EquivariantBlock {
+    /// A block of width `nf`, initialised as EDM does (the joint model's blocks too).
+    pub fn new(nf: usize, device: &Device) -> Self {
+        let linear = |i: usize, o: usize| LinearConfig::new(i, o).init(device);
+        EquivariantBlock {
+            gcl_0: Gcl {
+                edge_mlp_0: linear(2 * nf + 2, nf),
+                edge_mlp_2: linear(nf, nf),
+                node_mlp_0: linear(2 * nf, nf),
+                node_mlp_2: linear(nf, nf),
+                att_mlp_0: linear(nf, 1),
+            },
+            gcl_equiv: EquivariantUpdate {
+                coord_mlp_0: linear(2 * nf + 2, nf),
+                coord_mlp_2: linear(nf, nf),
+                // EDM: xavier_uniform with gain 0.001, so coordinates start nearly still.
+                coord_mlp_4: LinearConfig::new(nf, 1)
+                    .with_bias(false)
+                    .with_initializer(Initializer::XavierUniform { gain: 0.001 })
+                    .init(device),
+            },
+        }
+    }
+
     /// The block with its edge work in the fused kernel.
     pub fn forward_fused(
         &self,
