@@ -459,3 +459,85 @@ fn run_protein_writes_pdb_files_and_metrics_with_no_data_present() {
     assert!(dir.path().join("out/samples.metrics.json").is_file());
     assert!(dir.path().join("out/samples.ramachandran.png").is_file());
 }
+
+/// `eval` of any file a molecule run wrote, of its samples' folder, or of the run directory
+/// gives the run's own figures (coordinates are rounded to what every format holds).
+#[test]
+fn eval_of_every_file_a_molecule_run_wrote_gives_the_run_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = diffgen()
+        .args([
+            "run",
+            "--modality",
+            "molecule",
+            "--num-samples",
+            "12",
+            "--steps",
+            "20",
+            "--seed",
+            "3",
+        ])
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read_json = |path: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let figures = |json: &serde_json::Value, prefix: &str| -> Vec<(String, f64)> {
+        json["figures"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+            .collect()
+    };
+    let ran = read_json(&run.join("samples.metrics.json"));
+    let ran_distances = figures(&ran, "distances:");
+    assert!(ran_distances.len() >= 5, "{ran}");
+    let mut own_bonds = Vec::new();
+    for (k, input) in [
+        run.join("samples.sdf"),
+        run.join("samples.xyz"),
+        run.join("samples"),
+        run.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let json_path = dir.path().join(format!("eval-{k}.json"));
+        let out = diffgen()
+            .args(["eval", "--modality", "molecule", "--json"])
+            .arg(&json_path)
+            .arg(input)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            input.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("12 molecules"), "{stdout}");
+        let evaluated = read_json(&json_path);
+        assert_eq!(
+            figures(&evaluated, "distances:"),
+            ran_distances,
+            "{}",
+            input.display()
+        );
+        own_bonds.push(figures(&evaluated, "own bonds:"));
+    }
+    // The SDF, the PDBs and the run directory (its SDF) carry the same bonds; XYZ none.
+    assert!(!own_bonds[0].is_empty() && own_bonds[1].is_empty());
+    assert_eq!(own_bonds[0], own_bonds[2]);
+    assert_eq!(own_bonds[0], own_bonds[3]);
+}

@@ -86,6 +86,10 @@ enum Command {
         modality: String,
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Also write the figures as JSON (the schema of a run's `metrics.json`).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Sample files, or directories of them (a run directory: its samples).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -224,17 +228,7 @@ fn print_report(report: &Report) {
     for note in &report.notes {
         println!("{note}");
     }
-    if !report.metrics.is_empty() {
-        let width = report
-            .metrics
-            .iter()
-            .map(|(k, _)| k.chars().count())
-            .max()
-            .unwrap_or(0);
-        for (name, value) in &report.metrics {
-            println!("  {name:<width$}  {}", format_value(*value));
-        }
-    }
+    print_figures(report);
     // Folders of one file per sample are summarised, not listed.
     let mut by_dir: BTreeMap<PathBuf, usize> = BTreeMap::new();
     for file in &report.files {
@@ -258,10 +252,62 @@ fn print_report(report: &Report) {
     }
 }
 
+/// The figures, with a column per reference beside them where the modality gives some.
+fn print_figures(report: &Report) {
+    if report.metrics.is_empty() {
+        return;
+    }
+    let show = |name: &str, v: f64| match report.shares.contains(name) {
+        true => format!("{:.1} %", 100.0 * v),
+        false => format_value(v),
+    };
+    // Only the columns with a figure of this report.
+    let references: Vec<_> = report
+        .references
+        .iter()
+        .filter(|c| report.metrics.iter().any(|(k, _)| c.values.contains_key(k)))
+        .collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    if !references.is_empty() {
+        let mut head = vec![String::new(), "this run".to_string()];
+        head.extend(references.iter().map(|c| c.name.clone()));
+        rows.push(head);
+    }
+    for (name, value) in &report.metrics {
+        let mut row = vec![name.clone(), show(name, *value)];
+        row.extend(references.iter().map(|c| {
+            c.values
+                .get(name)
+                .map_or_else(|| "–".to_string(), |&v| show(name, v))
+        }));
+        rows.push(row);
+    }
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &rows {
+        let mut line = format!("  {:<w$}", row[0], w = widths[0]);
+        for (cell, w) in row.iter().zip(&widths).skip(1) {
+            line.push_str(&format!("  {cell:>w$}"));
+        }
+        println!("{}", line.trim_end());
+    }
+    for column in references {
+        println!("  {}: {}", column.name, column.source);
+    }
+}
+
 fn format_value(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e12 {
         format!("{v:.0}")
-    } else if v.abs() >= 0.01 && v.abs() < 1e5 {
+    } else if v.abs() >= 1e-4 && v.abs() < 1e5 {
         format!("{v:.4}")
     } else {
         format!("{v:.4e}")
@@ -469,12 +515,21 @@ fn run(args: Vec<String>) -> Result<()> {
         Command::Eval {
             modality,
             data,
+            json,
             files,
         } => {
             let m = find(&modality)?;
             let data = resolve_data_dir(data)?;
             let report = m.eval(&files, data.as_deref()).map_err(|e| anyhow!(e))?;
             print_report(&report);
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&report.figures_json())?;
+                diffgen_core::checkpoint::write_atomic(&path, |f| {
+                    std::io::Write::write_all(f, text.as_bytes())
+                })
+                .with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
         }
         Command::Bench {
             modality,

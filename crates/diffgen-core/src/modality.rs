@@ -1,7 +1,9 @@
 //! The object-safe face of a modality, which the CLI's registry holds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 
 use crate::device::Backend;
 use crate::error::BoxError;
@@ -122,6 +124,51 @@ pub struct Report {
     pub metrics: Vec<(String, f64)>,
     /// Free-form lines.
     pub notes: Vec<String>,
+    /// Figures that are shares of a whole: kept as fractions, printed as percentages.
+    pub shares: BTreeSet<String>,
+    /// Columns printed beside the figures (the data's own, the best published model's), so
+    /// that a figure is never read without something to compare it with.
+    pub references: Vec<ReferenceColumn>,
+}
+
+impl Report {
+    /// Appends a figure.
+    pub fn figure(&mut self, name: impl Into<String>, value: f64) {
+        self.metrics.push((name.into(), value));
+    }
+
+    /// The figures as JSON, the one form every `metrics.json` and `eval --json` share:
+    /// `{"figures": {name: value}, "shares": [name], "references": [column]}`.
+    pub fn figures_json(&self) -> serde_json::Value {
+        let figures: serde_json::Map<String, serde_json::Value> = self
+            .metrics
+            .iter()
+            .map(|(name, value)| (name.clone(), serde_json::json!(value)))
+            .collect();
+        serde_json::json!({
+            "figures": figures,
+            "shares": self.shares,
+            "references": self.references,
+        })
+    }
+
+    /// Appends a share of a whole (a fraction in [0, 1], printed as a percentage).
+    pub fn share(&mut self, name: impl Into<String>, value: f64) {
+        let name = name.into();
+        self.shares.insert(name.clone());
+        self.metrics.push((name, value));
+    }
+}
+
+/// Reference figures printed beside a report's own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceColumn {
+    /// The column's heading ("QM9 test", "GeoLDM").
+    pub name: String,
+    /// Where the figures come from (a paper's table, a command that measured them).
+    pub source: String,
+    /// Figure name → value, in the report's units (fractions for shares).
+    pub values: BTreeMap<String, f64>,
 }
 
 /// `diffgen bench`.

@@ -16,6 +16,7 @@ pub mod joint;
 pub mod metrics;
 pub mod pdb;
 pub mod perceive;
+pub mod read;
 pub mod sdf;
 pub mod smiles;
 pub mod space;
@@ -98,6 +99,8 @@ pub enum MoleculeError {
     Xyz(#[from] xyz::XyzError),
     #[error(transparent)]
     Sdf(#[from] sdf::SdfError),
+    #[error(transparent)]
+    Pdb(#[from] pdb::PdbError),
     #[error("{0}")]
     Data(String),
 }
@@ -221,6 +224,51 @@ fn decode_joint(
         .collect()
 }
 
+/// The precision of the coarsest format a run writes (PDB's 0.001 Å).
+const WRITTEN_PRECISION: f64 = 1e-3;
+
+/// Rounds coordinates to what every file holds, so that `eval` of any file `run` wrote
+/// gives `run`'s own figures (a bond at a threshold would otherwise flip on re-reading).
+fn round_positions(molecule: &mut Molecule) {
+    for p in &mut molecule.positions {
+        for v in p {
+            *v = (*v / WRITTEN_PRECISION).round() * WRITTEN_PRECISION;
+        }
+    }
+}
+
+/// Every figure of a set of molecules: EDM's convention on all of them, and the own-bond
+/// convention on those that carry bonds.
+pub fn molecule_figures(
+    samples: &[MoleculeSample],
+    data_dir: Option<&Path>,
+) -> metrics::reference::MoleculeFigures {
+    let analyses: Vec<metrics::Analysis> = samples.iter().map(|s| metrics::analyse(s)).collect();
+    let distances = metrics::summarise(&analyses, training_keys(data_dir).as_ref());
+    let with_bonds: Vec<(&Molecule, &perceive::Perceived)> = samples
+        .iter()
+        .filter_map(|s| s.structure.as_ref().map(|p| (&s.molecule, p)))
+        .collect();
+    let own_bonds = (!with_bonds.is_empty()).then(|| {
+        let analyses: Vec<_> = with_bonds
+            .iter()
+            .map(|(m, s)| metrics::structure::analyse_structure(m, s))
+            .collect();
+        let keys = training_structure_keys();
+        let summary = metrics::structure::summarise_structures(&analyses, keys.as_ref());
+        let geometry = metrics::reference::qm9().map(|q| {
+            let generated =
+                metrics::geometry::GeometryHistograms::from_structures(with_bonds.iter().copied());
+            metrics::geometry::compare(&generated, &q.geometry)
+        });
+        (summary, geometry)
+    });
+    metrics::reference::MoleculeFigures {
+        distances,
+        own_bonds,
+    }
+}
+
 /// A molecule model ready to sample.
 pub type LoadedMolecule = Loaded<MoleculePipeline, 3>;
 
@@ -271,6 +319,22 @@ fn qm9_file(data_dir: Option<&Path>, split: &str) -> Result<PathBuf, MoleculeErr
 /// Hashes of the canonical keys of QM9 train's valid molecules, bundled so that novelty
 /// needs no data (`examples/qm9_train_keys.rs` writes the file).
 static QM9_TRAIN_KEYS: &[u8] = include_bytes!("../weights/qm9-train-keys.bin");
+
+/// Hashes of the [`metrics::structure::structure_key`]s of QM9 train's molecules with their
+/// perceived bonds and charges (`examples/qm9_reference.rs` writes the file).
+static QM9_TRAIN_STRUCTURE_KEYS: &[u8] = include_bytes!("../weights/qm9-train-structure-keys.bin");
+
+/// The QM9 training split's structure-key hashes, for the novelty of molecules with their
+/// own bonds: always the bundled copy (perceiving 100,000 molecules per `eval` is not worth
+/// its minute).
+pub fn training_structure_keys() -> Option<HashSet<u64>> {
+    (!QM9_TRAIN_STRUCTURE_KEYS.is_empty()).then(|| {
+        QM9_TRAIN_STRUCTURE_KEYS
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    })
+}
 
 /// The QM9 training split's key hashes, for novelty: from the data when present, else the
 /// bundled copy.
@@ -341,25 +405,6 @@ fn load_sets(
         return Err(MoleculeError::Data("the training set is empty".into()));
     }
     Ok((train, valid, name))
-}
-
-fn push_summary(report: &mut Report, s: &metrics::Summary) {
-    report
-        .metrics
-        .push(("atom stability".into(), s.atom_stability));
-    report
-        .metrics
-        .push(("molecule stability".into(), s.molecule_stability));
-    report.metrics.push(("validity".into(), s.validity));
-    report
-        .metrics
-        .push(("uniqueness (of valid)".into(), s.uniqueness));
-    report
-        .metrics
-        .push(("valid × unique".into(), s.valid_and_unique));
-    if let Some(n) = s.novelty {
-        report.metrics.push(("novelty (of unique valid)".into(), n));
-    }
 }
 
 impl Pipeline<3> for MoleculePipeline {
@@ -508,10 +553,23 @@ impl Pipeline<3> for MoleculePipeline {
         }
         let atoms = values.count("atoms");
         let known = loaded.stats.atom_counts.keys();
-        if let (Some(n), Some(&max)) = (atoms, known.max()) {
-            if n > max {
+        if let (Some(n), Some(&low), Some(&high)) = (atoms, known.clone().min(), known.max()) {
+            if let Some(shape) = joint_shape(&loaded.config, &loaded.stats) {
+                if n > shape.max_atoms {
+                    return Err(CoreError::setting(
+                        "atoms",
+                        format!(
+                            "{n}: this model's state holds bonds among at most {} atoms",
+                            shape.max_atoms
+                        ),
+                    )
+                    .into());
+                }
+            }
+            if !(low..=high).contains(&n) {
                 warnings.push(format!(
-                    "--atoms {n}: the model was trained on molecules of at most {max} atoms ({})",
+                    "--atoms {n}: the model was trained on molecules of {low} to {high} atoms \
+                     ({}); expect broken molecules",
                     loaded.stats.dataset
                 ));
             }
@@ -586,6 +644,7 @@ impl Pipeline<3> for MoleculePipeline {
             .zip(samples)
             .map(|(p, mut s)| {
                 s.molecule.comment = format!("diffgen molecule {}", p.index);
+                round_positions(&mut s.molecule);
                 s
             })
             .collect()
@@ -627,41 +686,14 @@ impl Pipeline<3> for MoleculePipeline {
         out: &mut RunOutput,
         report: &mut Report,
     ) -> Result<(), MoleculeError> {
-        let analyses: Vec<metrics::Analysis> = generated
-            .samples
-            .iter()
-            .map(|s| metrics::analyse(s))
-            .collect();
-        let train_keys = training_keys(context.data_dir);
-        let summary = metrics::summarise(&analyses, train_keys.as_ref());
+        let figures = molecule_figures(&generated.samples, context.data_dir);
+        figures.push(report);
         let molecules: Vec<Molecule> = generated
             .samples
             .iter()
             .map(|s| s.molecule.clone())
             .collect();
-        write::write_summary(out, &summary, &molecules, &loaded.stats)?;
-        push_summary(report, &summary);
-        let structures: Vec<(&Molecule, &perceive::Perceived)> = generated
-            .samples
-            .iter()
-            .filter_map(|s| s.structure.as_ref().map(|p| (&s.molecule, p)))
-            .collect();
-        if !structures.is_empty() {
-            let g = metrics::structure_summary(&structures);
-            report
-                .metrics
-                .push(("atom stability (generated bonds)".into(), g.atom_stability));
-            report.metrics.push((
-                "molecule stability (generated bonds)".into(),
-                g.molecule_stability,
-            ));
-            report
-                .metrics
-                .push(("connected (one fragment)".into(), g.connected));
-            report
-                .metrics
-                .push(("stable and connected".into(), g.stable_and_connected));
-        }
+        write::write_summary(out, report, &molecules, &loaded.stats)?;
         Ok(())
     }
 
@@ -670,23 +702,32 @@ impl Pipeline<3> for MoleculePipeline {
         files: &[PathBuf],
         data_dir: Option<&Path>,
     ) -> Result<Report, MoleculeError> {
-        let mut molecules = Vec::new();
-        for file in files {
-            let is_sdf = file.extension().is_some_and(|e| e == "sdf");
-            if is_sdf {
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| MoleculeError::Data(format!("{}: {e}", file.display())))?;
-                molecules.extend(sdf::parse_sdf(&text, file)?.into_iter().map(|r| r.molecule));
-            } else {
-                molecules.extend(xyz::read_xyz(file)?);
-            }
+        let files = read::eval_inputs(files)?;
+        let mut samples = Vec::new();
+        for file in &files {
+            samples.extend(read::read_samples(file)?);
         }
-        let analyses: Vec<metrics::Analysis> = molecules.iter().map(metrics::analyse).collect();
-        let keys = training_keys(data_dir);
-        let summary = metrics::summarise(&analyses, keys.as_ref());
+        if samples.is_empty() {
+            return Err(MoleculeError::Data(format!(
+                "no molecules in {}",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let carrying = samples.iter().filter(|s| s.structure.is_some()).count();
+        let figures = molecule_figures(&samples, data_dir);
         let mut report = Report::default();
-        push_summary(&mut report, &summary);
-        if keys.is_none() {
+        report.notes.push(format!(
+            "{} molecules from {} file(s); {carrying} carry their own bonds and charges",
+            samples.len(),
+            files.len()
+        ));
+        report.figure("molecules", samples.len() as f64);
+        figures.push(&mut report);
+        if figures.distances.novelty.is_none() {
             report
                 .notes
                 .push("novelty needs the QM9 training split (--data DIR)".into());

@@ -1,11 +1,24 @@
-//! PDB output to the wwPDB format's fixed columns: one HETATM residue `MOL` per molecule,
-//! formal charges in columns 79–80, and CONECT records (one per neighbour, repeated for
-//! double and triple bonds as Open Babel and PyMOL read them).
+//! PDB files of small molecules, in the wwPDB format's fixed columns: one HETATM residue
+//! `MOL` per molecule, formal charges in columns 79–80, and CONECT records (one per
+//! neighbour, repeated for double and triple bonds as Open Babel and PyMOL read them).
+//! The reader takes what the writer writes (and ATOM lines), so `eval` reads `run`'s PDBs.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
-use crate::elements::symbol;
+use crate::elements::{atomic_number, symbol};
+use crate::perceive::Perceived;
 use crate::xyz::Molecule;
+
+/// A PDB file that cannot be read as one molecule: the file, the line and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {message}", line.map_or(String::new(), |l| format!(":{l}")))]
+pub struct PdbError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
 
 /// The range a PDB coordinate field (`%8.3f`) holds; farther atoms are written at its bound
 /// and a REMARK says so.
@@ -104,6 +117,139 @@ pub fn to_pdb(
     Ok(out)
 }
 
+/// Reads one molecule with its CONECT bonds (an order per repetition) and formal charges.
+pub fn parse_pdb(text: &str, path: &Path) -> Result<(Molecule, Perceived), PdbError> {
+    let error = |line: Option<usize>, message: String| PdbError {
+        file: path.display().to_string(),
+        line,
+        message,
+    };
+    let mut molecule = Molecule {
+        atoms: Vec::new(),
+        positions: Vec::new(),
+        comment: String::new(),
+    };
+    let mut charges = Vec::new();
+    let mut serials: HashMap<u32, usize> = HashMap::new();
+    let mut listed: HashMap<(usize, usize), u8> = HashMap::new();
+    for (k, line) in text.lines().enumerate() {
+        let n = k + 1;
+        let field = |a: usize, b: usize| line.get(a..b.min(line.len())).unwrap_or("").trim();
+        match line.get(..6).unwrap_or(line).trim_end() {
+            "COMPND" | "TITLE" if molecule.comment.is_empty() => {
+                molecule.comment = field(10, 80).to_string();
+            }
+            "ATOM" | "HETATM" => {
+                let serial: u32 = field(6, 11)
+                    .parse()
+                    .map_err(|_| error(Some(n), format!("bad atom serial `{}`", field(6, 11))))?;
+                let mut xyz = [0.0; 3];
+                for (d, v) in xyz.iter_mut().enumerate() {
+                    let text = field(30 + 8 * d, 38 + 8 * d);
+                    *v = text
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| error(Some(n), format!("bad coordinate `{text}`")))?;
+                }
+                // The element from columns 77–78, else from the atom name's letters.
+                let name_letters: String = field(12, 16)
+                    .chars()
+                    .filter(|c| c.is_ascii_alphabetic())
+                    .take(1)
+                    .collect();
+                let element = match field(76, 78) {
+                    "" => name_letters,
+                    e => e.to_string(),
+                };
+                let z = atomic_number(&element)
+                    .ok_or_else(|| error(Some(n), format!("unknown element `{element}`")))?;
+                let charge = match field(78, 80) {
+                    "" => 0,
+                    c => {
+                        let (digit, sign) = c.split_at(c.len() - 1);
+                        let magnitude: i8 = digit.parse().map_err(|_| {
+                            error(Some(n), format!("bad charge `{c}` in columns 79–80"))
+                        })?;
+                        match sign {
+                            "+" => magnitude,
+                            "-" => -magnitude,
+                            _ => {
+                                return Err(error(
+                                    Some(n),
+                                    format!("bad charge `{c}` in columns 79–80"),
+                                ))
+                            }
+                        }
+                    }
+                };
+                if serials.insert(serial, molecule.len()).is_some() {
+                    return Err(error(
+                        Some(n),
+                        format!("atom serial {serial} appears twice"),
+                    ));
+                }
+                molecule.atoms.push(z);
+                molecule.positions.push(xyz);
+                charges.push(charge);
+            }
+            "CONECT" => {
+                let atom = |a: usize| -> Result<Option<usize>, PdbError> {
+                    let text = field(a, a + 5);
+                    if text.is_empty() {
+                        return Ok(None);
+                    }
+                    let serial: u32 = text
+                        .parse()
+                        .map_err(|_| error(Some(n), format!("bad serial `{text}` in CONECT")))?;
+                    serials.get(&serial).copied().map(Some).ok_or_else(|| {
+                        error(
+                            Some(n),
+                            format!("CONECT names atom {serial}, which is not in the file"),
+                        )
+                    })
+                };
+                let Some(from) = atom(6)? else {
+                    return Err(error(Some(n), "CONECT without an atom".into()));
+                };
+                for a in [11, 16, 21, 26] {
+                    if let Some(to) = atom(a)? {
+                        if to == from {
+                            return Err(error(Some(n), "an atom bonded to itself".into()));
+                        }
+                        // Counted from the lower-numbered atom's records only: each side
+                        // lists the bond once per order.
+                        if from < to {
+                            *listed.entry((from, to)).or_insert(0) += 1;
+                        }
+                    }
+                }
+            }
+            "END" | "ENDMDL" => break,
+            _ => {}
+        }
+    }
+    if molecule.is_empty() {
+        return Err(error(None, "no ATOM or HETATM records".into()));
+    }
+    let mut bonds = Vec::with_capacity(listed.len());
+    for ((i, j), order) in listed {
+        if order > 3 {
+            return Err(error(
+                None,
+                format!(
+                    "atoms {} and {} are listed {order} times in CONECT",
+                    i + 1,
+                    j + 1
+                ),
+            ));
+        }
+        bonds.push((i, j, order));
+    }
+    bonds.sort_unstable();
+    Ok((molecule, Perceived { bonds, charges }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +296,37 @@ mod tests {
         let atoms: Vec<_> = pdb.atoms().collect();
         assert_eq!(atoms[1].element().map(|e| e.symbol()), Some("O"));
         assert!((atoms[1].x() - 1.21).abs() < 1e-3);
+        // And our reader gets the molecule, its double bond and its charges back.
+        let (read, structure) = parse_pdb(&text, Path::new("formaldehyde.pdb")).unwrap();
+        assert_eq!(read.atoms, m.atoms);
+        assert_eq!(structure.bonds, bonds);
+        assert_eq!(structure.charges, vec![0; 4]);
+        assert_eq!(read.comment, "formaldehyde");
+    }
+
+    #[test]
+    fn bad_pdbs_name_the_line() {
+        let path = Path::new("bad.pdb");
+        let good = to_pdb(
+            &Molecule {
+                atoms: vec![8, 1],
+                positions: vec![[0.0; 3], [0.96, 0.0, 0.0]],
+                comment: String::new(),
+            },
+            &[(0, 1, 1)],
+            &[-1, 0],
+            "hydroxide",
+        )
+        .unwrap();
+        let (_, s) = parse_pdb(&good, path).unwrap();
+        assert_eq!(s.charges, vec![-1, 0]);
+        let missing = good.replace("CONECT    1    2", "CONECT    1    7");
+        let e = parse_pdb(&missing, path).unwrap_err().to_string();
+        assert!(e.starts_with("bad.pdb:") && e.contains("atom 7"), "{e}");
+        let nan = good.replacen("   0.000", "     nan", 1);
+        let e = parse_pdb(&nan, path).unwrap_err().to_string();
+        assert!(e.contains("bad coordinate"), "{e}");
+        assert!(parse_pdb("REMARK nothing\n", path).is_err());
     }
 }
 

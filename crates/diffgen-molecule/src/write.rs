@@ -11,7 +11,7 @@ use diffgen_core::CoreError;
 use crate::data::{
     bond_length_histogram, MoleculeStats, BOND_BINS, BOND_BIN_START, BOND_BIN_WIDTH,
 };
-use crate::metrics::{Analysis, Summary};
+use crate::metrics::Analysis;
 use crate::xyz::{to_xyz, Molecule};
 use crate::MoleculeSample;
 
@@ -94,16 +94,14 @@ fn structure_fields(
     structure: &crate::perceive::Perceived,
 ) -> Vec<(String, String)> {
     let flag = |b: bool| u8::from(b).to_string();
-    let summary = crate::metrics::structure_summary(&[(molecule, structure)]);
-    let fragments = crate::metrics::fragments(molecule.len(), &structure.bonds);
-    let stable = summary.molecule_stability == 1.0;
+    let a = crate::metrics::structure::analyse_structure(molecule, structure);
     vec![
         ("formula".into(), molecule.formula()),
-        ("valid".into(), flag(stable)),
-        ("stable".into(), flag(stable)),
-        ("connected".into(), flag(fragments == 1)),
-        ("valid_and_connected".into(), flag(stable && fragments == 1)),
-        ("fragments".into(), fragments.to_string()),
+        ("valid".into(), flag(a.valid)),
+        ("stable".into(), flag(a.stable)),
+        ("connected".into(), flag(a.fragments == 1)),
+        ("valid_and_connected".into(), flag(a.valid_and_connected())),
+        ("fragments".into(), a.fragments.to_string()),
         (
             "bonds_from".into(),
             "the model (generated with the coordinates)".into(),
@@ -134,19 +132,11 @@ pub fn write_trajectories(
 /// molecule and bond lengths.
 pub fn write_summary(
     out: &mut RunOutput,
-    summary: &Summary,
+    report: &diffgen_core::modality::Report,
     molecules: &[Molecule],
     stats: &MoleculeStats,
 ) -> Result<(), CoreError> {
-    let json = serde_json::json!({
-        "molecules": summary.molecules,
-        "atom_stability": summary.atom_stability,
-        "molecule_stability": summary.molecule_stability,
-        "validity": summary.validity,
-        "uniqueness": summary.uniqueness,
-        "valid_and_unique": summary.valid_and_unique,
-        "novelty": summary.novelty,
-    });
+    let json = report.figures_json();
     save(
         &out.collection("metrics.json"),
         &serde_json::to_string_pretty(&json).expect("json"),

@@ -45,6 +45,12 @@ pub struct Manifest {
     pub options: BTreeMap<String, String>,
     /// The figures the run printed.
     pub metrics: BTreeMap<String, f64>,
+    /// The figures among them that are shares (fractions, printed as percentages).
+    #[serde(default)]
+    pub shares: Vec<String>,
+    /// The reference columns printed beside them.
+    #[serde(default)]
+    pub references: Vec<crate::modality::ReferenceColumn>,
     /// Every file written, relative to the output directory.
     pub files: Vec<PathBuf>,
 }
@@ -242,6 +248,8 @@ mod tests {
             seed: 0,
             num_samples: 2,
             shard: "0/1".into(),
+            shares: Vec::new(),
+            references: Vec::new(),
             guidance: None,
             options: BTreeMap::new(),
             metrics: BTreeMap::new(),

@@ -370,6 +370,8 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
         guidance: request.guidance,
         options: values.given().clone(),
         metrics: report.metrics.iter().cloned().collect(),
+        shares: report.shares.iter().cloned().collect(),
+        references: report.references.clone(),
         files: Vec::new(),
     };
     report.files = out.finish(manifest)?;

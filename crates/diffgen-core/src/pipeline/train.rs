@@ -175,7 +175,7 @@ fn outcome_report<M>(outcome: &TrainOutcome<M>, seconds: f64) -> Report {
             dir.join("loss.png"),
         ],
         metrics,
-        notes: Vec::new(),
+        ..Report::default()
     }
 }
 

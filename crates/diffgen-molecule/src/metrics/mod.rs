@@ -1,5 +1,9 @@
-//! Chemistry metrics: EDM's stability, and validity, uniqueness and novelty with a built-in
-//! valence check and a canonical graph key (no RDKit needed).
+//! Chemistry metrics under two conventions, each with a built-in valence check and a
+//! canonical graph key (no RDKit needed):
+//! - this module: EDM's, with bonds inferred from interatomic distances;
+//! - [`structure`]: with a molecule's own bonds and formal charges (the model's, or a file's);
+//! - [`geometry`]: bond lengths and angles of the latter against QM9's;
+//! - [`reference`]: the figures printed beside them.
 
 use std::collections::HashSet;
 
@@ -7,6 +11,10 @@ use petgraph::visit::EdgeRef;
 
 use crate::bonds::{allowed_valences, graph, perceive_bonds, valences, MolGraph};
 use crate::xyz::Molecule;
+
+pub mod geometry;
+pub mod reference;
+pub mod structure;
 
 /// What the metrics need to know about one molecule.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,56 +92,6 @@ pub fn analyse(molecule: &Molecule) -> Analysis {
     }
 }
 
-/// Figures of generated structures (bonds and charges from the model, not from distances).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StructureSummary {
-    /// Share of atoms whose (charge, bond-order sum) is an allowed state of their element.
-    pub atom_stability: f64,
-    /// Share of molecules all of whose atoms are.
-    pub molecule_stability: f64,
-    /// Share of molecules that are one fragment.
-    pub connected: f64,
-    /// Share of molecules that are both.
-    pub stable_and_connected: f64,
-}
-
-/// Stability and connectivity of molecules with their own bonds and charges.
-pub fn structure_summary(
-    structures: &[(&Molecule, &crate::perceive::Perceived)],
-) -> StructureSummary {
-    let (mut atoms, mut stable_atoms, mut stable, mut connected, mut both) = (0, 0, 0, 0, 0);
-    for (m, s) in structures {
-        let valence = valences(m.len(), &s.bonds);
-        let ok = m
-            .atoms
-            .iter()
-            .enumerate()
-            .filter(|&(i, &z)| {
-                crate::perceive::allowed_states(z).is_some_and(|states| {
-                    states.iter().any(|st| {
-                        st.charge == s.charges.get(i).copied().unwrap_or(0)
-                            && st.valence as u32 == valence[i]
-                    })
-                })
-            })
-            .count();
-        atoms += m.len();
-        stable_atoms += ok;
-        let all = ok == m.len();
-        let one = fragments(m.len(), &s.bonds) == 1;
-        stable += usize::from(all);
-        connected += usize::from(one);
-        both += usize::from(all && one);
-    }
-    let n = structures.len().max(1) as f64;
-    StructureSummary {
-        atom_stability: stable_atoms as f64 / atoms.max(1) as f64,
-        molecule_stability: stable as f64 / n,
-        connected: connected as f64 / n,
-        stable_and_connected: both as f64 / n,
-    }
-}
-
 /// The number of connected fragments of `n` atoms joined by `bonds` (union–find).
 pub fn fragments(n: usize, bonds: &[(usize, usize, u8)]) -> usize {
     let mut parent: Vec<usize> = (0..n).collect();
@@ -202,26 +160,34 @@ fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
 /// one only in WL's blind spots (regular graphs with identical local views), which small
 /// organic molecules practically never hit.
 pub fn canonical_key(g: &MolGraph) -> String {
-    let n = g.node_count();
-    let mut colour: Vec<u64> = g.node_indices().map(|i| g[i] as u64).collect();
+    let atoms: Vec<u8> = g.node_indices().map(|i| g[i]).collect();
+    let labels: Vec<u64> = atoms.iter().map(|&z| z as u64).collect();
+    let edges: Vec<(usize, usize, u8)> = g
+        .edge_references()
+        .map(|e| (e.source().index(), e.target().index(), *e.weight()))
+        .collect();
+    labelled_key(&atoms, labels, &edges)
+}
+
+/// [`canonical_key`] of atoms with starting colours `labels` joined by `edges`.
+pub(crate) fn labelled_key(atoms: &[u8], labels: Vec<u64>, edges: &[(usize, usize, u8)]) -> String {
+    let n = atoms.len();
+    let mut around_of: Vec<Vec<(usize, u8)>> = vec![Vec::new(); n];
+    for &(i, j, order) in edges {
+        around_of[i].push((j, order));
+        around_of[j].push((i, order));
+    }
+    let mut colour = labels;
     let mut classes = colour.iter().collect::<HashSet<_>>().len();
     for _ in 0..n.max(1) {
-        let next: Vec<u64> = g
-            .node_indices()
+        let next: Vec<u64> = (0..n)
             .map(|i| {
-                let mut around: Vec<(u8, u64)> = g
-                    .edges(i)
-                    .map(|e| {
-                        let other = if e.source() == i {
-                            e.target()
-                        } else {
-                            e.source()
-                        };
-                        (*e.weight(), colour[other.index()])
-                    })
+                let mut around: Vec<(u8, u64)> = around_of[i]
+                    .iter()
+                    .map(|&(other, order)| (order, colour[other]))
                     .collect();
                 around.sort_unstable();
-                let mut bytes = colour[i.index()].to_le_bytes().to_vec();
+                let mut bytes = colour[i].to_le_bytes().to_vec();
                 for (order, c) in around {
                     bytes.push(order);
                     bytes.extend(c.to_le_bytes());
@@ -236,19 +202,16 @@ pub fn canonical_key(g: &MolGraph) -> String {
         }
         classes = new_classes;
     }
-    let mut nodes: Vec<(u8, u64)> = g
-        .node_indices()
-        .map(|i| (g[i], colour[i.index()]))
-        .collect();
+    let mut nodes: Vec<(u8, u64)> = atoms.iter().zip(&colour).map(|(&z, &c)| (z, c)).collect();
     nodes.sort_unstable();
-    let mut edges: Vec<(u64, u64, u8)> = g
-        .edge_references()
-        .map(|e| {
-            let (a, b) = (colour[e.source().index()], colour[e.target().index()]);
-            (a.min(b), a.max(b), *e.weight())
+    let mut sorted_edges: Vec<(u64, u64, u8)> = edges
+        .iter()
+        .map(|&(i, j, order)| {
+            let (a, b) = (colour[i], colour[j]);
+            (a.min(b), a.max(b), order)
         })
         .collect();
-    edges.sort_unstable();
+    sorted_edges.sort_unstable();
     let mut formula = std::collections::BTreeMap::new();
     for (z, _) in &nodes {
         *formula.entry(*z).or_insert(0) += 1;
@@ -260,7 +223,7 @@ pub fn canonical_key(g: &MolGraph) -> String {
     let digest = fnv(nodes
         .iter()
         .flat_map(|(z, c)| std::iter::once(*z).chain(c.to_le_bytes()))
-        .chain(edges.iter().flat_map(|(a, b, o)| {
+        .chain(sorted_edges.iter().flat_map(|(a, b, o)| {
             a.to_le_bytes()
                 .into_iter()
                 .chain(b.to_le_bytes())
