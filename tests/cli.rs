@@ -536,8 +536,9 @@ fn eval_of_every_file_a_molecule_run_wrote_gives_the_run_figures() {
         );
         own_bonds.push(figures(&evaluated, "own bonds:"));
     }
-    // The SDF, the PDBs and the run directory (its SDF) carry the same bonds; XYZ none.
+    // The SDF, the PDBs and the run directory (its SDF) carry the model's bonds; XYZ none.
     assert!(!own_bonds[0].is_empty() && own_bonds[1].is_empty());
+    assert_eq!(own_bonds[0], figures(&ran, "own bonds:"));
     assert_eq!(own_bonds[0], own_bonds[2]);
     assert_eq!(own_bonds[0], own_bonds[3]);
 }

@@ -18,11 +18,15 @@ molecule() {
         --sample-steps 1000)
     theirs=$("$python" benches/reference/egnn_edm.py --steps "$steps" --batch-size 64 \
         --threads "$(nproc)" --num-samples 64 --sample-steps 100,1000)
+    theirs_joint=$("$python" benches/reference/egnn_joint.py --steps "$steps" --batch-size 64 \
+        --threads "$(nproc)" --num-samples 64 --sample-steps 100)
     echo "$ours"
     echo "$ours_long"
     echo "$theirs"
+    echo "$theirs_joint"
     python3 - "$ours
-$ours_long" "$theirs" <<'PY'
+$ours_long" "$theirs
+$theirs_joint" <<'PY'
 import sys
 ours, theirs = sys.argv[1], sys.argv[2]
 def grab(text, *keys):
@@ -39,6 +43,14 @@ for steps in ["100", "1000"]:
     o = grab(ours, "molecules/s", f" {steps} DDPM")
     if t and o:
         print(f"molecules/s at {steps} steps (64 molecules): diffgen {o:.2f}, PyTorch {t:.2f}: diffgen is {o / t:.2f}x faster")
+t = grab(theirs, "joint", "train step")
+o = grab(ours, "joint", "train step")
+if t and o:
+    print(f"joint EGNN 6x128 + pair features 32 train step, batch 64: diffgen {o:.3f} s, PyTorch {t:.3f} s: diffgen is {t / o:.2f}x faster")
+t = grab(theirs, "joint", "molecules/s")
+o = grab(ours, "joint", "molecules/s")
+if t and o:
+    print(f"joint EGNN molecules/s at 100 Euler steps (64 molecules): diffgen {o:.2f}, PyTorch {t:.2f}: diffgen is {o / t:.2f}x faster")
 PY
 }
 

@@ -32,9 +32,9 @@ use diffgen_core::config::parse_toml;
 use diffgen_core::modality::{BenchRequest, ModalityCommand, Report, SampleRequest};
 pub use diffgen_core::pipeline::Generation;
 use diffgen_core::pipeline::{
-    self, Batching, BenchCase, DataRequest, EvalContext, Generated, Loaded, ModalityInfo,
-    OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput, TrainSets,
-    WithCommands,
+    self, Batching, BenchCase, BundledModel, DataRequest, EvalContext, Generated, Loaded,
+    ModalityInfo, OptionKind, OptionSpec, OptionValues, Pipeline, Planned, Registered, RunOutput,
+    TrainSets, WithCommands,
 };
 use diffgen_core::process::StateLayout;
 use diffgen_core::rng::SeededRng;
@@ -61,28 +61,38 @@ static COMMANDS: &[ModalityCommand] = &[ModalityCommand {
 
 pub const NAME: &str = "molecule";
 
-/// The bundled model (see README: what it was trained on and what it reaches).
-static BUNDLED: &[u8] = include_bytes!("../weights/molecule-qm9.safetensors");
+/// The bundled default: the joint model's best-validation EMA weights from the CPU campaign
+/// `runs/mol-joint` (see its README: what it was trained on and what it reaches).
+static BUNDLED_JOINT: &[u8] = include_bytes!("../weights/molecule-qm9-joint.safetensors");
+
+/// EDM's formulation (coordinates and atom types, bonds inferred from distances), trained
+/// on CPU with `configs/molecule-qm9-small.toml`: `--checkpoint bundled:edm`.
+static BUNDLED_EDM: &[u8] = include_bytes!("../weights/molecule-qm9-edm.safetensors");
 
 /// The joint model's config (types, charges and bonds with the coordinates).
 pub const JOINT_CONFIG: &str = include_str!("../../../configs/molecule-qm9-joint.toml");
 const JOINT_CONFIG_PATH: &str = "configs/molecule-qm9-joint.toml";
 
-/// The config the bundled model was trained with.
+/// The config `bundled:edm` was trained with.
 pub const SMALL_CONFIG: &str = include_str!("../../../configs/molecule-qm9-small.toml");
+const SMALL_CONFIG_PATH: &str = "configs/molecule-qm9-small.toml";
 
 /// Salt of the streams that draw atom counts, apart from the noise streams.
 const COUNT_STREAM: u64 = 0x6174_6f6d_7321;
 
 static INFO: ModalityInfo = ModalityInfo {
     name: NAME,
-    summary: "3-D molecules (QM9 or your XYZ) with EDM's E(3)-equivariant EGNN; XYZ, SDF, PDB; stability, validity, uniqueness, novelty",
+    summary: "3-D molecules (QM9 or your XYZ): atoms, charges, bonds and coordinates generated together by an E(3)-equivariant EGNN with pair features, or EDM's EGNN; XYZ, SDF, PDB; stability, validity, uniqueness, novelty, geometry under both conventions",
     writers: &["xyz", "sdf", "pdb", "trajectory xyz", "metrics json/png"],
     noun: "molecules",
-    bundled: BUNDLED,
-    bundled_summary: "EGNN trained on QM9 train on CPU (configs/molecule-qm9-small.toml)",
-    variants: &[],
-    default_config: (SMALL_CONFIG, "configs/molecule-qm9-small.toml"),
+    bundled: BUNDLED_JOINT,
+    bundled_summary: "joint model (types, charges, bonds and coordinates) trained on QM9 train on CPU (configs/molecule-qm9-joint.toml, runs/mol-joint)",
+    variants: &[BundledModel {
+        name: "edm",
+        bytes: BUNDLED_EDM,
+        summary: "EDM's EGNN (coordinates and types; bonds inferred from distances) trained on QM9 train on CPU (configs/molecule-qm9-small.toml)",
+    }],
+    default_config: (JOINT_CONFIG, JOINT_CONFIG_PATH),
     options: &[OptionSpec {
         name: "atoms",
         kind: OptionKind::Count { min: 1, max: 1000 },
@@ -748,8 +758,10 @@ impl Pipeline<3> for MoleculePipeline {
     ) -> Result<Vec<BenchCase<Self, 3>>, MoleculeError> {
         let path = qm9_file(request.data_dir.as_deref(), "valid")
             .map_err(|_| MoleculeError::Data("bench needs QM9 (--data or DIFFGEN_DATA)".into()))?;
+        // Absolute, as the joint case's config resolves relative paths from its own folder.
+        let path = path.canonicalize().unwrap_or(path);
         let molecules = xyz::read_xyz(&path)?;
-        let mut base: MoleculeConfig = parse_toml(SMALL_CONFIG, Path::new(INFO.default_config.1))?;
+        let mut base: MoleculeConfig = parse_toml(SMALL_CONFIG, Path::new(SMALL_CONFIG_PATH))?;
         base.encoding = Encoding::qm9();
         base.diffusion.schedule = Some(diffgen_core::ScheduleConfig::edm_polynomial());
         base.diffusion.weighting = Default::default();
@@ -826,7 +838,7 @@ pub fn import_edm(weights: &Path, stats: MoleculeStats, out: &Path) -> Result<()
             encoding.features()
         )));
     }
-    let mut config: MoleculeConfig = parse_toml(SMALL_CONFIG, Path::new(INFO.default_config.1))?;
+    let mut config: MoleculeConfig = parse_toml(SMALL_CONFIG, Path::new(SMALL_CONFIG_PATH))?;
     config.model = edm.config.clone();
     let device = Device::flex();
     let model = config.model.init(encoding.features(), &device);

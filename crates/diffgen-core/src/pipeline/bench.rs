@@ -9,10 +9,13 @@
 //! flow matching), timed whole — for the bundled model, or for every case's model when the
 //! bundled one is not what the bench compares.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{generate, load, to_json, Generation, Loaded, ModalityConfig, OptionValues, Pipeline};
+use super::{
+    generate, load, to_json, Generation, Loaded, ModalityConfig, OptionValues, Pipeline,
+    BUNDLED_PREFIX,
+};
 use crate::modality::{BenchRequest, Report, SampleRequest, Shard};
 use crate::sampler::SamplerConfig;
 use crate::train::{Persistence, Trainer};
@@ -103,7 +106,16 @@ pub fn bench<P: Pipeline<D>, const D: usize>(
         return Ok(report);
     }
     let models = match bundled {
-        true => vec![("bundled model".to_string(), load(pipeline, None, &device)?)],
+        // The default and every variant, each under its `--checkpoint` name.
+        true => {
+            let mut models = vec![("bundled model".to_string(), load(pipeline, None, &device)?)];
+            for variant in info.variants {
+                let name = format!("{BUNDLED_PREFIX}{}", variant.name);
+                let loaded = load(pipeline, Some(Path::new(&name)), &device)?;
+                models.push((name, loaded));
+            }
+            models
+        }
         false => trained,
     };
     for (label, loaded) in &models {
