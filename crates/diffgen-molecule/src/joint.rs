@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::egnn::pair_kernel::PairGraph;
 use crate::egnn::{
     coord2diff, remove_mean_with_mask, EdgePath, Egnn, EgnnDynamics, EquivariantBlock, FusedPass,
-    GraphMasks, PairBias,
+    GraphMasks, PairInput,
 };
 use diffgen_core::tensor_util::to_vec;
 
@@ -284,9 +284,10 @@ impl EgnnDynamics {
         };
         let x0_flat = x.clone().reshape([b * n, 3]);
         for (l, block) in self.egnn.e_blocks.iter().enumerate() {
-            let bias = PairBias {
-                gate: joint.gate_pair[l].forward(e.clone()),
-                coord: joint.coord_pair[l].forward(e.clone()),
+            let pair = PairInput {
+                features: &e,
+                gate: &joint.gate_pair[l],
+                coord: &joint.coord_pair[l],
             };
             (h, x_cur) = match &graph {
                 Some(graph) => {
@@ -296,9 +297,9 @@ impl EgnnDynamics {
                         graph,
                         consts,
                     };
-                    block.forward_fused(h, x_cur, &pass, Some(&bias))
+                    block.forward_fused(h, x_cur, &pass, Some(pair))
                 }
-                None => block.forward(h, x_cur, radial0.clone(), masks, consts, Some(&bias)),
+                None => block.forward(h, x_cur, radial0.clone(), masks, consts, Some(pair)),
             };
             // Pair features from the updated atoms and geometry.
             let he = joint.edge_from_atoms[l].forward(h.clone()); // [B, N, He]

@@ -17,12 +17,12 @@ use burn::backend::{backend_extension, Backend, Dispatch, ExtensionType, Flex};
 use burn::tensor::Tensor;
 use diffgen_core::cpu;
 
-use super::pair_kernel::{self, Head, NodeInputs, PairGraph, PairParams, Saved};
+use super::pair_kernel::{self, Head, NodeInputs, PairFeatures, PairGraph, PairParams, Saved};
 
 /// The tensors of one pair-MLP layer, in the shapes of [`pair_kernel`]'s slices:
 /// `p`, `q` `[rows, H]`; `x`, `x0` `[rows, 3]`; `w_r`, `w_d`, `b2`, `head_w` `[H]`;
-/// `w2` `[H, H]`; `head_b` `[1]`; `pair` `[rows · N, H]` (a `[1, 1]` placeholder when the
-/// spec says there is none).
+/// `w2` `[H, H]`; `head_b` `[1]`; pair features `pair` `[rows · N, F]` and their projection
+/// `pair_weight` `[F, H]` (`[1, 1]` placeholders when the spec says there are none).
 #[derive(ExtensionType)]
 pub struct PairInputs<B: Backend> {
     pub p: FloatTensor<B>,
@@ -36,6 +36,7 @@ pub struct PairInputs<B: Backend> {
     pub head_w: FloatTensor<B>,
     pub head_b: FloatTensor<B>,
     pub pair: FloatTensor<B>,
+    pub pair_weight: FloatTensor<B>,
 }
 
 /// The non-tensor half of a call: the graph and the head.
@@ -44,7 +45,7 @@ pub struct PairSpec {
     pub graph: Arc<PairGraph>,
     pub head: Head,
     pub normalization: f32,
-    /// Whether `pair` holds a per-pair input (else it is a placeholder).
+    /// Whether `pair` and `pair_weight` hold pair features (else they are placeholders).
     pub pair: bool,
 }
 
@@ -59,10 +60,12 @@ pub trait PairMessageOps: Backend {
 
 /// Calls the fused kernel on high-level tensors (any Flex device, with or without autodiff).
 pub fn pair_messages(inputs: [Tensor<2>; 10], spec: PairSpec) -> Tensor<2> {
-    let placeholder = Tensor::zeros([1, 1], &inputs[0].device());
+    let placeholder = || Tensor::zeros([1, 1], &inputs[0].device());
+    let (features, weight) = (placeholder(), placeholder());
     pair_messages_with(
         inputs,
-        placeholder,
+        features,
+        weight,
         PairSpec {
             pair: false,
             ..spec
@@ -70,17 +73,24 @@ pub fn pair_messages(inputs: [Tensor<2>; 10], spec: PairSpec) -> Tensor<2> {
     )
 }
 
-/// [`pair_messages`] with a per-pair input `pair` `[rows · N, H]` added to the first layer.
-pub fn pair_messages_with_pair(
+/// [`pair_messages`] with pair features `features` `[rows · N, F]` projected by `weight`
+/// `[F, H]` into the first layer (inside the kernel, on real pairs only).
+pub fn pair_messages_with_features(
     inputs: [Tensor<2>; 10],
-    pair: Tensor<2>,
+    features: Tensor<2>,
+    weight: Tensor<2>,
     spec: PairSpec,
 ) -> Tensor<2> {
-    pair_messages_with(inputs, pair, PairSpec { pair: true, ..spec })
+    pair_messages_with(inputs, features, weight, PairSpec { pair: true, ..spec })
 }
 
-fn pair_messages_with(inputs: [Tensor<2>; 10], pair: Tensor<2>, spec: PairSpec) -> Tensor<2> {
-    let pair = pair.into_dispatch();
+fn pair_messages_with(
+    inputs: [Tensor<2>; 10],
+    pair: Tensor<2>,
+    pair_weight: Tensor<2>,
+    spec: PairSpec,
+) -> Tensor<2> {
+    let (pair, pair_weight) = (pair.into_dispatch(), pair_weight.into_dispatch());
     let [p, q, x, x0, w_r, w_d, w2, b2, head_w, head_b] = inputs.map(Tensor::into_dispatch);
     let inputs = PairInputs {
         p,
@@ -94,12 +104,13 @@ fn pair_messages_with(inputs: [Tensor<2>; 10], pair: Tensor<2>, spec: PairSpec) 
         head_w,
         head_b,
         pair,
+        pair_weight,
     };
     Tensor::from_dispatch(<Dispatch as PairMessageOps>::pair_messages(inputs, spec))
 }
 
 /// The kernel's inputs.
-const INPUTS: usize = 11;
+const INPUTS: usize = 12;
 
 /// Host copies (or borrows) of the inputs.
 struct Host<'a> {
@@ -120,7 +131,10 @@ impl<'a> Host<'a> {
             q: &v[1],
             x: &v[2],
             x0: &v[3],
-            pair: spec.pair.then_some(&*v[10]),
+            pair: spec.pair.then_some(PairFeatures {
+                features: &v[10],
+                weight: &v[11],
+            }),
         }
     }
 
@@ -165,6 +179,7 @@ fn into_array(inputs: PairInputs<Flex>) -> [FlexTensor; INPUTS] {
         inputs.head_w,
         inputs.head_b,
         inputs.pair,
+        inputs.pair_weight,
     ]
 }
 
@@ -221,8 +236,13 @@ impl Backward<Flex, INPUTS> for PairBackward {
             g.b2,
             g.head_w,
             vec![g.head_b],
-            // The placeholder's gradient is its one zero.
+            // A placeholder's gradient is its one zero.
             g.pair.unwrap_or_else(|| vec![0.0]),
+            match g.pair_weight.is_empty() {
+                // No pair visited (or a placeholder): zeros of the input's size.
+                true => vec![0.0; shapes[11].iter().product()],
+                false => g.pair_weight,
+            },
         ];
         let values = values
             .into_iter()
@@ -246,6 +266,7 @@ impl<C: CheckpointStrategy> PairMessageOps for Autodiff<Flex, C> {
             inputs.head_w.node(),
             inputs.head_b.node(),
             inputs.pair.node(),
+            inputs.pair_weight.node(),
         ];
         let tensors = [
             inputs.p.into_primitive(),
@@ -259,6 +280,7 @@ impl<C: CheckpointStrategy> PairMessageOps for Autodiff<Flex, C> {
             inputs.head_w.into_primitive(),
             inputs.head_b.into_primitive(),
             inputs.pair.into_primitive(),
+            inputs.pair_weight.into_primitive(),
         ];
         match PairBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {

@@ -228,14 +228,16 @@ fn pair_tensors(
     ]
 }
 
-/// Per-pair inputs added to the first layer of a block's two edge MLPs (a model's edge
-/// features projected to H): `[B, N, N, H]` each. EDM's EGNN has none.
-#[derive(Debug, Clone)]
-pub struct PairBias {
+/// A model's pair features `[B, N, N, F]` and the two projections that add them to the
+/// first layer of a block's edge MLPs. EDM's EGNN has none. The fused path projects inside
+/// the kernel, on real pairs only; the tensor path projects the padded grid.
+#[derive(Debug, Clone, Copy)]
+pub struct PairInput<'a> {
+    pub features: &'a Tensor<4>,
     /// Into the invariant messages.
-    pub gate: Tensor<4>,
+    pub gate: &'a Linear,
     /// Into the coordinate update.
-    pub coord: Tensor<4>,
+    pub coord: &'a Linear,
 }
 
 /// What every block of a fused forward pass shares: the network's input coordinates
@@ -278,7 +280,7 @@ impl EquivariantBlock {
         h: Tensor<3>,
         x: Tensor<3>,
         pass: &FusedPass<'_>,
-        bias: Option<&PairBias>,
+        pair: Option<PairInput<'_>>,
     ) -> (Tensor<3>, Tensor<3>) {
         let (masks, graph, x0) = (pass.masks, pass.graph, pass.x0.clone());
         let (coords_range, norm_constant, normalization_factor) = pass.consts;
@@ -290,13 +292,27 @@ impl EquivariantBlock {
             normalization: normalization_factor as f32,
             pair: false,
         };
-        let call = |inputs, pair: Option<&Tensor<4>>, head| match pair {
-            Some(c) => {
-                let width = c.dims()[3];
-                let c = c.clone().reshape([b * n * n, width]);
-                fused::pair_messages_with_pair(inputs, c, spec(head))
+        let features = pair.map(|p| {
+            let width = p.features.dims()[3];
+            p.features.clone().reshape([b * n * n, width])
+        });
+        let call = |mut inputs: [Tensor<2>; 10], projection: Option<&Linear>, head| {
+            match (projection, &features) {
+                (Some(projection), Some(features)) => {
+                    // The projection's bias joins the per-node product p (every pair has it).
+                    if let Some(bias) = &projection.bias {
+                        let width = bias.dims()[0];
+                        inputs[0] = inputs[0].clone() + bias.val().reshape([1, width]);
+                    }
+                    fused::pair_messages_with_features(
+                        inputs,
+                        features.clone(),
+                        projection.weight.val(),
+                        spec(head),
+                    )
+                }
+                _ => fused::pair_messages(inputs, spec(head)),
             }
-            None => fused::pair_messages(inputs, spec(head)),
         };
 
         // Invariant messages.
@@ -314,7 +330,7 @@ impl EquivariantBlock {
             x_flat.clone(),
             x0.clone(),
         );
-        let agg = call(inputs, bias.map(|p| &p.gate), Head::Gate).reshape([b, n, nf]);
+        let agg = call(inputs, pair.map(|p| p.gate), Head::Gate).reshape([b, n, nf]);
         let update = g.node_mlp_2.forward(silu(
             g.node_mlp_0.forward(Tensor::cat(vec![h.clone(), agg], 2)),
         ));
@@ -335,7 +351,7 @@ impl EquivariantBlock {
             coords_range: coords_range as f32,
             norm_constant: norm_constant as f32,
         };
-        let trans = call(inputs, bias.map(|p| &p.coord), head).reshape([b, n, 3]);
+        let trans = call(inputs, pair.map(|p| p.coord), head).reshape([b, n, 3]);
         let x = (x + trans) * masks.node.clone();
         let h = h * masks.node.clone();
         (h, x)
@@ -349,7 +365,7 @@ impl EquivariantBlock {
         radial0: Tensor<4>,
         masks: &GraphMasks,
         consts: (f64, f64, f64),
-        bias: Option<&PairBias>,
+        pair: Option<PairInput<'_>>,
     ) -> (Tensor<3>, Tensor<3>) {
         let (coords_range, norm_constant, normalization_factor) = consts;
         let [b, n, nf] = h.dims();
@@ -358,8 +374,8 @@ impl EquivariantBlock {
         // Invariant messages.
         let g = &self.gcl_0;
         let mut pre = pair_input(&g.edge_mlp_0, h.clone(), radial.clone(), radial0.clone());
-        if let Some(bias) = bias {
-            pre = pre + bias.gate.clone();
+        if let Some(pair) = pair {
+            pre = pre + pair.gate.forward(pair.features.clone());
         }
         let m = silu(pre);
         let m = silu(g.edge_mlp_2.forward(m)); // [B, N, N, H]
@@ -377,8 +393,8 @@ impl EquivariantBlock {
         // Equivariant coordinate update, from the updated h and the block's input geometry.
         let c = &self.gcl_equiv;
         let mut pre = pair_input(&c.coord_mlp_0, h.clone(), radial, radial0);
-        if let Some(bias) = bias {
-            pre = pre + bias.coord.clone();
+        if let Some(pair) = pair {
+            pre = pre + pair.coord.forward(pair.features.clone());
         }
         let phi = silu(pre);
         let phi = c.coord_mlp_4.forward(silu(c.coord_mlp_2.forward(phi))); // [B, N, N, 1]

@@ -3,14 +3,16 @@
 //! For every ordered pair (i, j), i ≠ j, of real atoms of a molecule:
 //!
 //! ```text
-//! z1 = p_i + q_j + w_r·r_ij + w_d·d_ij (+ c_ij)   p = h·W_i + b1, q = h·W_j (per-node products)
+//! z1 = p_i + q_j + w_r·r_ij + w_d·d_ij (+ e_ij·G)   p = h·W_i + b1, q = h·W_j (per-node products)
 //! m  = silu(silu(z1)·W2 + b2)
 //! Gate:          out_i += σ(m·w + b) · m / ν
 //! Displacement:  out_i += tanh(m·w) · range · (x_i − x_j)/(√(r_ij + 1e-8) + κ) / ν
 //! ```
 //!
-//! with `r_ij = |x_i − x_j|²`, `d_ij = |x0_i − x0_j|²` and, where given, a per-pair input
-//! `c_ij` (a model's edge features projected to H; zero for EDM's EGNN). Only real pairs are visited, so a
+//! with `r_ij = |x_i − x_j|²`, `d_ij = |x0_i − x0_j|²` and, where given, pair features `e_ij`
+//! (F wide) and their projection `G` `[F, H]` (none for EDM's EGNN): the projection runs here,
+//! per chunk of real pairs, so the `[pairs, H]` product never exists as a padded tensor. Only
+//! real pairs are visited, so a
 //! padded batch costs the edge work of its real atoms. Molecules are cut into chunks of
 //! similar edge counts and the chunks run on rayon's threads; each chunk owns its molecules'
 //! rows, so per-row outputs need no locks, and per-parameter gradients are summed at the end.
@@ -152,8 +154,23 @@ pub struct NodeInputs<'a> {
     pub x: &'a [f32],
     /// `[rows, 3]`: the network's input coordinates, for the second edge attribute.
     pub x0: &'a [f32],
-    /// `[rows · N, H]`: a per-pair input added to the first layer (`None`: zero).
-    pub pair: Option<&'a [f32]>,
+    /// Pair features projected into the first layer (`None`: no per-pair input).
+    pub pair: Option<PairFeatures<'a>>,
+}
+
+/// Pair features and the projection that makes them a per-pair input of the first layer.
+#[derive(Debug, Clone, Copy)]
+pub struct PairFeatures<'a> {
+    /// `[rows · N, F]`: the features of pair (i, j) in row `i·N + j` of its molecule's block.
+    pub features: &'a [f32],
+    /// `[F, H]` (input-major, burn's layout).
+    pub weight: &'a [f32],
+}
+
+impl PairFeatures<'_> {
+    fn width(&self, hidden: usize) -> usize {
+        self.weight.len() / hidden
+    }
 }
 
 /// The pair MLP's parameters past the per-node products.
@@ -194,8 +211,10 @@ struct ChunkSaved {
 /// Gradients of every input of the kernel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairGrads {
-    /// `[rows · N, H]` when the call had a per-pair input (zero on pairs not visited).
+    /// `[rows · N, F]` when the call had pair features (zero on pairs not visited).
     pub pair: Option<Vec<f32>>,
+    /// `[F, H]`: the projection's gradient (empty without pair features).
+    pub pair_weight: Vec<f32>,
     pub p: Vec<f32>,
     pub q: Vec<f32>,
     pub x: Vec<f32>,
@@ -212,6 +231,7 @@ impl PairGrads {
     fn zeros_params(h: usize) -> Self {
         Self {
             pair: None,
+            pair_weight: Vec::new(),
             p: Vec::new(),
             q: Vec::new(),
             x: Vec::new(),
@@ -236,6 +256,15 @@ impl PairGrads {
             a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
         }
         self.head_b += other.head_b;
+        match (self.pair_weight.is_empty(), other.pair_weight.is_empty()) {
+            (_, true) => {}
+            (true, false) => self.pair_weight = other.pair_weight,
+            (false, false) => self
+                .pair_weight
+                .iter_mut()
+                .zip(&other.pair_weight)
+                .for_each(|(a, b)| *a += b),
+        }
         self
     }
 }
@@ -247,10 +276,12 @@ fn check_shapes(graph: &PairGraph, nodes: &NodeInputs, params: &PairParams) {
     assert_eq!(nodes.x.len(), rows * 3, "x is not [rows, 3]");
     assert_eq!(nodes.x0.len(), rows * 3, "x0 is not [rows, 3]");
     if let Some(pair) = nodes.pair {
+        let f = pair.width(h);
+        assert_eq!(pair.weight.len(), f * h, "pair weight is not [F, H]");
         assert_eq!(
-            pair.len(),
-            rows * graph.max_atoms * h,
-            "pair input is not [rows · N, H]"
+            pair.features.len(),
+            rows * graph.max_atoms * f,
+            "pair features are not [rows · N, F]"
         );
     }
     for (name, len, want) in [
@@ -310,9 +341,10 @@ pub fn backward(
     let mut dx = vec![0.0f32; rows * 3];
     let mut dx0 = vec![0.0f32; rows * 3];
     let n = graph.max_atoms;
-    let mut dpair = nodes.pair.map(|_| vec![0.0f32; rows * n * h]);
+    let f = nodes.pair.map_or(0, |pair| pair.width(h));
+    let mut dpair = nodes.pair.map(|_| vec![0.0f32; rows * n * f]);
     let mut pair_parts: Vec<Option<&mut [f32]>> = match dpair.as_mut() {
-        Some(buf) => split_rows(buf, &graph.chunks, n * h)
+        Some(buf) => split_rows(buf, &graph.chunks, n * f)
             .into_iter()
             .map(Some)
             .collect(),
@@ -353,7 +385,7 @@ struct RowGrads<'a> {
     q: &'a mut [f32],
     x: &'a mut [f32],
     x0: &'a mut [f32],
-    /// The chunk's rows of the per-pair input's gradient, `[rows · N, H]`.
+    /// The chunk's rows of the pair features' gradient, `[rows · N, F]`.
     pair: Option<&'a mut [f32]>,
 }
 
@@ -407,8 +439,23 @@ fn forward_chunk(
         saved.head = vec![0.0f32; e_count];
     }
 
-    // Layer 1 from the per-node products: a1 = silu(p_i + q_j + w_r r + w_d d).
+    // Layer 1 from the per-node products: a1 = silu(p_i + q_j + w_r r + w_d d (+ e·G)).
     let mut a = vec![0.0f32; e_count * h];
+    if let (Some(pair), true) = (nodes.pair, e_count > 0) {
+        let f = pair.width(h);
+        let features = gather_pairs(graph, chunk, pair.features, f);
+        matmul(
+            &mut a,
+            &features,
+            false,
+            pair.weight,
+            false,
+            e_count,
+            h,
+            f,
+            false,
+        );
+    }
     graph.for_each_pair(
         chunk,
         #[inline(always)]
@@ -418,14 +465,8 @@ fn forward_chunk(
             let (pi, qj) = (&nodes.p[ri * h..][..h], &nodes.q[rj * h..][..h]);
             // Every slice cut to `h` here, so the loops below need no bounds checks and vectorise.
             let (w_r, w_d) = (&params.w_r[..h], &params.w_d[..h]);
+            // `a` holds the pair features' projection (or zeros) here.
             let ae = &mut a[e * h..][..h];
-            if let Some(pair) = nodes.pair {
-                // The per-pair input first, so the loops below stay as they were.
-                let c = &pair[graph.pair_row(ri, rj) * h..][..h];
-                ae.copy_from_slice(c);
-            } else {
-                ae.fill(0.0);
-            }
             if keep {
                 let (z1, s1) = (&mut saved.z1[e * h..][..h], &mut saved.s1[e * h..][..h]);
                 for k in 0..h {
@@ -617,10 +658,6 @@ fn backward_chunk(
                 dae[k] *= s1[k] * (1.0 + z1[k] * (1.0 - s1[k]));
             }
             let dz1 = &*dae;
-            if let Some(dpair) = rows.pair.as_deref_mut() {
-                let at = graph.pair_row(ri, rj) - base * graph.max_atoms;
-                dpair[at * h..][..h].copy_from_slice(dz1);
-            }
             let dv = diff(nodes.x, ri, rj);
             let dv0 = diff(nodes.x0, ri, rj);
             let (r, d) = (norm2(dv), norm2(dv0));
@@ -647,5 +684,60 @@ fn backward_chunk(
             }
         },
     );
+    // The projection of the pair features: dG = featuresᵀ·dz1, d features = dz1·Gᵀ.
+    if let (Some(pair), Some(dpair)) = (nodes.pair, rows.pair.as_deref_mut()) {
+        let f = pair.width(h);
+        grads.pair_weight = vec![0.0f32; f * h];
+        if e_count == 0 {
+            return grads;
+        }
+        let features = gather_pairs(graph, chunk, pair.features, f);
+        matmul(
+            &mut grads.pair_weight,
+            &features,
+            true,
+            &da,
+            false,
+            f,
+            h,
+            e_count,
+            false,
+        );
+        let mut d_features = features;
+        matmul(
+            &mut d_features,
+            &da,
+            false,
+            pair.weight,
+            true,
+            e_count,
+            f,
+            h,
+            false,
+        );
+        graph.for_each_pair(
+            chunk,
+            #[inline(always)]
+            |e, ri, rj| {
+                let at = graph.pair_row(ri, rj) - base * graph.max_atoms;
+                dpair[at * f..][..f].copy_from_slice(&d_features[e * f..][..f]);
+            },
+        );
+    }
     grads
+}
+
+/// The chunk's pair rows of a `[rows · N, F]` tensor, in the chunk's pair order: `[E, F]`.
+#[inline(always)]
+fn gather_pairs(graph: &PairGraph, chunk: &Chunk, values: &[f32], f: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; chunk.edges * f];
+    graph.for_each_pair(
+        chunk,
+        #[inline(always)]
+        |e, ri, rj| {
+            let at = graph.pair_row(ri, rj);
+            out[e * f..][..f].copy_from_slice(&values[at * f..][..f]);
+        },
+    );
+    out
 }
