@@ -730,10 +730,12 @@ impl Pipeline<3> for MoleculePipeline {
         let carrying = samples.iter().filter(|s| s.structure.is_some()).count();
         let figures = molecule_figures(&samples, data_dir);
         let mut report = Report::default();
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         report.notes.push(format!(
-            "{} molecules from {} file(s); {carrying} carry their own bonds and charges",
-            samples.len(),
-            files.len()
+            "{} from {}; {carrying} with their own bonds and charges",
+            plural(samples.len(), "molecule", "molecules"),
+            plural(files.len(), "file", "files"),
         ));
         report.figure("molecules", samples.len() as f64);
         figures.push(&mut report);
