@@ -16,6 +16,7 @@ use diffgen_core::checkpoint::Checkpoint;
 use diffgen_core::modality::{
     resolve_data_dir, BenchRequest, Modality, Report, SampleRequest, Shard, TrainRequest,
 };
+use diffgen_core::page;
 use diffgen_core::pipeline::{OptionKind, OptionSpec};
 use diffgen_core::{Backend, SamplerKind};
 
@@ -93,6 +94,20 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Write one self-contained HTML page for run directories: what ran, the figures beside
+    /// their references, the plots, the samples in 3-D viewers, a training run's curves.
+    Report {
+        /// Run directories (`run`/`sample` outputs or `train` directories).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The page (default: report.html in the first directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A local copy of 3Dmol.js (`3Dmol-min.js`) to inline, so the page works offline
+        /// (default: $DIFFGEN_VIEWER_JS, else the pinned CDN copy).
+        #[arg(long)]
+        viewer_js: Option<PathBuf>,
+    },
     /// Time train steps/s and samples/s (one protocol for every modality).
     Bench {
         /// One modality (default: all).
@@ -155,6 +170,9 @@ struct SamplingArgs {
     /// Skip the metrics after sampling.
     #[arg(long)]
     no_eval: bool,
+    /// Do not write the run's HTML page (`report.html`; see `diffgen report`).
+    #[arg(long)]
+    no_report: bool,
     /// Do not draw a progress bar.
     #[arg(long)]
     quiet: bool,
@@ -222,6 +240,53 @@ fn find(name: &str) -> Result<&'static dyn Modality> {
             known.join(", ")
         )
     })
+}
+
+/// The page of a run just written (whole runs only: a shard's page would show a part).
+fn page_after_sampling(sampling: &SamplingArgs, request: &SampleRequest) {
+    if sampling.no_report || request.shard != Shard::WHOLE {
+        return;
+    }
+    let out = request.out_dir.join(page::REPORT_FILE);
+    // The samples are written: a page that cannot be made is a warning, not a failure.
+    match page::Viewer::choose(None)
+        .map_err(anyhow::Error::from)
+        .and_then(|viewer| write_page(std::slice::from_ref(&request.out_dir), &out, &viewer))
+    {
+        Ok(()) => println!("wrote {}", out.display()),
+        Err(e) => eprintln!("warning: no page written ({e:#})"),
+    }
+}
+
+/// One page for `dirs`, written atomically to `out`.
+fn write_page(dirs: &[PathBuf], out: &std::path::Path, viewer: &page::Viewer) -> Result<()> {
+    let mut sections = Vec::new();
+    for dir in dirs {
+        let run = page::RunDir::open(dir)?;
+        let mut own = page::run_sections(&run)?;
+        if let page::RunDir::Samples { manifest, .. } = &run {
+            let m = find(&manifest.modality)?;
+            own.extend(
+                m.page_sections(&run)
+                    .map_err(|e| anyhow!(e))
+                    .with_context(|| format!("{}", dir.display()))?,
+            );
+        }
+        if dirs.len() > 1 {
+            for s in &mut own {
+                s.title = format!("{} — {}", dir.display(), s.title);
+            }
+        }
+        sections.extend(own);
+    }
+    let title = match dirs {
+        [one] => format!("diffgen: {}", one.display()),
+        many => format!("diffgen: {} runs", many.len()),
+    };
+    let html = page::render(&title, &sections, viewer);
+    diffgen_core::checkpoint::write_atomic(out, |f| std::io::Write::write_all(f, html.as_bytes()))
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
 }
 
 fn print_report(report: &Report) {
@@ -471,6 +536,7 @@ fn run(args: Vec<String>) -> Result<()> {
             let m = find(&modality)?;
             let request = sampling.request(m.name(), flags(m))?;
             print_report(&m.sample(&request).map_err(|e| anyhow!(e))?);
+            page_after_sampling(&sampling, &request);
         }
         Command::Sample { sampling } => {
             let path = sampling
@@ -482,6 +548,17 @@ fn run(args: Vec<String>) -> Result<()> {
                 find(&meta.modality).with_context(|| format!("checkpoint {}", path.display()))?;
             let request = sampling.request(m.name(), flags(m))?;
             print_report(&m.sample(&request).map_err(|e| anyhow!(e))?);
+            page_after_sampling(&sampling, &request);
+        }
+        Command::Report {
+            dirs,
+            out,
+            viewer_js,
+        } => {
+            let viewer = page::Viewer::choose(viewer_js.as_deref())?;
+            let out = out.unwrap_or_else(|| dirs[0].join(page::REPORT_FILE));
+            write_page(&dirs, &out, &viewer)?;
+            println!("wrote {}", out.display());
         }
         Command::Train {
             modality,

@@ -19,6 +19,7 @@ pub mod forward;
 pub mod interrupt;
 pub mod kernels;
 pub mod modality;
+pub mod page;
 pub mod pipeline;
 pub mod plot;
 pub mod process;

@@ -230,6 +230,14 @@ pub trait Modality: Send + Sync {
     ) -> Result<Report, BoxError>;
     /// Runs `diffgen bench`.
     fn bench(&self, request: &BenchRequest) -> Result<Report, BoxError>;
+    /// The modality's sections of a run directory's HTML page (`diffgen report`).
+    fn page_sections(
+        &self,
+        run: &crate::page::RunDir,
+    ) -> Result<Vec<crate::page::PageSection>, BoxError> {
+        let _ = run;
+        Ok(Vec::new())
+    }
     /// Summary of the bundled model, if any.
     fn bundled(&self) -> Option<&'static str> {
         None

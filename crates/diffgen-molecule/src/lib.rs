@@ -14,6 +14,7 @@ pub mod elements;
 pub mod import;
 pub mod joint;
 pub mod metrics;
+pub mod page;
 pub mod pdb;
 pub mod perceive;
 pub mod read;
@@ -705,6 +706,13 @@ impl Pipeline<3> for MoleculePipeline {
             .collect();
         write::write_summary(out, report, &molecules, &loaded.stats)?;
         Ok(())
+    }
+
+    fn page_sections(
+        &self,
+        run: &diffgen_core::page::RunDir,
+    ) -> Result<Vec<diffgen_core::page::PageSection>, MoleculeError> {
+        page::sections(run)
     }
 
     fn eval_files(

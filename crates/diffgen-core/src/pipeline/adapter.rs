@@ -69,6 +69,13 @@ impl<P: Pipeline<D>, const D: usize> Modality for Registered<P, D> {
         Ok(bench(&self.0, request)?)
     }
 
+    fn page_sections(
+        &self,
+        run: &crate::page::RunDir,
+    ) -> Result<Vec<crate::page::PageSection>, BoxError> {
+        Ok(self.0.page_sections(run)?)
+    }
+
     fn bundled(&self) -> Option<&'static str> {
         let info = self.0.info();
         (!info.bundled.is_empty()).then_some(info.bundled_summary)
@@ -130,6 +137,13 @@ impl<P: Pipeline<D>, const D: usize> Modality for WithCommands<P, D> {
 
     fn bench(&self, request: &BenchRequest) -> Result<Report, BoxError> {
         self.inner.bench(request)
+    }
+
+    fn page_sections(
+        &self,
+        run: &crate::page::RunDir,
+    ) -> Result<Vec<crate::page::PageSection>, BoxError> {
+        self.inner.page_sections(run)
     }
 
     fn bundled(&self) -> Option<&'static str> {

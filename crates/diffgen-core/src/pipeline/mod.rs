@@ -326,6 +326,15 @@ pub trait Pipeline<const D: usize>: Send + Sync + Sized + 'static {
         String::new()
     }
 
+    /// `diffgen report`: the modality's own sections of a run directory's page (its samples
+    /// as people look at them); the core adds what ran, the figures and the plots.
+    fn page_sections(
+        &self,
+        _run: &crate::page::RunDir,
+    ) -> Result<Vec<crate::page::PageSection>, Self::Error> {
+        Ok(Vec::new())
+    }
+
     /// `diffgen eval`: metrics of sample files.
     fn eval_files(&self, files: &[PathBuf], data_dir: Option<&Path>)
         -> Result<Report, Self::Error>;

@@ -94,6 +94,11 @@ impl RunOutput {
             }
             listed.push(path);
         }
+        // The run's page shows the samples being replaced: it goes with them.
+        let page = dir.join(crate::page::REPORT_FILE);
+        if page.is_file() {
+            remove.push(page);
+        }
         listed.extend(remove.iter().cloned());
         let strangers = unlisted_files(dir, &listed)?;
         if let Some(first) = strangers.first() {

@@ -1,0 +1,310 @@
+//! `diffgen report`: the page of a run holds the run's own figures, marks what it cannot
+//! read, refuses what is not a run, and — in a real browser (Chromium, where installed;
+//! `.ci/run` installs it with 3Dmol.js and sets `DIFFGEN_REQUIRE_BROWSER`) — runs without
+//! script errors with every viewer drawn.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn diffgen() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_diffgen"))
+}
+
+fn check(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A small molecule run (the bundled joint model) into `dir`.
+fn molecule_run(dir: &Path) {
+    check(
+        &diffgen()
+            .args([
+                "run",
+                "--modality",
+                "molecule",
+                "--num-samples",
+                "14",
+                "--steps",
+                "20",
+                "--quiet",
+                "--no-report",
+            ])
+            .arg("--out")
+            .arg(dir)
+            .output()
+            .unwrap(),
+    );
+}
+
+/// The page's figures: `<span data-figure="name">value</span>`.
+fn page_figures(html: &str) -> Vec<(String, String)> {
+    html.split("<span data-figure=\"")
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once("\">").unwrap();
+            let (value, _) = rest.split_once("</span>").unwrap();
+            (
+                name.replace("&#39;", "'").replace("&amp;", "&"),
+                value.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// How the page prints a figure (shares as percentages), to compare with the manifest.
+fn printed(value: f64, share: bool) -> String {
+    if share {
+        format!("{:.1} %", 100.0 * value)
+    } else if value.fract() == 0.0 && value.abs() < 1e12 {
+        format!("{value:.0}")
+    } else if value.abs() >= 1e-4 && value.abs() < 1e5 {
+        format!("{value:.4}")
+    } else {
+        format!("{value:.3e}")
+    }
+}
+
+#[test]
+fn the_page_of_a_molecule_run_holds_its_figures_and_every_molecule() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    molecule_run(&run);
+    let page = dir.path().join("page.html");
+    check(
+        &diffgen()
+            .arg("report")
+            .arg(&run)
+            .arg("--out")
+            .arg(&page)
+            .env_remove("DIFFGEN_VIEWER_JS")
+            .output()
+            .unwrap(),
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let shares: Vec<&str> = manifest["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let expected: Vec<(String, String)> = manifest["metrics"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                printed(v.as_f64().unwrap(), shares.contains(&k.as_str())),
+            )
+        })
+        .collect();
+    assert!(expected.len() > 10);
+    assert_eq!(page_figures(&html), expected);
+    // Every molecule in the grid, the CDN's pinned copy with its integrity hash.
+    assert_eq!(html.matches("class=\"record\"").count(), 14);
+    assert!(html.contains("integrity=\"sha384-"));
+    assert!(html.contains("needs the network"));
+}
+
+#[test]
+fn broken_runs_are_marked_or_refused_and_no_partial_page_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    molecule_run(&run);
+    // A record cut short: the page marks it and shows the rest.
+    let sdf = run.join("samples.sdf");
+    let text = std::fs::read_to_string(&sdf).unwrap();
+    let cut = text.len() - 400;
+    std::fs::write(&sdf, &text[..cut]).unwrap();
+    let page = dir.path().join("page.html");
+    check(
+        &diffgen()
+            .arg("report")
+            .arg(&run)
+            .arg("--out")
+            .arg(&page)
+            .output()
+            .unwrap(),
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(
+        html.matches("data-broken=\"1\"").count(),
+        1,
+        "one record is cut"
+    );
+    assert_eq!(html.matches("class=\"record\"").count(), 14);
+    assert!(html.contains("could not be read"));
+
+    // Not a run, a missing directory, a run without its samples: errors naming the path,
+    // and no page.
+    let not_a_run = dir.path().join("plain");
+    std::fs::create_dir(&not_a_run).unwrap();
+    std::fs::remove_file(&sdf).unwrap();
+    for (input, says) in [
+        (not_a_run, "not a diffgen run"),
+        (dir.path().join("missing"), "not a directory"),
+        (run, "samples.sdf: No such file"),
+    ] {
+        let page = dir.path().join("refused.html");
+        let out = diffgen()
+            .arg("report")
+            .arg(&input)
+            .arg("--out")
+            .arg(&page)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}", input.display());
+        assert!(
+            err.contains(&input.display().to_string()) && err.contains(says),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!page.exists(), "a page was left for {}", input.display());
+    }
+}
+
+#[test]
+fn the_page_of_a_training_run_draws_its_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: String = (1..=20)
+        .map(|k| {
+            let val = if k % 5 == 0 {
+                format!(",\"val_loss\":{}", 2.0 / k as f64)
+            } else {
+                String::new()
+            };
+            format!(
+                "{{\"step\":{},\"train_loss\":{}{val},\"lr\":0.0005,\"grad_norm\":{},\"steps_per_sec\":1.5}}\n",
+                50 * k,
+                3.0 / k as f64,
+                10.0 + k as f64
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("metrics.jsonl"), log).unwrap();
+    let page = dir.path().join("page.html");
+    check(
+        &diffgen()
+            .arg("report")
+            .arg(dir.path())
+            .arg("--out")
+            .arg(&page)
+            .output()
+            .unwrap(),
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        4,
+        "loss, lr, gradient norm, steps/s"
+    );
+    assert!(html.contains("best validation loss") && html.contains("(step 1000)"));
+    // A garbled line names the file and line.
+    std::fs::write(dir.path().join("metrics.jsonl"), "{\"step\":1}\nnot json\n").unwrap();
+    let out = diffgen().arg("report").arg(dir.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("metrics.jsonl:2"),
+        "{err}"
+    );
+}
+
+/// Chromium, and a local 3Dmol.js (`DIFFGEN_VIEWER_JS`), or `None` with a skip line.
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let chromium = ["chromium", "chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let viewer = std::env::var_os("DIFFGEN_VIEWER_JS")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
+    let present = chromium.is_some() && viewer.is_some();
+    if !diffgen_test_support::prerequisite_under(
+        "DIFFGEN_REQUIRE_BROWSER",
+        present,
+        "Chromium and DIFFGEN_VIEWER_JS (a local 3Dmol-min.js)",
+        "apt-get install chromium; npm install 3dmol",
+    ) {
+        return None;
+    }
+    Some((chromium?, viewer?))
+}
+
+fn headless(chromium: &Path, profile: &Path) -> Command {
+    let mut c = Command::new(chromium);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-unsafe-swiftshader",
+        "--use-angle=swiftshader",
+        "--window-size=1280,2400",
+        "--virtual-time-budget=20000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    c
+}
+
+#[test]
+fn in_a_real_browser_the_page_runs_and_every_viewer_draws() {
+    let Some((chromium, viewer)) = browser() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    molecule_run(&run);
+    let page = run.join("report.html");
+    check(
+        &diffgen()
+            .arg("report")
+            .arg(&run)
+            .arg("--viewer-js")
+            .arg(&viewer)
+            .output()
+            .unwrap(),
+    );
+    let url = format!("file://{}", page.display());
+    let dom = headless(&chromium, &dir.path().join("profile"))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let html_tag = &dom[dom.find("<html").expect("a page")..];
+    let html_tag = &html_tag[..html_tag.find('>').unwrap()];
+    assert!(
+        !html_tag.contains("data-errors"),
+        "script errors: {html_tag}"
+    );
+    let body = &dom[dom.find("<body").unwrap()..];
+    let body = &body[..body.find('>').unwrap()];
+    // 14 molecules, 12 per page: the first page's 12 viewers, none blank.
+    assert!(body.contains("data-viewers-drawn=\"12\""), "{body}");
+    assert!(!body.contains("data-viewers-blank"), "{body}");
+    // A screenshot to look at (kept under target/ for people).
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-molecule.png");
+    let out = headless(&chromium, &dir.path().join("profile"))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success() && shot.is_file());
+}
