@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use diffgen_core::page::{viewer_grid, GridRecord, PageSection, RunDir};
+use diffgen_core::page::{
+    trajectory_viewers, viewer_grid, GridRecord, PageSection, RunDir, MAX_TRAJECTORIES,
+};
 
 use crate::metrics::structure::analyse_structure;
 use crate::perceive::Perceived;
@@ -135,8 +137,28 @@ pub fn sections(run: &RunDir) -> Result<Vec<PageSection>, MoleculeError> {
         }
     );
     records.truncate(MAX_SHOWN);
-    Ok(vec![PageSection {
+    let mut sections = vec![PageSection {
         title: "Molecules".into(),
         html: summary + &viewer_grid("sdf", &records, PER_PAGE, &["valid", "stable", "connected"]),
-    }])
+    }];
+    let trajectories: Vec<(String, String)> = run
+        .files()
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "xyz")
+                && p.parent().and_then(|d| d.file_name()).is_some_and(|d| d == "trajectories")
+        })
+        .take(MAX_TRAJECTORIES)
+        .filter_map(|p| {
+            let name = p.file_stem()?.to_string_lossy().into_owned();
+            Some((name, std::fs::read_to_string(&p).ok()?))
+        })
+        .collect();
+    if !trajectories.is_empty() {
+        sections.push(PageSection {
+            title: "Denoising trajectories".into(),
+            html: trajectory_viewers("xyz", &trajectories),
+        });
+    }
+    Ok(sections)
 }

@@ -14,6 +14,7 @@ pub mod geometry;
 pub mod io;
 pub mod metrics;
 pub mod model;
+pub mod page;
 pub mod space;
 pub mod structure;
 pub mod tmscore;
@@ -510,6 +511,13 @@ impl Pipeline<3> for ProteinPipeline {
         let evaluation = metrics::evaluate_into(&generated.samples, reference.as_deref(), &files)?;
         push_evaluation(report, &evaluation);
         Ok(())
+    }
+
+    fn page_sections(
+        &self,
+        run: &diffgen_core::page::RunDir,
+    ) -> Result<Vec<diffgen_core::page::PageSection>, ProteinError> {
+        page::sections(run)
     }
 
     fn eval_files(

@@ -85,6 +85,29 @@ pub fn viewer_grid(
     html
 }
 
+/// Animated viewers of denoising trajectories, one per `(caption, frames)` in `format`
+/// (`xyz` with one frame per block, multi-model `pdb`). Kept to a few: each is a WebGL
+/// context, and browsers allow about sixteen.
+pub fn trajectory_viewers(format: &str, trajectories: &[(String, String)]) -> String {
+    let mut html = String::from("<div class=\"grid\">\n");
+    for (caption, frames) in trajectories.iter().take(MAX_TRAJECTORIES) {
+        writeln!(
+            html,
+            "<div class=\"cell trajectory\" data-format=\"{}\"><div class=\"viewer\"></div>\
+             <div class=\"caption\">{}</div><script type=\"text/plain\" class=\"frames\">{}</script></div>",
+            escape(format),
+            escape(caption),
+            script_text(frames)
+        )
+        .expect("String write");
+    }
+    html.push_str("</div>");
+    html
+}
+
+/// The most trajectories a page animates.
+pub const MAX_TRAJECTORIES: usize = 3;
+
 #[cfg(test)]
 mod tests {
     use super::*;

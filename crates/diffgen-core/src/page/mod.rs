@@ -12,7 +12,7 @@ mod run;
 mod svg;
 mod viewer;
 
-pub use grid::{viewer_grid, GridRecord};
+pub use grid::{trajectory_viewers, viewer_grid, GridRecord, MAX_TRAJECTORIES};
 pub use run::{run_sections, RunDir};
 pub use viewer::{Viewer, VIEWER_CDN, VIEWER_ENV, VIEWER_INTEGRITY, VIEWER_VERSION};
 
@@ -78,7 +78,7 @@ table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0; }
 td, th { padding: .2rem .6rem; border-bottom: 1px solid #eee; text-align: right; }
 td:first-child, th:first-child { text-align: left; }
 .note { color: #666; font-size: .85rem; }
-.plots img { max-width: 32rem; margin: .3rem; border: 1px solid #eee; }
+.plots img { max-width: 32rem; min-width: 20rem; margin: .3rem; border: 1px solid #eee; image-rendering: pixelated; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(15rem, 1fr)); gap: .6rem; }
 .cell { border: 1px solid #ddd; border-radius: 4px; padding: .3rem; font-size: .8rem; }
 .viewer { position: relative; width: 100%; height: 14rem; }

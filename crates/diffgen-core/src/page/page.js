@@ -90,4 +90,16 @@
     grids.forEach(start);
   }
   body.dataset.grids = String(grids.length);
+  // Trajectories: every frame in one viewer, played in a loop.
+  document.querySelectorAll(".trajectory").forEach(function (cell) {
+    if (typeof $3Dmol === "undefined") return;
+    var format = cell.dataset.format || "xyz";
+    var viewer = $3Dmol.createViewer(cell.querySelector(".viewer"), { backgroundColor: "white" });
+    viewer.addModelsAsFrames(cell.querySelector("script.frames").textContent, format);
+    viewer.setStyle({}, styleFor(format));
+    viewer.zoomTo();
+    viewer.render();
+    checkDrawn(viewer, cell);
+    viewer.animate({ loop: "forward", interval: 120 });
+  });
 })();
