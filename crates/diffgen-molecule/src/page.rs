@@ -146,7 +146,9 @@ pub fn sections(run: &RunDir) -> Result<Vec<PageSection>, MoleculeError> {
         .into_iter()
         .filter(|p| {
             p.extension().is_some_and(|e| e == "xyz")
-                && p.parent().and_then(|d| d.file_name()).is_some_and(|d| d == "trajectories")
+                && p.parent()
+                    .and_then(|d| d.file_name())
+                    .is_some_and(|d| d == "trajectories")
         })
         .take(MAX_TRAJECTORIES)
         .filter_map(|p| {

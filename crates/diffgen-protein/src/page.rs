@@ -25,7 +25,9 @@ pub fn sections(run: &RunDir) -> Result<Vec<PageSection>, ProteinError> {
         .into_iter()
         .filter(|p| {
             p.extension().is_some_and(|e| e == "pdb")
-                && p.parent().and_then(|d| d.file_name()).is_some_and(|d| d == "samples")
+                && p.parent()
+                    .and_then(|d| d.file_name())
+                    .is_some_and(|d| d == "samples")
         })
         .collect();
     if files.is_empty() {
@@ -51,7 +53,10 @@ pub fn sections(run: &RunDir) -> Result<Vec<PageSection>, ProteinError> {
                     let length: usize = chains.iter().map(|c| c.len()).sum();
                     GridRecord {
                         text: String::from_utf8_lossy(&bytes).into_owned(),
-                        caption: format!("{shown} · {length} residues · Rg/expected {:.2}", stats.rg_ratio_mean),
+                        caption: format!(
+                            "{shown} · {length} residues · Rg/expected {:.2}",
+                            stats.rg_ratio_mean
+                        ),
                         marks: vec![("clash-free", stats.clash_structures == 0.0)],
                         broken: None,
                     }
@@ -96,7 +101,9 @@ pub fn sections(run: &RunDir) -> Result<Vec<PageSection>, ProteinError> {
         .into_iter()
         .filter(|p| {
             p.extension().is_some_and(|e| e == "pdb")
-                && p.parent().and_then(|d| d.file_name()).is_some_and(|d| d == "trajectories")
+                && p.parent()
+                    .and_then(|d| d.file_name())
+                    .is_some_and(|d| d == "trajectories")
         })
         .take(MAX_TRAJECTORIES)
         .filter_map(|p| {

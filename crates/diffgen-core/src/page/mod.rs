@@ -104,13 +104,22 @@ pub fn render(title: &str, sections: &[PageSection], viewer: &Viewer) -> String 
          window.diffgenErrors.push(String(e.message));document.documentElement\
          .setAttribute('data-errors',window.diffgenErrors.join(' | '));});</script>\n",
     );
-    out.push_str(&viewer.script_tag());
+    // The viewer library only where there is something to view in 3-D.
+    let viewers = sections
+        .iter()
+        .any(|s| s.html.contains("viewer-grid") || s.html.contains("trajectory"));
+    if viewers {
+        out.push_str(&viewer.script_tag());
+    }
     out.push_str("\n</head><body data-viewers-drawn=\"0\">\n");
     out.push_str(&format!("<h1>{}</h1>\n", escape(title)));
     out.push_str(&format!(
-        "<p class=\"note\">Written by diffgen {}. {}</p>\n",
+        "<p class=\"note\">Written by diffgen {}.{}</p>\n",
         crate::VERSION,
-        escape(&viewer.describe())
+        match viewers {
+            true => format!(" {}", escape(&viewer.describe())),
+            false => String::new(),
+        }
     ));
     for section in sections {
         out.push_str(&format!(
@@ -138,18 +147,28 @@ mod tests {
 
     #[test]
     fn a_page_has_its_sections_and_the_viewer_source() {
+        let grid = PageSection {
+            title: "molecules".into(),
+            html: "<div class=\"viewer-grid\"></div>".into(),
+        };
         let page = render(
             "t <1>",
-            &[PageSection {
-                title: "figures".into(),
-                html: "<p>x</p>".into(),
-            }],
+            &[
+                PageSection {
+                    title: "figures".into(),
+                    html: "<p>x</p>".into(),
+                },
+                grid.clone(),
+            ],
             &Viewer::Cdn,
         );
         assert!(page.contains("<title>t &lt;1&gt;</title>"));
         assert!(page.contains("<h2>figures</h2>\n<p>x</p>"));
         assert!(page.contains(VIEWER_INTEGRITY) && page.contains(VIEWER_CDN));
-        let inline = render("t", &[], &Viewer::Inline("var $3Dmol = {};".into()));
+        let inline = render("t", &[grid], &Viewer::Inline("var $3Dmol = {};".into()));
         assert!(inline.contains("var $3Dmol = {};") && !inline.contains(VIEWER_CDN));
+        // A page with nothing in 3-D loads no viewer library.
+        let plain = render("t", &[], &Viewer::Cdn);
+        assert!(!plain.contains(VIEWER_CDN) && !plain.contains("<script src="));
     }
 }
