@@ -10,16 +10,23 @@ use crate::model::ToyDenoiserConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// A toy config file: `[data]`, `[model]`, `[diffusion]`, `[training]`.
 pub struct ToyConfig {
+    /// Where the points come from.
     pub data: DataConfig,
+    /// The denoiser's size.
     pub model: ToyDenoiserConfig,
+    /// The process (schedule or flow, objective, parts).
     pub diffusion: DiffusionConfig,
+    /// The trainer's settings.
     pub training: TrainConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The `[data]` table.
 pub struct DataConfig {
+    /// The point source.
     pub source: DataSource,
     /// Points drawn for training (synthetic sources).
     #[serde(default = "default_train_size")]
@@ -46,6 +53,7 @@ fn default_label_dropout() -> f64 {
 }
 
 impl ToyConfig {
+    /// Checks every setting; errors name it.
     pub fn validate(&self) -> Result<(), CoreError> {
         self.training.validate()?;
         self.model.validate()?;

@@ -18,11 +18,22 @@ use crate::ToyError;
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DataSource {
     /// Eight Gaussians (σ = `std`) evenly on a circle of `radius`; label = component.
-    Ring { radius: f64, std: f64 },
+    Ring {
+        /// Radius of the circle.
+        radius: f64,
+        /// Standard deviation of each component.
+        std: f64,
+    },
     /// scikit-learn-style two moons with Gaussian `noise`; label = moon.
-    Moons { noise: f64 },
+    Moons {
+        /// Standard deviation of the noise added to each point.
+        noise: f64,
+    },
     /// `x,y[,label]` rows of a CSV file (header optional).
-    Csv { path: PathBuf },
+    Csv {
+        /// The file, relative to the config's folder.
+        path: PathBuf,
+    },
 }
 
 impl DataSource {
@@ -74,6 +85,7 @@ impl DataSource {
         }
     }
 
+    /// The name written into sample files and reports (`ring`, `moons`, the CSV's path).
     pub fn name(&self) -> String {
         match self {
             DataSource::Ring { .. } => "ring".into(),
@@ -86,15 +98,19 @@ impl DataSource {
 /// Points with optional labels.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PointSet {
+    /// The points.
     pub points: Vec<[f64; 2]>,
+    /// One label per point (`None`: unlabelled).
     pub labels: Vec<Option<usize>>,
 }
 
 impl PointSet {
+    /// Points in the set.
     pub fn len(&self) -> usize {
         self.points.len()
     }
 
+    /// Whether it holds no point.
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
@@ -127,6 +143,7 @@ pub fn read_points_csv(path: &Path) -> Result<PointSet, ToyError> {
     parse_points_csv(&text, path)
 }
 
+/// `x,y[,label]` rows (header optional); errors name the file and line.
 pub fn parse_points_csv(text: &str, path: &Path) -> Result<PointSet, ToyError> {
     let mut set = PointSet::default();
     let mut seen_row = false;
@@ -202,8 +219,11 @@ pub fn parse_points_csv(text: &str, path: &Path) -> Result<PointSet, ToyError> {
 
 /// Standardised points ready for training.
 pub struct ToyData {
+    /// Standardised points.
     pub points: Vec<[f32; 2]>,
+    /// Their labels.
     pub labels: Vec<Option<usize>>,
+    /// Classes of the labels (0: unconditional data).
     pub num_classes: usize,
     /// Share of labels dropped to the null label per batch.
     pub label_dropout: f64,
@@ -212,6 +232,7 @@ pub struct ToyData {
 }
 
 impl ToyData {
+    /// `set` standardised with `mean` and `std` (the training set's).
     pub fn new(
         set: &PointSet,
         mean: [f64; 2],

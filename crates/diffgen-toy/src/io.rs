@@ -11,8 +11,11 @@ use diffgen_core::CoreError;
 /// One generated point with its global sample index and label (if conditioned).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToySample {
+    /// The sample's global index (the same in every shard and batch size).
     pub index: usize,
+    /// The point, in data units.
     pub point: [f64; 2],
+    /// The class it was conditioned on, or generated with.
     pub label: Option<usize>,
 }
 

@@ -5,6 +5,8 @@
 //! metric and a bundled model — and the worked example of `docs/adding-a-modality.md`.
 //! Everything here is what only the toy knows; the core's [`Pipeline`] does the rest.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod data;
 pub mod io;

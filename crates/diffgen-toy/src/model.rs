@@ -12,12 +12,15 @@ use serde::{Deserialize, Serialize};
 /// is the null label (unconditional).
 #[derive(Debug, Clone)]
 pub struct ToyContext {
+    /// `[B]` class indices (the null class for unconditional rows), or None.
     pub labels: Option<Tensor<1, Int>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The `[model]` table: the residual MLP's size.
 pub struct ToyDenoiserConfig {
+    /// Width of the hidden layers.
     #[serde(default = "default_hidden")]
     pub hidden: usize,
     /// Residual hidden layers.
@@ -57,6 +60,7 @@ fn default_time_features() -> usize {
 }
 
 impl ToyDenoiserConfig {
+    /// Checks the sizes; errors name the setting.
     pub fn validate(&self) -> Result<(), CoreError> {
         if self.hidden == 0 || self.layers == 0 {
             return Err(CoreError::setting(
@@ -104,6 +108,7 @@ impl ToyDenoiserConfig {
     }
 }
 
+/// A residual MLP on `[x, time features, label embedding]`: the toy modality's network.
 #[derive(Module, Debug)]
 pub struct ToyDenoiser {
     input: Linear,
@@ -119,6 +124,7 @@ pub struct ToyDenoiser {
 }
 
 impl ToyDenoiser {
+    /// Classes of its label embedding (0: unconditional).
     pub fn num_classes(&self) -> usize {
         self.num_classes
     }
