@@ -280,15 +280,25 @@ fn reference_set(data_dir: Option<&Path>) -> Option<Vec<Backbone>> {
     io::load_split(root, "test").ok()
 }
 
-/// Metric rows as report lines: `name: samples (reference)`.
+/// Metric rows as report figures, the test split's in a reference column beside them.
 fn push_evaluation(report: &mut Report, evaluation: &metrics::Evaluation) {
+    let mut test = diffgen_core::modality::ReferenceColumn {
+        name: "test split".into(),
+        source: "CATH S40 test split (../shared/datasets, or the figures bundled from it)".into(),
+        values: Default::default(),
+    };
     for row in &evaluation.rows {
-        report.metrics.push((row.name.clone(), row.samples));
-        if let Some(reference) = row.reference {
-            report
-                .metrics
-                .push((format!("{} (test split)", row.name), reference));
+        // Fractions of residues or structures print as percentages.
+        match row.name.starts_with("ss_") || row.name.starts_with("clash_rate_") {
+            true => report.share(row.name.clone(), row.samples),
+            false => report.figure(row.name.clone(), row.samples),
         }
+        if let Some(reference) = row.reference {
+            test.values.insert(row.name.clone(), reference);
+        }
+    }
+    if !test.values.is_empty() {
+        report.references.push(test);
     }
     report.notes.extend(evaluation.notes.iter().cloned());
 }
