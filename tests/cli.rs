@@ -583,4 +583,12 @@ fn molecule_shards_and_batches_reproduce_the_unsharded_run() {
     let union = read("samples.shard-0-of-2.sdf") + &read("samples.shard-1-of-2.sdf");
     assert_eq!(whole, union);
     assert!(whole.contains("M  END"));
+    // `eval` of the folder reads the whole run once, not its shards beside it.
+    let out = diffgen()
+        .args(["eval", "--modality", "molecule"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("10 molecules from 1 file"), "{stdout}");
 }

@@ -131,6 +131,7 @@ pub fn parse_pdb(text: &str, path: &Path) -> Result<(Molecule, Perceived), PdbEr
     };
     let mut charges = Vec::new();
     let mut serials: HashMap<u32, usize> = HashMap::new();
+    // Times each atom's records list each neighbour: (from, to) → count.
     let mut listed: HashMap<(usize, usize), u8> = HashMap::new();
     for (k, line) in text.lines().enumerate() {
         let n = k + 1;
@@ -152,20 +153,30 @@ pub fn parse_pdb(text: &str, path: &Path) -> Result<(Molecule, Perceived), PdbEr
                         .filter(|v| v.is_finite())
                         .ok_or_else(|| error(Some(n), format!("bad coordinate `{text}`")))?;
                 }
-                // The element from columns 77–78, else from the atom name's letters.
-                let name_letters: String = field(12, 16)
-                    .chars()
-                    .filter(|c| c.is_ascii_alphabetic())
-                    .take(1)
-                    .collect();
+                // The element from columns 77–78, else from the atom name: its columns
+                // 13–14 hold the symbol right-justified (`CL1 ` is chlorine, ` C1 ` carbon).
                 let element = match field(76, 78) {
-                    "" => name_letters,
+                    "" => {
+                        let head: String = line
+                            .get(12..14)
+                            .unwrap_or("")
+                            .chars()
+                            .filter(|c| c.is_ascii_alphabetic())
+                            .collect();
+                        match atomic_number(&head) {
+                            Some(_) => head,
+                            None => head.chars().take(1).collect(),
+                        }
+                    }
                     e => e.to_string(),
                 };
                 let z = atomic_number(&element)
                     .ok_or_else(|| error(Some(n), format!("unknown element `{element}`")))?;
                 let charge = match field(78, 80) {
                     "" => 0,
+                    c if !c.is_ascii() => {
+                        return Err(error(Some(n), format!("bad charge `{c}` in columns 79–80")))
+                    }
                     c => {
                         let (digit, sign) = c.split_at(c.len() - 1);
                         let magnitude: i8 = digit.parse().map_err(|_| {
@@ -217,11 +228,7 @@ pub fn parse_pdb(text: &str, path: &Path) -> Result<(Molecule, Perceived), PdbEr
                         if to == from {
                             return Err(error(Some(n), "an atom bonded to itself".into()));
                         }
-                        // Counted from the lower-numbered atom's records only: each side
-                        // lists the bond once per order.
-                        if from < to {
-                            *listed.entry((from, to)).or_insert(0) += 1;
-                        }
+                        *listed.entry((from, to)).or_insert(0) += 1;
                     }
                 }
             }
@@ -232,8 +239,15 @@ pub fn parse_pdb(text: &str, path: &Path) -> Result<(Molecule, Perceived), PdbEr
     if molecule.is_empty() {
         return Err(error(None, "no ATOM or HETATM records".into()));
     }
-    let mut bonds = Vec::with_capacity(listed.len());
-    for ((i, j), order) in listed {
+    // Each side lists the bond once per order; a file may list it on one side only.
+    let mut orders: HashMap<(usize, usize), u8> = HashMap::new();
+    for (&(from, to), &count) in &listed {
+        let key = (from.min(to), from.max(to));
+        let order = orders.entry(key).or_insert(0);
+        *order = (*order).max(count);
+    }
+    let mut bonds = Vec::with_capacity(orders.len());
+    for ((i, j), order) in orders {
         if order > 3 {
             return Err(error(
                 None,
@@ -323,6 +337,23 @@ mod tests {
         let missing = good.replace("CONECT    1    2", "CONECT    1    7");
         let e = parse_pdb(&missing, path).unwrap_err().to_string();
         assert!(e.starts_with("bad.pdb:") && e.contains("atom 7"), "{e}");
+        // A bond listed on one side only is still a bond.
+        let one_sided: String = good
+            .lines()
+            .filter(|l| !l.starts_with("CONECT    2"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let (_, s) = parse_pdb(&one_sided, path).unwrap();
+        assert_eq!(s.bonds, vec![(0, 1, 1)]);
+        // Two-letter elements from the atom name; a non-ASCII charge is an error, not a panic.
+        let chlorine = "HETATM    1 CL1  MOL A   1       0.000   0.000   0.000  1.00  0.00\nEND\n";
+        let (m, _) = parse_pdb(chlorine, path).unwrap();
+        assert_eq!(m.atoms, vec![17]);
+        let odd = "HETATM    1  O1  MOL A   1       0.000   0.000   0.000  1.00  0.00           O\u{e9}\nEND\n";
+        assert!(parse_pdb(odd, path)
+            .unwrap_err()
+            .to_string()
+            .contains("bad charge"));
         let nan = good.replacen("   0.000", "     nan", 1);
         let e = parse_pdb(&nan, path).unwrap_err().to_string();
         assert!(e.contains("bad coordinate"), "{e}");

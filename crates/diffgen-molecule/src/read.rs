@@ -1,5 +1,6 @@
 //! The files `eval` reads: XYZ, SDF and PDB, and directories of them. A run directory (one
-//! with a `manifest.json`) stands for its samples, read once from the fullest file it holds.
+//! with a manifest) stands for the samples its manifests list, read once from the fullest
+//! file that holds them.
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +14,8 @@ fn format_of(path: &Path) -> Option<&'static str> {
         .find(|ext| name.ends_with(ext))
 }
 
-/// The files `paths` name: files as given, run directories by their samples, other
-/// directories by every molecule file under them (sorted).
+/// The files `paths` name: files as given, run directories (any `manifest*.json`) by the
+/// samples their manifests list, other directories by every molecule file under them.
 pub fn eval_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, MoleculeError> {
     let mut files = Vec::new();
     for path in paths {
@@ -22,12 +23,13 @@ pub fn eval_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, MoleculeError> {
             files.push(path.clone());
             continue;
         }
-        let found = if path.join("manifest.json").is_file() {
-            run_samples(path)?
-        } else {
+        let manifests = manifests(path)?;
+        let found = if manifests.is_empty() {
             let mut found = Vec::new();
             collect(path, &mut found)?;
             found
+        } else {
+            run_samples(path, &manifests)?
         };
         if found.is_empty() {
             return Err(MoleculeError::Data(format!(
@@ -48,18 +50,46 @@ fn listing(dir: &Path) -> Result<Vec<PathBuf>, MoleculeError> {
     Ok(entries)
 }
 
-/// A run's samples: its SDF collections (shards included, the valid-only file left out, as
-/// its records are in the full one), else its XYZ collections.
-fn run_samples(dir: &Path) -> Result<Vec<PathBuf>, MoleculeError> {
-    let collections: Vec<PathBuf> = listing(dir)?
+/// The run manifests of a directory: the whole run's alone when there is one (its shards'
+/// samples would repeat it), else every shard's.
+fn manifests(dir: &Path) -> Result<Vec<PathBuf>, MoleculeError> {
+    let whole = dir.join("manifest.json");
+    if whole.is_file() {
+        return Ok(vec![whole]);
+    }
+    Ok(listing(dir)?
         .into_iter()
-        .filter(|p| p.is_file())
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("samples") && !n.contains(".valid."))
+                .is_some_and(|n| n.starts_with("manifest.shard-") && n.ends_with(".json"))
         })
-        .collect();
+        .collect())
+}
+
+/// The sample collections `manifests` list: their SDF files (the valid-only file left out,
+/// as its records are in the full one), else their XYZ files.
+fn run_samples(dir: &Path, manifests: &[PathBuf]) -> Result<Vec<PathBuf>, MoleculeError> {
+    let mut collections = Vec::new();
+    for path in manifests {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MoleculeError::Data(format!("{}: {e}", path.display())))?;
+        let manifest: diffgen_core::pipeline::Manifest =
+            serde_json::from_str(&text).map_err(|e| {
+                MoleculeError::Data(format!("{}: not a diffgen manifest: {e}", path.display()))
+            })?;
+        collections.extend(
+            manifest
+                .files
+                .iter()
+                .filter(|f| f.components().count() == 1)
+                .filter(|f| {
+                    f.to_str()
+                        .is_some_and(|n| n.starts_with("samples") && !n.contains(".valid."))
+                })
+                .map(|f| dir.join(f)),
+        );
+    }
     for ext in [".sdf", ".xyz"] {
         let chosen: Vec<PathBuf> = collections
             .iter()

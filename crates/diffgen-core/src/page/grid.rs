@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{escape, script_text};
+use super::{escape, raw_text};
 
 /// One sample of a grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +71,7 @@ pub fn viewer_grid(
         }
         write!(
             html,
-            "<script type=\"text/plain\" class=\"record\" data-caption=\"{}\" data-broken=\"{}\"",
+            "<pre hidden class=\"record\" data-caption=\"{}\" data-broken=\"{}\"",
             escape(&caption),
             u8::from(r.broken.is_some())
         )
@@ -79,7 +79,7 @@ pub fn viewer_grid(
         for (name, ok) in &r.marks {
             write!(html, " data-{}=\"{}\"", escape(name), u8::from(*ok)).expect("String write");
         }
-        writeln!(html, ">{}</script>", script_text(&r.text)).expect("String write");
+        writeln!(html, ">{}</pre>", raw_text(&r.text)).expect("String write");
     }
     html.push_str("</div>");
     html
@@ -94,10 +94,10 @@ pub fn trajectory_viewers(format: &str, trajectories: &[(String, String)]) -> St
         writeln!(
             html,
             "<div class=\"cell trajectory\" data-format=\"{}\"><div class=\"viewer\"></div>\
-             <div class=\"caption\">{}</div><script type=\"text/plain\" class=\"frames\">{}</script></div>",
+             <div class=\"caption\">{}</div><pre hidden class=\"frames\">{}</pre></div>",
             escape(format),
             escape(caption),
-            script_text(frames)
+            raw_text(frames)
         )
         .expect("String write");
     }

@@ -66,8 +66,15 @@ pub fn data_uri(path: &Path) -> Result<String, CoreError> {
     ))
 }
 
-/// Text safe inside a `<script type="text/plain">` block (no closing tag can occur).
-pub fn script_text(text: &str) -> String {
+/// Text inside a hidden `<pre>` that the page's script reads back exactly with
+/// `textContent`: escaped, and led by the newline a `<pre>` drops (a record may itself
+/// start with one: an SDF record with an empty name).
+pub fn raw_text(text: &str) -> String {
+    format!("\n{}", escape(text))
+}
+
+/// Text safe inside a classic `<script>` element (no closing tag can occur).
+fn script_text(text: &str) -> String {
     text.replace("</", "<\\/")
 }
 
@@ -89,7 +96,8 @@ td:first-child, th:first-child { text-align: left; }
 
 /// The page's own script: paging and filtering of viewer grids, viewers created lazily for
 /// the page shown (browsers allow few WebGL contexts), each checked to have drawn something;
-/// errors and the count of drawn viewers are written to `<body data-…>` for tests.
+/// the counts of drawn and blank viewers go to `<body data-viewers-…>`, script errors to
+/// `<html data-errors>`, for tests.
 const SCRIPT: &str = include_str!("page.js");
 
 /// Renders the whole page.
@@ -105,9 +113,10 @@ pub fn render(title: &str, sections: &[PageSection], viewer: &Viewer) -> String 
          .setAttribute('data-errors',window.diffgenErrors.join(' | '));});</script>\n",
     );
     // The viewer library only where there is something to view in 3-D.
-    let viewers = sections
-        .iter()
-        .any(|s| s.html.contains("viewer-grid") || s.html.contains("trajectory"));
+    let viewers = sections.iter().any(|s| {
+        s.html.contains("<div class=\"viewer-grid\"")
+            || s.html.contains("<div class=\"cell trajectory\"")
+    });
     if viewers {
         out.push_str(&viewer.script_tag());
     }
@@ -143,6 +152,7 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert!(!script_text("M  END</script><script>").contains("</script"));
+        assert_eq!(raw_text("\nx <!--<script>"), "\n\nx &lt;!--&lt;script&gt;");
     }
 
     #[test]

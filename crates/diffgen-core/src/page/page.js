@@ -28,7 +28,7 @@
     return { stick: { radius: 0.14 }, sphere: { scale: 0.22 } };
   }
   function setUp(grid) {
-    var records = Array.prototype.slice.call(grid.querySelectorAll("script.record"));
+    var records = Array.prototype.slice.call(grid.querySelectorAll("pre.record"));
     var perPage = Number(grid.dataset.perPage || 12);
     var format = grid.dataset.format || "sdf";
     var cellsEl = grid.querySelector(".grid");
@@ -95,7 +95,7 @@
     if (typeof $3Dmol === "undefined") return;
     var format = cell.dataset.format || "xyz";
     var viewer = $3Dmol.createViewer(cell.querySelector(".viewer"), { backgroundColor: "white" });
-    viewer.addModelsAsFrames(cell.querySelector("script.frames").textContent, format);
+    viewer.addModelsAsFrames(cell.querySelector("pre.frames").textContent, format);
     viewer.setStyle({}, styleFor(format));
     viewer.zoomTo();
     viewer.render();

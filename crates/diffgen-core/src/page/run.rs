@@ -86,7 +86,8 @@ impl RunDir {
         }
     }
 
-    /// The manifest's files that exist, relative paths joined to the directory.
+    /// The files the manifest lists, joined to the directory (whether or not they still
+    /// exist: a missing one is the reader's error to name).
     pub fn files(&self) -> Vec<PathBuf> {
         match self {
             RunDir::Samples { dir, manifest } => {
@@ -170,8 +171,7 @@ fn sample_sections(dir: &Path, m: &Manifest) -> Vec<PageSection> {
         .expect("String write");
     }
     figures.push_str("</tr>\n");
-    // In the order the run printed them: the manifest keeps a sorted map, so use the shares
-    // list and names as they come (sorted by name puts each convention together).
+    // Sorted by name, as the manifest keeps them (which puts each convention's together).
     for (name, &value) in &m.metrics {
         let share = m.shares.contains(name);
         let mut cells = vec![

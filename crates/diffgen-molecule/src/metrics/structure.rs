@@ -19,7 +19,7 @@ pub fn rdkit_max_valence(z: u8, charge: i8) -> Option<u32> {
         return Some(1);
     }
     match z as i32 - charge as i32 {
-        0 | 2 | 10 | 18 => Some(0),
+        0 | 2 | 10 | 18 | 36 | 54 => Some(0),
         3 | 11 => Some(1),
         4 | 12 => Some(2),
         13 => Some(3),
@@ -86,7 +86,9 @@ pub fn analyse_structure(molecule: &Molecule, structure: &Perceived) -> Structur
     let fragment_count = fragments(n, &structure.bonds);
     let key = valid.then(|| {
         let keep = largest_component(n, &structure.bonds);
-        structure_key(molecule, structure, &keep)
+        // One molecule, one key: a neutral nitro group as RDKit's clean-up writes it.
+        let normal = charge_separated_nitro(molecule, structure, &valence);
+        structure_key(molecule, &normal, &keep)
     });
     StructureAnalysis {
         atoms: n,
@@ -96,6 +98,33 @@ pub fn analyse_structure(molecule: &Molecule, structure: &Perceived) -> Structur
         fragments: fragment_count,
         key,
     }
+}
+
+/// `structure` with every neutral pentavalent nitro N rewritten as `[N+](=O)[O-]`, as
+/// RDKit's clean-up does, so that both spellings of a nitro group give one key.
+fn charge_separated_nitro(
+    molecule: &Molecule,
+    structure: &Perceived,
+    valence: &[u32],
+) -> Perceived {
+    let mut out = structure.clone();
+    out.charges.resize(molecule.len(), 0);
+    for i in 0..molecule.len() {
+        if !is_neutral_nitro(molecule, structure, valence, i) {
+            continue;
+        }
+        let oxygen = out.bonds.iter().position(|&(a, b, order)| {
+            let other = if a == i { b } else { a };
+            order == 2 && (a == i || b == i) && molecule.atoms[other] == 8 && valence[other] == 2
+        });
+        if let Some(k) = oxygen {
+            let (a, b, _) = out.bonds[k];
+            out.bonds[k].2 = 1;
+            out.charges[i] = 1;
+            out.charges[if a == i { b } else { a }] = -1;
+        }
+    }
+    out
 }
 
 /// The atoms of the largest connected fragment (the first such, as RDKit's `max`), sorted.
@@ -298,6 +327,27 @@ mod tests {
             structure_key(&m, &structure(&ring(1), &charges), &all),
             one.key.unwrap()
         );
+    }
+
+    #[test]
+    fn both_spellings_of_a_nitro_group_are_one_molecule() {
+        // Nitromethane: C0 with H 1–3, N4, O5, O6.
+        let m = molecule(&[6, 1, 1, 1, 7, 8, 8]);
+        let common = [(0, 1, 1), (0, 2, 1), (0, 3, 1), (0, 4, 1)];
+        let neutral: Vec<_> = common
+            .iter()
+            .copied()
+            .chain([(4, 5, 2), (4, 6, 2)])
+            .collect();
+        let separated: Vec<_> = common
+            .iter()
+            .copied()
+            .chain([(4, 5, 2), (4, 6, 1)])
+            .collect();
+        let a = analyse_structure(&m, &structure(&neutral, &[0; 7]));
+        let b = analyse_structure(&m, &structure(&separated, &[0, 0, 0, 0, 1, 0, -1]));
+        assert!(a.valid && b.valid && b.stable);
+        assert_eq!(a.key, b.key);
     }
 
     #[test]
