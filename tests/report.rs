@@ -56,17 +56,9 @@ fn page_figures(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// How the page prints a figure (shares as percentages), to compare with the manifest.
+/// How the page prints a figure (`diffgen_core::page::format_figure`), to compare with the manifest.
 fn printed(value: f64, share: bool) -> String {
-    if share {
-        format!("{:.1} %", 100.0 * value)
-    } else if value.fract() == 0.0 && value.abs() < 1e12 {
-        format!("{value:.0}")
-    } else if value.abs() >= 1e-4 && value.abs() < 1e5 {
-        format!("{value:.4}")
-    } else {
-        format!("{value:.3e}")
-    }
+    diffgen_core::page::format_figure(value, share)
 }
 
 #[test]

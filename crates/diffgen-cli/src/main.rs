@@ -322,10 +322,7 @@ fn print_figures(report: &Report) {
     if report.metrics.is_empty() {
         return;
     }
-    let show = |name: &str, v: f64| match report.shares.contains(name) {
-        true => format!("{:.1} %", 100.0 * v),
-        false => format_value(v),
-    };
+    let show = |name: &str, v: f64| page::format_figure(v, report.shares.contains(name));
     // Only the columns with a figure of this report.
     let references: Vec<_> = report
         .references
@@ -366,16 +363,6 @@ fn print_figures(report: &Report) {
     }
     for column in references {
         println!("  {}: {}", column.name, column.source);
-    }
-}
-
-fn format_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1e-4 && v.abs() < 1e5 {
-        format!("{v:.4}")
-    } else {
-        format!("{v:.4e}")
     }
 }
 

@@ -13,7 +13,7 @@ mod svg;
 mod viewer;
 
 pub use grid::{trajectory_viewers, viewer_grid, GridRecord, MAX_TRAJECTORIES};
-pub use run::{run_sections, RunDir};
+pub use run::{format_figure, run_sections, RunDir};
 pub use viewer::{Viewer, VIEWER_CDN, VIEWER_ENV, VIEWER_INTEGRITY, VIEWER_VERSION};
 
 use std::path::Path;

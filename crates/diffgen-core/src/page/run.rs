@@ -106,7 +106,9 @@ fn row(out: &mut String, cells: &[String]) {
     out.push_str("</tr>\n");
 }
 
-fn figure(value: f64, share: bool) -> String {
+/// A figure as the terminal and the page print it: shares as percentages, whole numbers
+/// bare, the rest with four decimals or in scientific notation.
+pub fn format_figure(value: f64, share: bool) -> String {
     if share {
         format!("{:.1} %", 100.0 * value)
     } else if value.fract() == 0.0 && value.abs() < 1e12 {
@@ -179,13 +181,13 @@ fn sample_sections(dir: &Path, m: &Manifest) -> Vec<PageSection> {
             format!(
                 "<span data-figure=\"{}\">{}</span>",
                 escape(name),
-                figure(value, share)
+                format_figure(value, share)
             ),
         ];
         cells.extend(columns.iter().map(|c| {
             c.values
                 .get(name)
-                .map_or_else(|| "–".to_string(), |&v| figure(v, share))
+                .map_or_else(|| "–".to_string(), |&v| format_figure(v, share))
         }));
         row(&mut figures, &cells);
     }
