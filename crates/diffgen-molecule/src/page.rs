@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use diffgen_core::page::{
-    trajectory_viewers, viewer_grid, GridRecord, PageSection, RunDir, MAX_TRAJECTORIES,
-};
+use diffgen_core::page::{trajectory_viewers, viewer_grid, GridRecord, PageSection, RunDir};
 
 use crate::metrics::structure::analyse_structure;
 use crate::perceive::Perceived;
@@ -141,21 +139,7 @@ pub fn sections(run: &RunDir) -> Result<Vec<PageSection>, MoleculeError> {
         title: "Molecules".into(),
         html: summary + &viewer_grid("sdf", &records, PER_PAGE, &["valid", "stable", "connected"]),
     }];
-    let trajectories: Vec<(String, String)> = run
-        .files()
-        .into_iter()
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "xyz")
-                && p.parent()
-                    .and_then(|d| d.file_name())
-                    .is_some_and(|d| d == "trajectories")
-        })
-        .take(MAX_TRAJECTORIES)
-        .filter_map(|p| {
-            let name = p.file_stem()?.to_string_lossy().into_owned();
-            Some((name, std::fs::read_to_string(&p).ok()?))
-        })
-        .collect();
+    let trajectories = run.trajectories("xyz");
     if !trajectories.is_empty() {
         sections.push(PageSection {
             title: "Denoising trajectories".into(),

@@ -2,9 +2,7 @@
 //! viewer's secondary-structure assignment, with its length, radius-of-gyration ratio and
 //! clash flag, a page of the grid at a time.
 
-use diffgen_core::page::{
-    trajectory_viewers, viewer_grid, GridRecord, PageSection, RunDir, MAX_TRAJECTORIES,
-};
+use diffgen_core::page::{trajectory_viewers, viewer_grid, GridRecord, PageSection, RunDir};
 
 use crate::io::read_structure_bytes;
 use crate::metrics::SetStats;
@@ -96,21 +94,7 @@ pub fn sections(run: &RunDir) -> Result<Vec<PageSection>, ProteinError> {
         title: "Backbones".into(),
         html: summary + &viewer_grid("pdb", &records, PER_PAGE, &["clash-free"]),
     }];
-    let trajectories: Vec<(String, String)> = run
-        .files()
-        .into_iter()
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "pdb")
-                && p.parent()
-                    .and_then(|d| d.file_name())
-                    .is_some_and(|d| d == "trajectories")
-        })
-        .take(MAX_TRAJECTORIES)
-        .filter_map(|p| {
-            let name = p.file_stem()?.to_string_lossy().into_owned();
-            Some((name, std::fs::read_to_string(&p).ok()?))
-        })
-        .collect();
+    let trajectories = run.trajectories("pdb");
     if !trajectories.is_empty() {
         sections.push(PageSection {
             title: "Denoising trajectories".into(),

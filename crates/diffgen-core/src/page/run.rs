@@ -86,6 +86,25 @@ impl RunDir {
         }
     }
 
+    /// Up to [`super::MAX_TRAJECTORIES`] trajectories the run wrote with extension `ext`
+    /// (`trajectories/*.<ext>`), as (name, text); unreadable ones are left out.
+    pub fn trajectories(&self, ext: &str) -> Vec<(String, String)> {
+        self.files()
+            .into_iter()
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == ext)
+                    && p.parent()
+                        .and_then(|d| d.file_name())
+                        .is_some_and(|d| d == "trajectories")
+            })
+            .take(super::MAX_TRAJECTORIES)
+            .filter_map(|p| {
+                let name = p.file_stem()?.to_string_lossy().into_owned();
+                Some((name, std::fs::read_to_string(&p).ok()?))
+            })
+            .collect()
+    }
+
     /// The files the manifest lists, joined to the directory (whether or not they still
     /// exist: a missing one is the reader's error to name).
     pub fn files(&self) -> Vec<PathBuf> {
