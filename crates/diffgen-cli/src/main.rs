@@ -69,6 +69,11 @@ enum Command {
         /// Replace a run already in <out> (without it, training there is refused).
         #[arg(long)]
         overwrite: bool,
+        /// With --resume: apply the config's `training.lr_schedule` and `steps` from the
+        /// resume step on (e.g. a cool-down with `lr_schedule.decay_start`); without it the
+        /// checkpoint's schedule is kept.
+        #[arg(long, requires = "resume")]
+        reschedule: bool,
         /// Override the config's training steps.
         #[arg(long)]
         steps: Option<u64>,
@@ -554,6 +559,7 @@ fn run(args: Vec<String>) -> Result<()> {
             out,
             resume,
             overwrite,
+            reschedule,
             steps,
             stop_at,
             device,
@@ -569,6 +575,7 @@ fn run(args: Vec<String>) -> Result<()> {
                 out_dir: out,
                 resume,
                 overwrite,
+                reschedule,
                 backend: device,
                 steps,
                 stop_at,

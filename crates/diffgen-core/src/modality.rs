@@ -24,6 +24,9 @@ pub struct TrainRequest {
     pub resume: bool,
     /// Replace a run already in `out_dir` (without it, training there is refused).
     pub overwrite: bool,
+    /// With `resume`: take the config's `training.lr_schedule` and step count instead of
+    /// the checkpoint's, applied from the resume step on (e.g. to cool a run down).
+    pub reschedule: bool,
     /// The device to train on.
     pub backend: Backend,
     /// Overrides the config's step count.

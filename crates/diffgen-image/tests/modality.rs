@@ -23,6 +23,7 @@ fn request(text: String, data: Option<PathBuf>, out: &Path, steps: u64) -> Train
         resume: false,
         // Several tests train into one folder on purpose.
         overwrite: true,
+        reschedule: false,
         backend: Backend::Cpu,
         steps: Some(steps),
         stop_at: None,

@@ -55,6 +55,7 @@ fn train_small(steps: u64) -> Option<(tempfile::TempDir, Vec<f64>)> {
         out_dir: dir.path().join("run"),
         resume: false,
         overwrite: false,
+        reschedule: false,
         backend: Backend::Cpu,
         steps: Some(steps),
         stop_at: None,

@@ -70,21 +70,32 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
             .and_then(|r| r.lr_horizon)
             .unwrap_or(original.training().steps);
         let steps = config.training().steps;
+        let rescheduled = |key: &str| request.reschedule && key.starts_with("training.lr_schedule");
         notes.extend(differences(&to_json(&original)?, &to_json(&config)?, "")
             .into_iter()
             .filter(|(key, _)| key != "training.steps")
-            .map(|(key, change)| {
+            .map(|(key, change)| if rescheduled(&key) {
+                format!("resume: `{key}` changed ({change}); applied from step {} on (--reschedule)", stored.meta.step)
+            } else {
                 format!("resume: `{key}` changed ({change}); the run continues with the checkpoint's value")
             }));
-        if steps != original.training().steps {
-            notes.push(format!(
-                "resume: training.steps {} → {steps}; the learning-rate schedule keeps its original length ({horizon} steps) and stays at its final value after it",
-                original.training().steps
-            ));
+        if request.reschedule {
+            // The new schedule is a function of the absolute step over the new length, so a
+            // cool-down can start where the run stands (`lr_schedule.decay_start`).
+            original.training_mut().lr_schedule = config.training().lr_schedule.clone();
+            lr_horizon = Some(steps);
+        } else {
+            if steps != original.training().steps {
+                notes.push(format!(
+                    "resume: training.steps {} → {steps}; the learning-rate schedule keeps its original length ({horizon} steps) and stays at its final value after it",
+                    original.training().steps
+                ));
+            }
+            lr_horizon = Some(horizon);
         }
         original.training_mut().steps = steps;
+        original.validate()?;
         config = original;
-        lr_horizon = Some(horizon);
     } else if !existing.is_empty() && !request.overwrite {
         return Err(CoreError::Other(format!(
             "{} already holds a run ({}); pass --resume to continue it or --overwrite to replace it",

@@ -108,6 +108,10 @@ pub struct LrSchedule {
     pub decay: LrDecay,
     /// Fraction of the base rate reached at the last step by a decay.
     pub final_factor: f64,
+    /// The step at which a decay begins (default: the end of the warm-up). A later start
+    /// keeps the base rate for longer — a run continued at a constant rate can be cooled
+    /// down from where it stands (warm-up, stable, decay).
+    pub decay_start: Option<u64>,
 }
 
 impl Default for LrSchedule {
@@ -116,6 +120,7 @@ impl Default for LrSchedule {
             warmup_steps: 0,
             decay: LrDecay::Constant,
             final_factor: 0.0,
+            decay_start: None,
         }
     }
 }
@@ -139,8 +144,9 @@ impl LrSchedule {
         if step < self.warmup_steps {
             return base * (step + 1) as f64 / self.warmup_steps as f64;
         }
-        let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
-        let progress = ((step - self.warmup_steps) as f64 / span).clamp(0.0, 1.0);
+        let start = self.decay_start.unwrap_or(self.warmup_steps).max(self.warmup_steps);
+        let span = total.saturating_sub(start).max(1) as f64;
+        let progress = (step.saturating_sub(start) as f64 / span).clamp(0.0, 1.0);
         let f = self.final_factor;
         let factor = match self.decay {
             LrDecay::Constant => 1.0,
@@ -265,6 +271,14 @@ impl TrainConfig {
                 "must lie in [0, 1]",
             ));
         }
+        if let Some(start) = self.lr_schedule.decay_start {
+            if start >= self.steps {
+                return Err(CoreError::setting(
+                    k("lr_schedule.decay_start"),
+                    format!("must lie before the last step ({}), got {start}", self.steps),
+                ));
+            }
+        }
         match self.grad_clip {
             GradClip::Norm { max_norm } if !positive(max_norm) => {
                 return Err(CoreError::setting(
@@ -306,12 +320,29 @@ mod tests {
             warmup_steps: 10,
             decay: LrDecay::Cosine,
             final_factor: 0.1,
+            decay_start: None,
         };
         assert!((s.rate(1.0, 0, 110) - 0.1).abs() < 1e-12);
         assert!((s.rate(1.0, 9, 110) - 1.0).abs() < 1e-12);
         assert!((s.rate(1.0, 10, 110) - 1.0).abs() < 1e-12);
         assert!((s.rate(1.0, 60, 110) - 0.55).abs() < 1e-12);
         assert!((s.rate(1.0, 110, 110) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_late_decay_start_keeps_the_base_rate_until_then() {
+        let s = LrSchedule {
+            warmup_steps: 10,
+            decay: LrDecay::Linear,
+            final_factor: 0.0,
+            decay_start: Some(100),
+        };
+        assert!((s.rate(1.0, 5, 200) - 0.6).abs() < 1e-12);
+        assert_eq!(s.rate(1.0, 50, 200), 1.0);
+        assert_eq!(s.rate(1.0, 100, 200), 1.0);
+        assert!((s.rate(1.0, 150, 200) - 0.5).abs() < 1e-12);
+        assert_eq!(s.rate(1.0, 200, 200), 0.0);
+        assert_eq!(s.rate(1.0, 250, 200), 0.0);
     }
 
     #[test]
