@@ -1,5 +1,6 @@
 //! `diffgen report`: the page of a run holds the run's own figures, marks what it cannot
-//! read, refuses what is not a run, and — in a real browser (Chromium, where installed;
+//! read, refuses what is not a run, captions every image of an image run with the
+//! classifier's verdict file, and — in a real browser (Chromium, where installed;
 //! `.ci/run` installs it with 3Dmol.js and sets `DIFFGEN_REQUIRE_BROWSER`) — runs without
 //! script errors with every viewer drawn.
 
@@ -207,6 +208,204 @@ fn the_page_of_a_training_run_draws_its_curves() {
         !out.status.success() && err.contains("metrics.jsonl:2"),
         "{err}"
     );
+}
+
+/// A small image run (the bundled class-conditional model, classes cycled) into `dir`.
+fn image_run(dir: &Path, samples: usize, extra: &[&str]) {
+    check(
+        &diffgen()
+            .args([
+                "run",
+                "--modality",
+                "image",
+                "--num-samples",
+                &samples.to_string(),
+                "--sampler",
+                "dpm++2m",
+                "--steps",
+                "8",
+                "--opt",
+                "gif=false",
+                "--quiet",
+                "--no-report",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(dir)
+            .output()
+            .unwrap(),
+    );
+}
+
+/// `diffgen report <run> --out <page>`: the page's text, or the failure's stderr.
+fn report(run: &Path, page: &Path) -> Result<String, String> {
+    let out = diffgen()
+        .arg("report")
+        .arg(run)
+        .arg("--out")
+        .arg(page)
+        .output()
+        .unwrap();
+    match out.status.success() {
+        true => Ok(std::fs::read_to_string(page).unwrap()),
+        false => Err(String::from_utf8_lossy(&out.stderr).to_string()),
+    }
+}
+
+/// One image of the page: `data-…` attributes and caption of a `<figure class="digit…">`.
+#[derive(Debug)]
+struct Digit {
+    classes: String,
+    attrs: std::collections::BTreeMap<String, String>,
+    caption: String,
+}
+
+fn page_digits(html: &str) -> Vec<Digit> {
+    html.split("<figure class=\"")
+        .skip(1)
+        .filter(|f| f.starts_with("digit"))
+        .map(|f| {
+            let (classes, rest) = f.split_once('"').unwrap();
+            let (tag, rest) = rest.split_once('>').unwrap();
+            let attrs = tag
+                .split(" data-")
+                .skip(1)
+                .map(|a| {
+                    let (k, v) = a.split_once("=\"").unwrap();
+                    (k.to_string(), v[..v.find('"').unwrap()].to_string())
+                })
+                .collect();
+            let caption = rest.split_once("<figcaption>").unwrap().1;
+            let caption = caption.split_once("</figcaption>").unwrap().0.to_string();
+            Digit {
+                classes: classes.to_string(),
+                attrs,
+                caption,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_page_of_an_image_run_captions_every_image_with_the_classifiers_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    image_run(&run, 12, &[]);
+    let html = report(&run, &dir.path().join("page.html")).unwrap();
+    let verdicts: Vec<serde_json::Value> =
+        std::fs::read_to_string(run.join("samples.verdicts.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(verdicts.len(), 12);
+    let digits = page_digits(&html);
+    assert_eq!(digits.len(), 12, "one captioned image per sample");
+    let mut disagree = 0;
+    for (d, v) in digits.iter().zip(&verdicts) {
+        let (index, asked) = (
+            v["index"].as_u64().unwrap(),
+            v["requested"].as_u64().unwrap(),
+        );
+        let (seen, confidence) = (
+            v["predicted"].as_u64().unwrap(),
+            v["confidence"].as_f64().unwrap(),
+        );
+        // Classes are cycled: sample i is asked for class i mod 10.
+        assert_eq!(asked, index % 10);
+        assert_eq!(d.attrs["index"], index.to_string());
+        assert_eq!(d.attrs["asked"], asked.to_string());
+        assert_eq!(d.attrs["seen"], seen.to_string());
+        assert_eq!(d.attrs["confidence"].parse::<f64>().unwrap(), confidence);
+        assert!((0.0..=1.0).contains(&confidence) && confidence > 0.0);
+        assert!(
+            d.caption.starts_with(&format!(
+                "#{index} · asked {asked}<br>seen {seen} ({confidence:.2})"
+            )),
+            "{d:?}"
+        );
+        let wrong = asked != seen;
+        disagree += usize::from(wrong);
+        assert_eq!(d.classes.contains("disagree"), wrong, "{d:?}");
+        assert_eq!(d.caption.contains("mark-bad"), wrong, "{d:?}");
+        assert_eq!(d.caption.contains("mark-ok"), !wrong, "{d:?}");
+    }
+    // Each image is its own pixelated data-URI PNG, drawn at three times its 28 pixels.
+    assert_eq!(
+        html.matches("<img src=\"data:image/png;base64,").count(),
+        12 + 1,
+        "the twelve images and the grid among the plots"
+    );
+    assert!(html.contains("width=\"84\" height=\"84\""));
+    // The summary counts the agreements as the run's figure does.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let share = manifest["metrics"]["share labelled as the requested class"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        html.contains(&format!(
+            "data-agree=\"{}\" data-judged=\"12\"",
+            12 - disagree
+        )),
+        "{html}"
+    );
+    assert_eq!((12 - disagree) as f64 / 12.0, share);
+    assert!(html.contains(&format!("({})", printed(share, true))));
+    assert!(html.contains("12 images, asked for classes 0–9."));
+    if disagree > 0 {
+        assert!(html.contains(&format!("{disagree} disagree</span>")));
+    } else {
+        assert!(html.contains("no disagreements"));
+    }
+}
+
+#[test]
+fn a_garbled_verdicts_file_is_named_and_a_run_without_verdicts_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    image_run(&run, 3, &["--class", "7"]);
+    let page = dir.path().join("page.html");
+    let html = report(&run, &page).unwrap();
+    assert_eq!(page_digits(&html).len(), 3);
+    assert!(html.contains("3 images, all asked for class 7."));
+    std::fs::remove_file(&page).unwrap();
+    // A garbled second line: an error naming the file and the line, and no page.
+    let file = run.join("samples.verdicts.jsonl");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(
+        &file,
+        format!("{}\n{{\"index\":1,\n{}\n", lines[0], lines[2]),
+    )
+    .unwrap();
+    let err = report(&run, &page).unwrap_err();
+    assert!(
+        err.contains(&file.display().to_string()) && err.contains("line 2"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!page.exists());
+    // Verdicts of other images: refused, naming the file.
+    std::fs::write(&file, text.replace("\"requested\":7", "\"requested\":1")).unwrap();
+    let err = report(&run, &page).unwrap_err();
+    assert!(
+        err.contains("samples.verdicts.jsonl") && err.contains("asked 1"),
+        "{err}"
+    );
+
+    // A run that did not score: every image with the class asked for, and a note why there
+    // is no verdict.
+    let unscored = dir.path().join("unscored");
+    image_run(&unscored, 2, &["--no-eval"]);
+    let html = report(&unscored, &page).unwrap();
+    let digits = page_digits(&html);
+    assert_eq!(digits.len(), 2);
+    for (k, d) in digits.iter().enumerate() {
+        assert_eq!(d.caption, format!("#{k} · asked {k}"));
+        assert!(!d.attrs.contains_key("seen"));
+    }
+    assert!(html.contains("No classifier verdicts: the run lists no samples.verdicts.jsonl"));
 }
 
 /// Chromium, and a local 3Dmol.js (`DIFFGEN_VIEWER_JS`), or `None` with a skip line.

@@ -180,6 +180,31 @@ impl LoadedClassifier {
     pub fn score(&self, set: &ImageSet, device: &Device) -> (Vec<usize>, Vec<Vec<f32>>) {
         predict_and_features(&self.model, set, device)
     }
+
+    /// Predicted labels with their probabilities, and features, of `set`'s images.
+    pub fn predict(&self, set: &ImageSet, device: &Device) -> Predictions {
+        predict(&self.model, set, device)
+    }
+}
+
+/// What the classifier makes of a set of images, one entry per image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// The most probable class.
+    pub labels: Vec<usize>,
+    /// Its softmax probability.
+    pub confidence: Vec<f64>,
+    /// Penultimate-layer features.
+    pub features: Vec<Vec<f32>>,
+}
+
+/// The softmax probability of class `label` of one row of logits (in f64, stable).
+pub fn probability_of(logits: &[f32], label: usize) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let total: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    logits
+        .get(label)
+        .map_or(0.0, |&l| (l as f64 - max).exp() / total)
 }
 
 /// Argmax labels and penultimate features of every image of `set`.
@@ -188,26 +213,46 @@ pub fn predict_and_features(
     set: &ImageSet,
     device: &Device,
 ) -> (Vec<usize>, Vec<Vec<f32>>) {
+    let p = predict(model, set, device);
+    (p.labels, p.features)
+}
+
+/// Argmax labels with their softmax probabilities, and penultimate features, of every image
+/// of `set`, in batches.
+pub fn predict(model: &Classifier, set: &ImageSet, device: &Device) -> Predictions {
     let mut labels = Vec::with_capacity(set.len());
+    let mut confidence = Vec::with_capacity(set.len());
     let mut features = Vec::with_capacity(set.len());
     let all: Vec<usize> = (0..set.len()).collect();
     for chunk in all.chunks(250) {
         let f = model.features(set.tensor(chunk, device)); // [n,hidden]
         let dim = f.dims()[1];
-        let logits = model.out.forward(f.clone());
-        let pred = logits.argmax(1).reshape([chunk.len()]);
-        labels.extend(
-            pred.into_data()
-                .convert::<i64>()
-                .try_to_vec::<i64>()
-                .expect("int labels")
-                .into_iter()
-                .map(|l| l as usize),
+        let logits = model.out.forward(f.clone()); // [n,classes]
+        let classes = logits.dims()[1];
+        let pred = logits.clone().argmax(1).reshape([chunk.len()]);
+        let pred: Vec<usize> = pred
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("int labels")
+            .into_iter()
+            .map(|l| l as usize)
+            .collect();
+        let rows = to_vec(logits);
+        confidence.extend(
+            rows.chunks(classes.max(1))
+                .zip(&pred)
+                .map(|(row, &p)| probability_of(row, p)),
         );
+        labels.extend(pred);
         let v = to_vec(f);
         features.extend(v.chunks(dim).map(<[f32]>::to_vec));
     }
-    (labels, features)
+    Predictions {
+        labels,
+        confidence,
+        features,
+    }
 }
 
 /// Share of `set`'s labelled images the model labels correctly.

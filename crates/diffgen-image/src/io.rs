@@ -62,22 +62,71 @@ impl Raster {
     }
 }
 
+impl Raster {
+    /// The `width × height` part at `(x0, y0)` (which must lie inside).
+    pub fn crop(&self, x0: usize, y0: usize, width: usize, height: usize) -> Raster {
+        let c = self.channels;
+        let mut data = Vec::with_capacity(width * height * c);
+        for y in y0..y0 + height {
+            let start = (y * self.width + x0) * c;
+            data.extend_from_slice(&self.data[start..start + width * c]);
+        }
+        Raster {
+            width,
+            height,
+            channels: c,
+            data,
+        }
+    }
+}
+
+/// Where the images of a grid lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GridLayout {
+    /// Images per row.
+    pub cols: usize,
+    /// Rows.
+    pub rows: usize,
+    /// The raster's size in pixels.
+    pub width: usize,
+    pub height: usize,
+}
+
+impl GridLayout {
+    /// The layout of `n` images of `[C, H, W]` with `nrow` per row.
+    pub fn new(n: usize, nrow: usize, shape: [usize; 3]) -> Self {
+        let [_, h, w] = shape;
+        let cols = nrow.max(1).min(n.max(1));
+        let rows = n.div_ceil(cols).max(1);
+        GridLayout {
+            cols,
+            rows,
+            width: BORDER + cols * (w + BORDER),
+            height: BORDER + rows * (h + BORDER),
+        }
+    }
+
+    /// The top-left pixel of image `i`.
+    pub fn origin(&self, i: usize, shape: [usize; 3]) -> (usize, usize) {
+        let [_, h, w] = shape;
+        (
+            BORDER + (i % self.cols) * (w + BORDER),
+            BORDER + (i / self.cols) * (h + BORDER),
+        )
+    }
+}
+
 /// The grid raster of a batch with `nrow` images per row.
 pub fn grid(batch: Batch<'_>, nrow: usize) -> Raster {
     let [c, h, w] = batch.shape;
     let n = batch.len();
-    let cols = nrow.max(1).min(n.max(1));
-    let rows = n.div_ceil(cols).max(1);
-    let width = BORDER + cols * (w + BORDER);
-    let height = BORDER + rows * (h + BORDER);
+    let layout = GridLayout::new(n, nrow, batch.shape);
+    let (width, height) = (layout.width, layout.height);
     let mut data = vec![BORDER_VALUE; width * height * c];
     let plane = h * w;
     for i in 0..n {
         let img = &batch.pixels[i * c * plane..(i + 1) * c * plane];
-        let (x0, y0) = (
-            BORDER + (i % cols) * (w + BORDER),
-            BORDER + (i / cols) * (h + BORDER),
-        );
+        let (x0, y0) = layout.origin(i, batch.shape);
         for y in 0..h {
             for x in 0..w {
                 for k in 0..c {
@@ -101,6 +150,13 @@ fn encode_png(raster: &Raster, out: &mut impl Write) -> image::ImageResult<()> {
         raster.height as u32,
         raster.color(),
     )
+}
+
+/// A raster's PNG encoding.
+pub fn png_bytes(raster: &Raster) -> image::ImageResult<Vec<u8>> {
+    let mut bytes = Vec::new();
+    encode_png(raster, &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Writes a raster as PNG (atomically).

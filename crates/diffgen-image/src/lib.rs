@@ -6,7 +6,8 @@
 //! scikit-learn's digits CSV, folders of PNG/JPEG ([`data`]). Outputs: a PNG grid, single
 //! PNGs, and a GIF of the denoising trajectory ([`io`]). Metrics: a small CNN classifier
 //! trained inside the project labels samples and gives penultimate-layer features for a
-//! Fréchet distance ([`classifier`], [`metrics`]).
+//! Fréchet distance ([`classifier`], [`metrics`]); its verdict on every image goes to
+//! `samples.verdicts.jsonl`, which the run's page shows beside each image ([`page`]).
 
 pub mod classifier;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod data;
 pub mod io;
 pub mod metrics;
 pub mod ops;
+pub mod page;
 pub mod space;
 pub mod unet;
 
@@ -37,7 +39,7 @@ use diffgen_core::tensor_util::to_vec;
 use diffgen_core::CoreError;
 use serde::{Deserialize, Serialize};
 
-use classifier::LoadedClassifier;
+use classifier::{LoadedClassifier, Predictions};
 pub use config::{ClassifierFile, ImageConfig, Task, TaskProbe};
 use data::{ImageData, ImageSet};
 use io::Batch;
@@ -210,6 +212,8 @@ pub fn class_of(index: usize, class: Option<usize>, num_classes: usize) -> Optio
 pub struct Scores {
     pub samples: usize,
     pub predicted: Vec<usize>,
+    /// The classifier's softmax probability of each predicted class.
+    pub confidence: Vec<f64>,
     /// Share labelled as the class each sample was conditioned on.
     pub share_requested: Option<f64>,
     /// Fréchet distance of the samples' features to the held-out reference.
@@ -231,7 +235,11 @@ pub fn score(
     requested: &[Option<usize>],
     device: &Device,
 ) -> Scores {
-    let (predicted, features) = classifier.score(set, device);
+    let Predictions {
+        labels: predicted,
+        confidence,
+        features,
+    } = classifier.predict(set, device);
     let pairs: Vec<(usize, usize)> = predicted
         .iter()
         .zip(requested)
@@ -251,6 +259,7 @@ pub fn score(
     Scores {
         samples: set.len(),
         predicted,
+        confidence,
         share_requested,
         frechet,
         frechet_floor,
@@ -621,6 +630,21 @@ impl Pipeline<4> for ImagePipeline {
         let classes: Vec<Option<usize>> = generated.samples.iter().map(|s| s.class).collect();
         let scores = score(&classifier, &set, &classes, &device);
         push_scores(report, &scores, "");
+        let verdicts: Vec<page::Verdict> = generated
+            .indices
+            .iter()
+            .zip(&classes)
+            .zip(scores.predicted.iter().zip(&scores.confidence))
+            .map(
+                |((&index, &requested), (&predicted, &confidence))| page::Verdict {
+                    index,
+                    requested,
+                    predicted,
+                    confidence,
+                },
+            )
+            .collect();
+        page::write_verdicts(&out.collection(page::VERDICTS_SUFFIX), &verdicts)?;
         let mut summary = summary_of(loaded, options, generated, context.request);
         summary.predicted = Some(scores.predicted.clone());
         if let Some(s) = scores.share_requested {
@@ -644,6 +668,14 @@ impl Pipeline<4> for ImagePipeline {
             (k, None) => format!(", classes 0–{} cycled", k - 1),
         };
         format!(", {} parameters{classes}", loaded.model.num_params())
+    }
+
+    /// Every image with the class asked for and the bundled classifier's verdict.
+    fn page_sections(
+        &self,
+        run: &diffgen_core::page::RunDir,
+    ) -> Result<Vec<diffgen_core::page::PageSection>, ImageError> {
+        page::sections(run)
     }
 
     fn eval_files(

@@ -60,10 +60,15 @@ pub fn data_uri(path: &Path) -> Result<String, CoreError> {
         Some("svg") => "image/svg+xml",
         _ => "application/octet-stream",
     };
-    Ok(format!(
+    Ok(bytes_uri(mime, &bytes))
+}
+
+/// Bytes of type `mime` (`image/png`) as a `data:` URI.
+pub fn bytes_uri(mime: &str, bytes: &[u8]) -> String {
+    format!(
         "data:{mime};base64,{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
+    )
 }
 
 /// Text inside a hidden `<pre>` that the page's script reads back exactly with
@@ -92,6 +97,10 @@ td:first-child, th:first-child { text-align: left; }
 .mark-ok { color: #187a2f; } .mark-bad { color: #b3261e; }
 .controls button, .controls select { margin-right: .4rem; }
 .broken { background: #fff4f4; }
+.thumbs { display: flex; flex-wrap: wrap; gap: .4rem; align-items: flex-start; }
+.thumbs figure { margin: 0; padding: .2rem; min-width: 5.5rem; text-align: center; font-size: .75rem; border: 1px solid #eee; border-radius: 4px; }
+.thumbs img { image-rendering: pixelated; display: block; margin: 0 auto .2rem; }
+.thumbs figure.disagree { background: #fff4f4; border-color: #e6b8b4; }
 "#;
 
 /// The page's own script: paging and filtering of viewer grids, viewers created lazily for
