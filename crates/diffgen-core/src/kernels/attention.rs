@@ -2,14 +2,18 @@
 //! hand-written backward.
 //!
 //! Per batch item b and head h (`Q`, `K`, `V` `[N, d]`):
-//! `P = softmax(c·Q·Kᵀ + B_h + k_b)` row-wise, with an optional per-head bias `B_h` `[N, N]`
-//! (shared over the batch: relative positions) and an optional per-key bias `k_b` `[N]`
-//! (shared over heads and queries: padding masks); `O = P·V`. Only the rows' log-sum-exps
-//! are kept; the backward pass recomputes `P` from them and takes `dV = Pᵀ·dO`,
-//! `dP = dO·Vᵀ`, `G = P ∘ (dP − rowsum(P ∘ dP))`, `dQ = c·G·K`, `dK = c·Gᵀ·Q`,
-//! `dB_h = Σ_b G`, `dk_b = Σ_h Σ_i G`. The `[N, N]` scores never leave a thread's scratch
-//! buffer, and heads run on rayon's threads.
+//! `P = softmax(c·Q·Kᵀ + B_bh + k_b)` row-wise, with an optional pair bias `B_bh` `[N, N]`
+//! per head, either shared over the batch (`B_bh = B_h`, a `[1, H, N, N]` bias: relative
+//! positions) or each item's own (a `[B, H, N, N]` bias: pairwise distances), and an
+//! optional per-key bias `k_b` `[N]` (shared over heads and queries: padding masks);
+//! `O = P·V`. Only the rows' log-sum-exps are kept; the backward pass recomputes `P` from
+//! them and takes `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `G = P ∘ (dP − rowsum(P ∘ dP))`,
+//! `dQ = c·G·K`, `dK = c·Gᵀ·Q`, `dB_h = Σ_b G` for a shared bias or `dB_bh = G` for a
+//! per-item one, and `dk_b = Σ_h Σ_i G`. The `[N, N]` scores never leave a thread's scratch
+//! buffer, and heads run on rayon's threads; a per-item bias's gradient is written straight
+//! into each (item, head)'s slice of the result, with no per-thread partial sums.
 
+use rayon::iter::Either;
 use rayon::prelude::*;
 
 use crate::cpu::{dot, exp, matmul, max, sum};
@@ -33,8 +37,11 @@ pub struct AttentionShape {
 /// The optional additive biases, row-major.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Biases<'a> {
-    /// `[H, N, N]`.
+    /// `[Bh, H, N, N]`: `[1, H, N, N]` (shared over the batch) or, with `head_per_item`,
+    /// `[B, H, N, N]` (each item's own).
     pub head: Option<&'a [f32]>,
+    /// Whether `head` is `[B, H, N, N]`, one bias per batch item, rather than shared.
+    pub head_per_item: bool,
     /// `[B, N]`.
     pub key: Option<&'a [f32]>,
 }
@@ -48,7 +55,8 @@ pub struct AttentionGrads {
     pub k: Vec<f32>,
     /// dV `[B, H, N, d]`.
     pub v: Vec<f32>,
-    /// dB_h `[H, N, N]` (empty without a head bias).
+    /// dB `[Bh, H, N, N]`, the head bias's shape: summed over the batch for a shared bias,
+    /// per item otherwise (empty without a head bias).
     pub head_bias: Vec<f32>,
     /// dk_b `[B, N]` (empty without a key bias).
     pub key_bias: Vec<f32>,
@@ -67,10 +75,14 @@ impl AttentionShape {
             "q, k, v are not [B, H, N, d]"
         );
         if let Some(b) = biases.head {
+            let (len, what) = match biases.head_per_item {
+                true => (self.batch, "head bias is not [B, H, N, N]"),
+                false => (1, "head bias is not [1, H, N, N]"),
+            };
             assert_eq!(
                 b.len(),
-                self.heads * self.tokens * self.tokens,
-                "head bias is not [H, N, N]"
+                len * self.heads * self.tokens * self.tokens,
+                "{what}"
             );
         }
         if let Some(b) = biases.key {
@@ -79,11 +91,15 @@ impl AttentionShape {
     }
 }
 
-/// The logits `c·s + B_h + k_b` of one head's raw scores `s`, in place.
+/// The logits `c·s + B_bh + k_b` of one head's raw scores `s`, in place.
 #[inline(always)]
 fn add_biases(scores: &mut [f32], s: &AttentionShape, biases: &Biases, b: usize, h: usize) {
     let n = s.tokens;
-    let head = biases.head.map(|hb| &hb[h * n * n..][..n * n]);
+    let slot = match biases.head_per_item {
+        true => b * s.heads + h,
+        false => h,
+    };
+    let head = biases.head.map(|hb| &hb[slot * n * n..][..n * n]);
     let key = biases.key.map(|kb| &kb[b * n..][..n]);
     for (i, row) in scores.chunks_exact_mut(n).enumerate() {
         row.iter_mut().for_each(|x| *x *= s.scale);
@@ -174,6 +190,7 @@ fn backward_head(
     lse: &[f32],
     d_out: &[f32],
     (dq, dk, dv): (&mut [f32], &mut [f32], &mut [f32]),
+    d_head_bias: Option<&mut [f32]>,
     scratch: &mut Scratch,
 ) {
     let (n, d) = (s.tokens, s.dim);
@@ -194,9 +211,14 @@ fn backward_head(
             *gv = pv * (*gv - inner);
         }
     }
-    if biases.head.is_some() {
-        let hb = &mut scratch.head_bias[h * n * n..][..n * n];
-        hb.iter_mut().zip(g.iter()).for_each(|(a, b)| *a += b);
+    match d_head_bias {
+        // A per-item bias: this task owns its slice of the gradient.
+        Some(own) => own.copy_from_slice(g),
+        None if biases.head.is_some() => {
+            let hb = &mut scratch.head_bias[h * n * n..][..n * n];
+            hb.iter_mut().zip(g.iter()).for_each(|(a, b)| *a += b);
+        }
+        None => {}
     }
     if biases.key.is_some() {
         let kb = &mut scratch.key_bias[b * n..][..n];
@@ -227,16 +249,28 @@ pub fn backward(
         s.batch * s.heads * n,
         "log-sum-exps of another shape"
     );
-    let head_len = if biases.head.is_some() {
+    let per_item = biases.head.is_some() && biases.head_per_item;
+    // Per-thread partials only for a shared head bias; a per-item one is written in place.
+    let head_len = if biases.head.is_some() && !per_item {
         s.heads * n * n
     } else {
         0
     };
+    let per_item_len = if per_item {
+        s.batch * s.heads * n * n
+    } else {
+        0
+    };
+    let mut d_per_item = vec![0.0f32; per_item_len];
     let key_len = if biases.key.is_some() { s.batch * n } else { 0 };
     let zeros = || vec![0.0f32; q.len()];
     let (mut dq, mut dk, mut dv) = (zeros(), zeros(), zeros());
     if q.is_empty() {
-        let (head_bias, key_bias) = (vec![0.0; head_len], vec![0.0; key_len]);
+        let head_bias = match per_item {
+            true => d_per_item,
+            false => vec![0.0; head_len],
+        };
+        let key_bias = vec![0.0; key_len];
         return AttentionGrads {
             q: dq,
             k: dk,
@@ -251,10 +285,16 @@ pub fn backward(
         .zip(v.par_chunks(len))
         .zip(lse.par_chunks(n))
         .zip(d_out.par_chunks(len));
+    // One (item, head)'s `[N, N]` slice of a per-item bias's gradient, or `None`.
+    let d_head_bias = match per_item {
+        true => Either::Left(d_per_item.par_chunks_mut(n * n).map(Some)),
+        false => Either::Right((0..s.batch * s.heads).into_par_iter().map(|_| None)),
+    };
     let outputs = dq
         .par_chunks_mut(len)
         .zip(dk.par_chunks_mut(len))
-        .zip(dv.par_chunks_mut(len));
+        .zip(dv.par_chunks_mut(len))
+        .zip(d_head_bias);
     let (head_bias, key_bias) = inputs
         .zip(outputs)
         .enumerate()
@@ -265,7 +305,7 @@ pub fn backward(
                 head_bias: vec![0.0; head_len],
                 key_bias: vec![0.0; key_len],
             },
-            |mut scratch, (index, (((((q, k), v), l), g), ((dq, dk), dv)))| {
+            |mut scratch, (index, (((((q, k), v), l), g), (((dq, dk), dv), dhb)))| {
                 with_best_isa!(backward_head(
                     s,
                     biases,
@@ -274,6 +314,7 @@ pub fn backward(
                     l,
                     g,
                     (dq, dk, dv),
+                    dhb,
                     &mut scratch
                 ));
                 scratch
@@ -288,6 +329,10 @@ pub fn backward(
                 (a, b)
             },
         );
+    let head_bias = match per_item {
+        true => d_per_item,
+        false => head_bias,
+    };
     AttentionGrads {
         q: dq,
         k: dk,

@@ -53,7 +53,7 @@ pub fn runs_fused<const D: usize>(tensor: &Tensor<D>) -> bool {
 pub struct AttentionSpec {
     /// c, the logits' factor (usually 1/√d).
     pub scale: f32,
-    /// Whether a real per-head bias `[H, N, N]` is passed.
+    /// Whether a real head bias `[Bh, H, N, N]` (Bh = 1 or B) is passed.
     pub head_bias: bool,
     /// Whether a real per-key bias `[B, N]` is passed.
     pub key_bias: bool,
@@ -63,7 +63,8 @@ pub struct AttentionSpec {
 /// module's `attention`, `gelu` and `layer_norm` dispatch to it.
 #[backend_extension(Flex, Autodiff)]
 pub trait CoreKernelOps: Backend {
-    /// `q`, `k`, `v` `[B, H, N, d]`; `head_bias` `[H, N, N]`, `key_bias` `[B, N]`.
+    /// `q`, `k`, `v` `[B, H, N, d]`; `head_bias` `[Bh, H, N, N]` with Bh = 1 (shared over the
+    /// batch) or B (per item), `key_bias` `[B, N]`.
     fn attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
@@ -113,17 +114,23 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, epsilon: f64) 
 }
 
 /// `softmax(scale·q·kᵀ + head_bias + key_bias)·v` for `q`, `k`, `v` `[B, H, N, d]`, with an
-/// optional `head_bias` `[H, N, N]` (broadcast over the batch) and `key_bias` `[B, N]`
-/// (broadcast over heads and queries). Fused on Flex devices.
+/// optional `head_bias` `[Bh, H, N, N]` — Bh = 1: one bias per head, broadcast over the batch
+/// (its gradient summed over the batch); Bh = B: each item's own pair bias — and an optional
+/// `key_bias` `[B, N]` (broadcast over heads and queries). Fused on Flex devices.
+///
+/// # Panics
+/// If a bias's shape disagrees with `q`'s (a head bias of a batch size other than 1 or B
+/// included).
 pub fn attention(
     q: Tensor<4>,
     k: Tensor<4>,
     v: Tensor<4>,
-    head_bias: Option<Tensor<3>>,
+    head_bias: Option<Tensor<4>>,
     key_bias: Option<Tensor<2>>,
     scale: f64,
 ) -> Tensor<4> {
     let device = q.device();
+    check_bias_shapes(&q, head_bias.as_ref(), key_bias.as_ref());
     if !runs_fused(&q) {
         return attention_composed(q, k, v, head_bias, key_bias, scale);
     }
@@ -149,19 +156,41 @@ pub fn attention_composed(
     q: Tensor<4>,
     k: Tensor<4>,
     v: Tensor<4>,
-    head_bias: Option<Tensor<3>>,
+    head_bias: Option<Tensor<4>>,
     key_bias: Option<Tensor<2>>,
     scale: f64,
 ) -> Tensor<4> {
+    check_bias_shapes(&q, head_bias.as_ref(), key_bias.as_ref());
     let [b, _, n, _] = q.dims();
     let mut logits = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale); // [B, H, N, N]
     if let Some(bias) = head_bias {
-        logits = logits + bias.unsqueeze_dim(0);
+        logits = logits + bias; // [Bh, H, N, N], broadcast where Bh = 1
     }
     if let Some(bias) = key_bias {
         logits = logits + bias.reshape([b, 1, 1, n]);
     }
     softmax(logits, 3).matmul(v)
+}
+
+/// The biases' shapes for `q` `[B, H, N, d]`: `head_bias` `[1 or B, H, N, N]`, `key_bias`
+/// `[B, N]`.
+fn check_bias_shapes(q: &Tensor<4>, head_bias: Option<&Tensor<4>>, key_bias: Option<&Tensor<2>>) {
+    let [b, h, n, _] = q.dims();
+    if let Some(bias) = head_bias {
+        let [bh, rest @ ..] = bias.dims();
+        assert!(
+            (bh == 1 || bh == b) && rest == [h, n, n],
+            "attention: head bias {:?} is not [1, H, N, N] or [B, H, N, N] for B, H, N = {b}, {h}, {n}",
+            bias.dims()
+        );
+    }
+    if let Some(bias) = key_bias {
+        assert_eq!(
+            bias.dims(),
+            [b, n],
+            "attention: key bias is not [B, N] for B, N = {b}, {n}"
+        );
+    }
 }
 
 fn shape(q: &FlexTensor, spec: AttentionSpec) -> AttentionShape {
@@ -176,11 +205,18 @@ fn shape(q: &FlexTensor, spec: AttentionSpec) -> AttentionShape {
     }
 }
 
+/// Whether the head bias (a real one) is `[B, H, N, N]` rather than `[1, H, N, N]`; the
+/// kernel checks its length against the answer.
+fn head_per_item(inputs: &[FlexTensor; 5], spec: AttentionSpec) -> bool {
+    spec.head_bias && dims(&inputs[3]).first().is_some_and(|&bh| bh != 1)
+}
+
 fn forward(inputs: &[FlexTensor; 5], spec: AttentionSpec) -> (FlexTensor, Vec<f32>) {
     let s = shape(&inputs[0], spec);
     let [q, k, v, hb, kb] = inputs.each_ref().map(host);
     let biases = Biases {
         head: spec.head_bias.then_some(&*hb),
+        head_per_item: head_per_item(inputs, spec),
         key: spec.key_bias.then_some(&*kb),
     };
     let (out, lse) = attention::forward(&s, &q, &k, &v, &biases);
@@ -255,6 +291,7 @@ impl Backward<Flex, 5> for AttentionBackward {
         let [q, k, v, hb, kb] = inputs.each_ref().map(host);
         let biases = Biases {
             head: spec.head_bias.then_some(&*hb),
+            head_per_item: head_per_item(inputs, *spec),
             key: spec.key_bias.then_some(&*kb),
         };
         let g = attention::backward(&s, &q, &k, &v, &biases, lse, &host(&d_out));
