@@ -2,7 +2,9 @@
 //! read, refuses what is not a run, captions every image of an image run with the
 //! classifier's verdict file, and — in a real browser (Chromium, where installed;
 //! `.ci/run` installs it with 3Dmol.js and sets `DIFFGEN_REQUIRE_BROWSER`) — runs without
-//! script errors with every viewer drawn.
+//! script errors for molecule, protein and image runs, shows the figures of the run's
+//! metrics, and draws every 3-D viewer and image thumbnail (screenshots kept as
+//! `target/tmp/report-<modality>.png`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,6 +64,29 @@ fn printed(value: f64, share: bool) -> String {
     diffgen_core::page::format_figure(value, share)
 }
 
+/// The figures of a run's metrics (`manifest.json`) as its page should print them, in order.
+fn manifest_figures(run: &Path) -> Vec<(String, String)> {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let shares: Vec<&str> = manifest["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    manifest["metrics"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                printed(v.as_f64().unwrap(), shares.contains(&k.as_str())),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn the_page_of_a_molecule_run_holds_its_figures_and_every_molecule() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,25 +104,7 @@ fn the_page_of_a_molecule_run_holds_its_figures_and_every_molecule() {
             .unwrap(),
     );
     let html = std::fs::read_to_string(&page).unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
-    let shares: Vec<&str> = manifest["shares"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    let expected: Vec<(String, String)> = manifest["metrics"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                printed(v.as_f64().unwrap(), shares.contains(&k.as_str())),
-            )
-        })
-        .collect();
+    let expected = manifest_figures(&run);
     assert!(expected.len() > 10);
     assert_eq!(page_figures(&html), expected);
     // Every molecule in the grid, the CDN's pinned copy with its integrity hash.
@@ -434,68 +441,226 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
     Some((chromium?, viewer?))
 }
 
-fn headless(chromium: &Path, profile: &Path) -> Command {
-    let mut c = Command::new(chromium);
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-unsafe-swiftshader",
-        "--use-angle=swiftshader",
-        "--window-size=1280,2400",
-        "--virtual-time-budget=20000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    c
+/// What a page did in headless Chromium, and what it looked like.
+#[derive(Debug)]
+struct Opened {
+    /// The script errors the page caught (`<html data-errors>`), if any.
+    errors: Option<String>,
+    /// The `<body>` tag after the scripts ran: the page's counts of drawn and blank viewers.
+    body: String,
+    /// Per viewer, in page order — each 3-D viewer the page's own script checked, and each
+    /// image thumbnail the probe below checked — its non-background pixels (-1: an image
+    /// that did not load).
+    drawn: Vec<i64>,
+    /// The page's figures after its scripts ran (`<span data-figure>`).
+    figures: Vec<(String, String)>,
+}
+
+/// Added to the page before `</body>`, after the page's own script: once everything has
+/// loaded, each image thumbnail (`<figure class="digit…"><img>`) gets
+/// `data-drawn-pixels` — -1 if the image did not load (`naturalWidth` 0), else the count
+/// of its pixels far (more than 64 of 255) from its top-left one, the background: a blank
+/// or faintly noisy image has none — as the page's script does for its 3-D viewers.
+const THUMBNAIL_PROBE: &str = r#"<script>
+window.addEventListener("load", function () {
+  var figures = document.querySelectorAll("figure.digit");
+  figures.forEach(function (f) {
+    var img = f.querySelector("img"), n = -1;
+    if (img && img.complete && img.naturalWidth > 0) {
+      var c = document.createElement("canvas");
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      var g = c.getContext("2d");
+      g.drawImage(img, 0, 0);
+      var d = g.getImageData(0, 0, c.width, c.height).data;
+      n = 0;
+      for (var i = 0; i < d.length; i += 4) {
+        if (Math.max(Math.abs(d[i] - d[0]), Math.abs(d[i + 1] - d[1]), Math.abs(d[i + 2] - d[2])) > 64) n++;
+      }
+    }
+    f.dataset.drawnPixels = String(n);
+  });
+  document.body.dataset.thumbnailsChecked = String(figures.length);
+});
+</script>
+"#;
+
+/// Opens `page` in headless Chromium with [`THUMBNAIL_PROBE`] added, lets its scripts run
+/// (virtual time), and reads back from the one visit both the DOM and a screenshot, kept
+/// as `target/tmp/report-<name>.png` for people to look at.
+fn open_headless(chromium: &Path, page: &Path, name: &str) -> Opened {
+    let dir = tempfile::tempdir().unwrap();
+    let html = std::fs::read_to_string(page).unwrap();
+    let end = html.rfind("</body>").expect("a page with a body");
+    let probed = dir.path().join("page.html");
+    std::fs::write(
+        &probed,
+        format!("{}{THUMBNAIL_PROBE}{}", &html[..end], &html[end..]),
+    )
+    .unwrap();
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("report-{name}.png"));
+    let _ = std::fs::remove_file(&shot);
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-unsafe-swiftshader",
+            "--use-angle=swiftshader",
+            // Tall enough that the screenshot shows a whole page of a molecule grid.
+            "--window-size=1280,3200",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", probed.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && dom.contains("</html>") && shot.is_file(),
+        "Chromium gave no page or no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html_tag = &dom[dom.find("<html").expect("a page")..];
+    let html_tag = &html_tag[..html_tag.find('>').unwrap()];
+    let errors = html_tag.split_once("data-errors=\"").map(|(_, rest)| {
+        let (errors, _) = rest.split_once('"').unwrap();
+        errors.to_string()
+    });
+    // The body tag right after the head (the inlined scripts may spell `<body` too).
+    let body = &dom[dom.find("</head>").expect("a head")..];
+    let body = &body[body.find("<body").unwrap()..];
+    let body = body[..=body.find('>').unwrap()].to_string();
+    assert!(
+        body.contains("data-thumbnails-checked=\""),
+        "the probe did not run: {body}"
+    );
+    let drawn = dom
+        .split("data-drawn-pixels=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+        .collect();
+    Opened {
+        errors,
+        body,
+        drawn,
+        figures: page_figures(&dom),
+    }
+}
+
+/// `diffgen report <run> --viewer-js <viewer>` (the page inlines 3Dmol.js), then the page
+/// in the browser: no script errors, every figure of the run's metrics as the manifest has
+/// it, and `viewers` viewers (or thumbnails) with at least `pixels` drawn pixels each.
+fn check_in_browser(
+    (chromium, viewer): &(PathBuf, PathBuf),
+    run: &Path,
+    name: &str,
+    viewers: usize,
+    pixels: i64,
+) -> Opened {
+    check(
+        &diffgen()
+            .arg("report")
+            .arg(run)
+            .arg("--viewer-js")
+            .arg(viewer)
+            .output()
+            .unwrap(),
+    );
+    let opened = open_headless(chromium, &run.join("report.html"), name);
+    assert_eq!(opened.errors, None, "script errors ({name})");
+    assert_eq!(opened.figures, manifest_figures(run), "{name}");
+    assert!(!opened.figures.is_empty());
+    assert_eq!(opened.drawn.len(), viewers, "{name}: {opened:?}");
+    assert!(
+        opened.drawn.iter().all(|&n| n >= pixels),
+        "{name}: a viewer is blank: {opened:?}"
+    );
+    opened
 }
 
 #[test]
-fn in_a_real_browser_the_page_runs_and_every_viewer_draws() {
-    let Some((chromium, viewer)) = browser() else {
+fn in_a_real_browser_a_molecule_page_runs_and_every_viewer_draws() {
+    let Some(browser) = browser() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     molecule_run(&run);
-    let page = run.join("report.html");
+    // 14 molecules, 12 per page: the first page's 12 viewers, none blank (the page's own
+    // verdict is more than 50 pixels).
+    let opened = check_in_browser(&browser, &run, "molecule", 12, 51);
+    assert!(
+        opened.body.contains("data-viewers-drawn=\"12\""),
+        "{opened:?}"
+    );
+    assert!(!opened.body.contains("data-viewers-blank"), "{opened:?}");
+}
+
+#[test]
+fn in_a_real_browser_a_protein_page_runs_and_every_cartoon_draws() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (run, empty) = (dir.path().join("run"), dir.path().join("no-data"));
+    std::fs::create_dir(&empty).unwrap();
     check(
         &diffgen()
-            .arg("report")
+            .args([
+                "run",
+                "--modality",
+                "protein",
+                "--num-samples",
+                "3",
+                "--length",
+                "40",
+                "--steps",
+                "20",
+                "--quiet",
+                "--no-report",
+            ])
+            // An empty data root: the figures bundled from the test split, not half a
+            // minute of reference statistics where $DIFFGEN_DATA or ../shared is present.
+            .arg("--data")
+            .arg(&empty)
+            .arg("--out")
             .arg(&run)
-            .arg("--viewer-js")
-            .arg(&viewer)
             .output()
             .unwrap(),
     );
-    let url = format!("file://{}", page.display());
-    let dom = headless(&chromium, &dir.path().join("profile"))
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    let html_tag = &dom[dom.find("<html").expect("a page")..];
-    let html_tag = &html_tag[..html_tag.find('>').unwrap()];
+    // Three backbones, eight to a page: three cartoons, none blank.
+    let opened = check_in_browser(&browser, &run, "protein", 3, 51);
     assert!(
-        !html_tag.contains("data-errors"),
-        "script errors: {html_tag}"
+        opened.body.contains("data-viewers-drawn=\"3\""),
+        "{opened:?}"
     );
-    let body = &dom[dom.find("<body").unwrap()..];
-    let body = &body[..body.find('>').unwrap()];
-    // 14 molecules, 12 per page: the first page's 12 viewers, none blank.
-    assert!(body.contains("data-viewers-drawn=\"12\""), "{body}");
-    assert!(!body.contains("data-viewers-blank"), "{body}");
-    // A screenshot to look at (kept under target/ for people).
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-molecule.png");
-    let out = headless(&chromium, &dir.path().join("profile"))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(out.status.success() && shot.is_file());
+    assert!(!opened.body.contains("data-viewers-blank"), "{opened:?}");
+}
+
+#[test]
+fn in_a_real_browser_an_image_page_runs_and_every_thumbnail_shows() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    image_run(&run, 8, &[]);
+    // Eight 28-pixel digits, each loaded and with a stroke (20 of its 784 pixels at least);
+    // no 3-D viewer on the page.
+    let opened = check_in_browser(&browser, &run, "image", 8, 20);
+    assert!(
+        opened.body.contains("data-thumbnails-checked=\"8\"")
+            && opened.body.contains("data-viewers-drawn=\"0\""),
+        "{opened:?}"
+    );
 }

@@ -141,6 +141,7 @@ fn the_joint_model_trains_from_scratch() {
         out_dir: dir.path().join("run"),
         resume: false,
         overwrite: false,
+        reschedule: false,
         backend: Backend::Cpu,
         steps: Some(600),
         stop_at: None,

@@ -275,9 +275,7 @@ pub fn score(
 
 fn push_scores(report: &mut Report, scores: &Scores, label: &str) {
     if let Some(s) = scores.share_requested {
-        report
-            .metrics
-            .push((format!("{label}share labelled as the requested class"), s));
+        report.share(format!("{label}share labelled as the requested class"), s);
     }
     if let Some(fd) = scores.frechet {
         report.metrics.push((
