@@ -6,6 +6,7 @@ use diffgen_core::modality::Modality;
 static ALL: &[&dyn Modality] = &[
     &diffgen_molecule::MODALITY,
     &diffgen_protein::MODALITY,
+    &diffgen_protein::ca::MODALITY,
     &diffgen_image::MODALITY,
     &diffgen_toy::MODALITY,
 ];

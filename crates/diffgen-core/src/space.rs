@@ -104,3 +104,51 @@ impl<const D: usize, C> NoiseSpace<D> for EuclideanSpace<C> {
         source.standard_normal(shape, device)
     }
 }
+
+/// `x` `[B, N, C]` minus each item's mean over its real entries (`mask` `[B, N, 1]`, 1 real,
+/// 0 padding), padding left at zero: the zero-centre-of-mass subspace in which point clouds
+/// (atoms, Cα traces) are noised, so that a translation is never learned.
+pub fn remove_mean_with_mask(x: Tensor<3>, mask: Tensor<3>) -> Tensor<3> {
+    let count = mask.clone().sum_dim(1); // [B, 1, 1]
+    let mean = x.clone().sum_dim(1) / count; // [B, 1, C]
+    x - mean * mask
+}
+
+/// Rotates each item's first three channels of `noise` `[B, N, C]` onto the same channels of
+/// `x0` over its first `counts[b]` entries: the proper rotation R minimising Σ|R·ε_i − x_i|²
+/// (Kabsch). The rotational half of equivariant optimal transport for flow matching; the
+/// noise keeps its distribution (an isotropic Gaussian rotated), the paths get straighter.
+/// Other channels are left as drawn.
+pub fn rotate_noise_onto(noise: Tensor<3>, x0: &Tensor<3>, counts: &[usize]) -> Tensor<3> {
+    use nalgebra::{Matrix3, Vector3};
+    let [b, n, c] = noise.dims();
+    let device = noise.device();
+    let mut e = crate::tensor_util::to_vec(noise);
+    let x = crate::tensor_util::to_vec(x0.clone());
+    for (m, &count) in counts.iter().enumerate() {
+        let at = |i: usize, k: usize| (m * n + i) * c + k;
+        let mut h = Matrix3::<f64>::zeros();
+        for i in 0..count {
+            for r in 0..3 {
+                for col in 0..3 {
+                    h[(r, col)] += e[at(i, r)] as f64 * x[at(i, col)] as f64;
+                }
+            }
+        }
+        let svd = h.svd(true, true);
+        let (Some(u), Some(v_t)) = (svd.u, svd.v_t) else {
+            continue;
+        };
+        let v = v_t.transpose();
+        let d = (v * u.transpose()).determinant().signum();
+        let rotation = v * Matrix3::from_diagonal(&Vector3::new(1.0, 1.0, d)) * u.transpose();
+        for i in 0..count {
+            let p = Vector3::new(e[at(i, 0)] as f64, e[at(i, 1)] as f64, e[at(i, 2)] as f64);
+            let q = rotation * p;
+            for k in 0..3 {
+                e[at(i, k)] = q[k] as f32;
+            }
+        }
+    }
+    crate::tensor_util::tensor_from_vec(e, [b, n, c], &device)
+}

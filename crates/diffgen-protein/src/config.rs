@@ -66,7 +66,14 @@ impl ProteinConfig {
         self.training.validate()?;
         self.model.validate()?;
         self.diffusion.validate()?;
-        let d = &self.data;
+        self.data.validate()
+    }
+}
+
+impl ProteinDataConfig {
+    /// Length range and residue name (shared by the angle and the Cα models).
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let d = self;
         if d.min_length < 3 || d.max_length < d.min_length {
             return Err(CoreError::setting(
                 "data.min_length/max_length",

@@ -42,15 +42,7 @@ impl TryFrom<StoredStats> for ProteinStats {
     type Error = String;
 
     fn try_from(s: StoredStats) -> Result<Self, String> {
-        if let Some(&(l, _)) = s.lengths.iter().find(|&&(l, _)| l == 0 || l > MAX_LENGTH) {
-            return Err(format!(
-                "the length histogram has chains of {l} residues; sampling needs 1..={MAX_LENGTH}"
-            ));
-        }
-        s.lengths
-            .iter()
-            .try_fold(0u64, |a, &(_, c)| a.checked_add(c))
-            .ok_or("the length histogram's counts overflow")?;
+        crate::lengths::check(&s.lengths)?;
         if s.angle_means.iter().any(|v| !v.is_finite()) {
             return Err("the angle means are not finite".into());
         }
@@ -81,31 +73,16 @@ impl ProteinStats {
         for f in 0..FEATURES {
             angle_means[f] = sin[f].atan2(cos[f]);
         }
-        let mut counts = std::collections::BTreeMap::new();
-        for chain in chains {
-            *counts.entry(chain.len().min(max_length)).or_insert(0u64) += 1;
-        }
         Self {
             angle_means,
-            lengths: counts.into_iter().collect(),
+            lengths: crate::lengths::histogram(chains.iter().map(Vec::len), max_length),
             dataset: dataset.to_string(),
         }
     }
 
     /// A chain length drawn from the training lengths.
     pub fn draw_length(&self, rng: &mut SeededRng) -> usize {
-        let total: u64 = self.lengths.iter().map(|&(_, c)| c).sum();
-        if total == 0 {
-            return 64;
-        }
-        let mut pick = (rng.uniform() * total as f64) as u64;
-        for &(len, count) in &self.lengths {
-            if pick < count {
-                return len;
-            }
-            pick -= count;
-        }
-        self.lengths.last().map_or(64, |&(l, _)| l)
+        crate::lengths::draw(&self.lengths, rng)
     }
 
     /// Raw angles → centred angles in [−π, π).

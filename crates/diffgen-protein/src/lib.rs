@@ -6,15 +6,19 @@
 //! O in the peptide plane) from sampled angles; writers, DSSP, TM-score and the structure
 //! metrics live in this crate too.
 
+pub mod ca;
 pub mod config;
 pub mod data;
 pub mod dssp;
 pub mod error;
 pub mod geometry;
 pub mod io;
+pub mod lengths;
 pub mod metrics;
 pub mod model;
+pub mod novelty;
 pub mod page;
+pub mod rebuild;
 pub mod space;
 pub mod structure;
 pub mod tmscore;
@@ -55,10 +59,32 @@ static BUNDLED: &[u8] = include_bytes!("../weights/protein-cath.safetensors");
 pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/protein-cath.toml");
 
 /// Seed salt of the per-sample streams that draw chain lengths (noise uses the seed itself).
-const LENGTH_STREAM: u64 = 0x4c45_4e47_5448;
+pub(crate) const LENGTH_STREAM: u64 = 0x4c45_4e47_5448;
 
 /// Chain length of the bench.
-const BENCH_LENGTH: usize = 128;
+pub(crate) const BENCH_LENGTH: usize = 128;
+
+/// The sampling options of every protein model.
+pub(crate) const INFO_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "length",
+        kind: OptionKind::Count { min: 3, max: 1024 },
+        default: "drawn from the training lengths",
+        help: "residues per chain",
+    },
+    OptionSpec {
+        name: "residue",
+        kind: OptionKind::Text,
+        default: "the model's (GLY)",
+        help: "three-letter residue name written for every residue",
+    },
+    OptionSpec {
+        name: "format",
+        kind: OptionKind::Choice(&["pdb", "cif", "mmcif", "both"]),
+        default: "pdb",
+        help: "structure files to write (cif/mmcif/both add mmCIF beside the PDB)",
+    },
+];
 
 static INFO: ModalityInfo = ModalityInfo {
     name: NAME,
@@ -69,26 +95,7 @@ static INFO: ModalityInfo = ModalityInfo {
     bundled_summary: "FoldingDiff-style angle diffusion trained on CATH S40 train (configs/protein-cath.toml)",
     variants: &[],
     default_config: (DEFAULT_CONFIG, "configs/protein-cath.toml"),
-    options: &[
-        OptionSpec {
-            name: "length",
-            kind: OptionKind::Count { min: 3, max: 1024 },
-            default: "drawn from the training lengths",
-            help: "residues per chain",
-        },
-        OptionSpec {
-            name: "residue",
-            kind: OptionKind::Text,
-            default: "the model's (GLY)",
-            help: "three-letter residue name written for every residue",
-        },
-        OptionSpec {
-            name: "format",
-            kind: OptionKind::Choice(&["pdb", "cif", "mmcif", "both"]),
-            default: "pdb",
-            help: "structure files to write (cif/mmcif/both add mmCIF beside the PDB)",
-        },
-    ],
+    options: INFO_OPTIONS,
 };
 
 diffgen_core::modality_config!(ProteinConfig);
@@ -208,18 +215,18 @@ pub fn renoise_and_denoise(
 }
 
 /// Training and validation backbones of a config's source, with the readers' warnings.
-struct SourceSets {
-    train: Vec<Backbone>,
-    valid: Vec<Backbone>,
-    warnings: Vec<String>,
+pub(crate) struct SourceSets {
+    pub(crate) train: Vec<Backbone>,
+    pub(crate) valid: Vec<Backbone>,
+    pub(crate) warnings: Vec<String>,
 }
 
-fn load_source(
-    config: &ProteinConfig,
+pub(crate) fn load_source(
+    data: &config::ProteinDataConfig,
     origin: &Path,
     data_dir: Option<&Path>,
 ) -> Result<SourceSets, ProteinError> {
-    match &config.data.source {
+    match &data.source {
         ProteinSource::CathS40 => {
             let root = shared_root(data_dir)?;
             Ok(SourceSets {
@@ -234,8 +241,7 @@ fn load_source(
             } else {
                 path.clone()
             };
-            let (all, warnings) =
-                io::read_structure_dir(&dir, chains.as_deref(), config.data.min_length)?;
+            let (all, warnings) = io::read_structure_dir(&dir, chains.as_deref(), data.min_length)?;
             let (mut train, mut valid) = (Vec::new(), Vec::new());
             for (k, b) in all.into_iter().enumerate() {
                 if k % 20 == 19 {
@@ -280,6 +286,11 @@ fn reference_set(data_dir: Option<&Path>) -> Option<Vec<Backbone>> {
     io::load_split(root, "test").ok()
 }
 
+/// The fixed train subset the novelty figure is measured against, when the data is present.
+fn novelty_set(data_dir: Option<&Path>) -> Option<Vec<Backbone>> {
+    novelty::load_subset(shared_root(data_dir).ok()?).ok()
+}
+
 /// Metric rows as report figures, the test split's in a reference column beside them.
 fn push_evaluation(report: &mut Report, evaluation: &metrics::Evaluation) {
     let mut test = diffgen_core::modality::ReferenceColumn {
@@ -301,6 +312,120 @@ fn push_evaluation(report: &mut Report, evaluation: &metrics::Evaluation) {
         report.references.push(test);
     }
     report.notes.extend(evaluation.notes.iter().cloned());
+}
+
+/// Each backbone as `samples/sample-NNNNN.pdb` (and `.cif`), trajectories as multi-model
+/// PDBs: what every protein model writes.
+pub(crate) fn write_backbones(
+    generated: &Generated<Backbone>,
+    residue: &str,
+    mmcif: bool,
+    out: &mut RunOutput,
+) -> Result<(), ProteinError> {
+    for (i, backbone) in generated.iter() {
+        write::write_pdb(
+            &out.sample_file(i, "pdb")?,
+            std::slice::from_ref(backbone),
+            residue,
+        )?;
+        if mmcif {
+            write::write_mmcif(&out.sample_file(i, "cif")?, backbone, residue)?;
+        }
+    }
+    if !generated.frames.is_empty() {
+        for (k, &i) in generated.indices.iter().enumerate() {
+            let frames: Vec<Backbone> = generated.trajectory(k).cloned().collect();
+            write::write_pdb(&out.trajectory_file(i, "pdb")?, &frames, residue)?;
+        }
+    }
+    Ok(())
+}
+
+/// Metrics beside the test split's (a whole run only: a shard is not a sample of the
+/// model's distribution).
+pub(crate) fn evaluate_backbones(
+    generated: &Generated<Backbone>,
+    context: EvalContext<'_>,
+    out: &mut RunOutput,
+    report: &mut Report,
+) -> Result<(), ProteinError> {
+    if context.request.shard.count != 1 || generated.samples.is_empty() {
+        return Ok(());
+    }
+    let reference = reference_set(context.data_dir);
+    let files = metrics::EvalFiles {
+        json: out.collection("metrics.json"),
+        ramachandran: out.collection("ramachandran.png"),
+    };
+    let evaluation = metrics::evaluate_into(
+        &generated.samples,
+        reference.as_deref(),
+        novelty_set(context.data_dir).as_deref(),
+        &files,
+    )?;
+    push_evaluation(report, &evaluation);
+    Ok(())
+}
+
+/// `diffgen eval` of PDB/mmCIF files: every chain in them, beside the test split.
+pub(crate) fn eval_backbone_files(
+    files: &[PathBuf],
+    data_dir: Option<&Path>,
+) -> Result<Report, ProteinError> {
+    let mut samples = Vec::new();
+    let mut report = Report::default();
+    for file in files {
+        let (backbones, warnings) = io::read_structure(file, None)?;
+        samples.extend(backbones);
+        report.notes.extend(warnings);
+    }
+    if samples.is_empty() {
+        return Err(ProteinError::setting(
+            "data",
+            "no backbone found in the given files",
+        ));
+    }
+    let out_dir = files[0].parent().unwrap_or(Path::new(".")).join("eval");
+    let reference = reference_set(data_dir);
+    let evaluation = metrics::evaluate(
+        &samples,
+        reference.as_deref(),
+        novelty_set(data_dir).as_deref(),
+        &out_dir,
+    )?;
+    push_evaluation(&mut report, &evaluation);
+    report.files.extend(evaluation.files.iter().cloned());
+    Ok(report)
+}
+
+/// The sampling options every protein model takes (`--length`, `--residue`, `--format`).
+pub(crate) fn protein_options(
+    values: &OptionValues,
+    request: &SampleRequest,
+    trained: &[(usize, u64)],
+    warnings: &mut Vec<String>,
+) -> Result<ProteinOptions, ProteinError> {
+    if request.guidance.is_some() {
+        return Err(ProteinError::setting(
+            "guidance",
+            "the protein model is unconditional; drop --guidance",
+        ));
+    }
+    let residue_name = match values.text("residue") {
+        Some(name) => {
+            let name = name.to_ascii_uppercase();
+            write::check_residue_name(&name)?;
+            Some(name)
+        }
+        None => None,
+    };
+    let length = values.count("length");
+    warnings.extend(lengths::outside_training(trained, length));
+    Ok(ProteinOptions {
+        length,
+        residue_name,
+        mmcif: values.text("format").is_some_and(|f| f != "pdb"),
+    })
 }
 
 impl Pipeline<3> for ProteinPipeline {
@@ -340,7 +465,7 @@ impl Pipeline<3> for ProteinPipeline {
             train: train_set,
             valid: valid_set,
             warnings,
-        } = load_source(config, request.config_origin, request.data_dir)?;
+        } = load_source(&config.data, request.config_origin, request.data_dir)?;
         let mut train_angles = angles_of(&train_set, config.data.min_length);
         if let Some(max) = config.data.max_train_chains {
             train_angles.truncate(max);
@@ -383,35 +508,7 @@ impl Pipeline<3> for ProteinPipeline {
         request: &SampleRequest,
         warnings: &mut Vec<String>,
     ) -> Result<ProteinOptions, ProteinError> {
-        if request.guidance.is_some() {
-            return Err(ProteinError::setting(
-                "guidance",
-                "the protein model is unconditional; drop --guidance",
-            ));
-        }
-        let residue_name = match values.text("residue") {
-            Some(name) => {
-                let name = name.to_ascii_uppercase();
-                write::check_residue_name(&name)?;
-                Some(name)
-            }
-            None => None,
-        };
-        let length = values.count("length");
-        let trained = &loaded.stats.lengths;
-        if let (Some(n), Some(&(lo, _)), Some(&(hi, _))) = (length, trained.first(), trained.last())
-        {
-            if n < lo || n > hi {
-                warnings.push(format!(
-                    "--length {n}: the model was trained on chains of {lo}–{hi} residues"
-                ));
-            }
-        }
-        Ok(ProteinOptions {
-            length,
-            residue_name,
-            mmcif: values.text("format").is_some_and(|f| f != "pdb"),
-        })
+        protein_options(values, request, &loaded.stats.lengths, warnings)
     }
 
     fn plan(
@@ -480,23 +577,7 @@ impl Pipeline<3> for ProteinPipeline {
             .residue_name
             .clone()
             .unwrap_or_else(|| loaded.config.data.residue_name.clone());
-        for (i, backbone) in generated.iter() {
-            write::write_pdb(
-                &out.sample_file(i, "pdb")?,
-                std::slice::from_ref(backbone),
-                &residue,
-            )?;
-            if options.mmcif {
-                write::write_mmcif(&out.sample_file(i, "cif")?, backbone, &residue)?;
-            }
-        }
-        if !generated.frames.is_empty() {
-            for (k, &i) in generated.indices.iter().enumerate() {
-                let frames: Vec<Backbone> = generated.trajectory(k).cloned().collect();
-                write::write_pdb(&out.trajectory_file(i, "pdb")?, &frames, &residue)?;
-            }
-        }
-        Ok(())
+        write_backbones(generated, &residue, options.mmcif, out)
     }
 
     /// Metrics beside the test split's (a whole run only: a shard is not a sample of the
@@ -510,17 +591,7 @@ impl Pipeline<3> for ProteinPipeline {
         out: &mut RunOutput,
         report: &mut Report,
     ) -> Result<(), ProteinError> {
-        if context.request.shard.count != 1 || generated.samples.is_empty() {
-            return Ok(());
-        }
-        let reference = reference_set(context.data_dir);
-        let files = metrics::EvalFiles {
-            json: out.collection("metrics.json"),
-            ramachandran: out.collection("ramachandran.png"),
-        };
-        let evaluation = metrics::evaluate_into(&generated.samples, reference.as_deref(), &files)?;
-        push_evaluation(report, &evaluation);
-        Ok(())
+        evaluate_backbones(generated, context, out, report)
     }
 
     fn page_sections(
@@ -535,25 +606,7 @@ impl Pipeline<3> for ProteinPipeline {
         files: &[PathBuf],
         data_dir: Option<&Path>,
     ) -> Result<Report, ProteinError> {
-        let mut samples = Vec::new();
-        let mut report = Report::default();
-        for file in files {
-            let (backbones, warnings) = io::read_structure(file, None)?;
-            samples.extend(backbones);
-            report.notes.extend(warnings);
-        }
-        if samples.is_empty() {
-            return Err(ProteinError::setting(
-                "data",
-                "no backbone found in the given files",
-            ));
-        }
-        let out_dir = files[0].parent().unwrap_or(Path::new(".")).join("eval");
-        let reference = reference_set(data_dir);
-        let evaluation = metrics::evaluate(&samples, reference.as_deref(), &out_dir)?;
-        push_evaluation(&mut report, &evaluation);
-        report.files.extend(evaluation.files.iter().cloned());
-        Ok(report)
+        eval_backbone_files(files, data_dir)
     }
 
     /// The bundled transformer's size on random angles at length 128 (speed does not depend

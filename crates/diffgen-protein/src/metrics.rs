@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::dssp::{dssp, three_state};
 use crate::error::ProteinError;
 use crate::geometry::{angles_from_backbone, radius_of_gyration};
+use crate::novelty::{novelty, NOVELTY_CHAINS, NOVELTY_MAX_SAMPLES};
 use crate::structure::Backbone;
 use crate::tmscore::tm_align;
 
@@ -88,6 +89,9 @@ pub struct SetStats {
 pub struct BundledReference {
     pub source: String,
     pub stats: SetStats,
+    /// Mean max TM-score of the test split to the novelty train subset (`novelty.rs`).
+    #[serde(default)]
+    pub novelty_max_tm: Option<f64>,
 }
 
 /// The bundled test-split figures.
@@ -277,6 +281,7 @@ pub struct EvalFiles {
 pub fn evaluate(
     samples: &[Backbone],
     reference: Option<&[Backbone]>,
+    train: Option<&[Backbone]>,
     out_dir: &Path,
 ) -> Result<Evaluation, ProteinError> {
     std::fs::create_dir_all(out_dir).map_err(|e| ProteinError::io(out_dir, e))?;
@@ -284,15 +289,18 @@ pub fn evaluate(
         json: out_dir.join("metrics.json"),
         ramachandran: out_dir.join("ramachandran.png"),
     };
-    evaluate_into(samples, reference, &files)
+    evaluate_into(samples, reference, train, &files)
 }
 
 /// Metrics of `samples`, each beside the same figure for `reference` (the test split) — or,
-/// when `reference` is `None`, beside the bundled test-split figures. Writes the figures as
-/// JSON and a Ramachandran plot (samples beside the data) to `files`.
+/// when `reference` is `None`, beside the bundled test-split figures. With `train` (the
+/// novelty subset, `novelty::load_subset`) adds novelty, beside the test split's bundled
+/// value. Writes the figures as JSON and a Ramachandran plot (samples beside the data) to
+/// `files`.
 pub fn evaluate_into(
     samples: &[Backbone],
     reference: Option<&[Backbone]>,
+    train: Option<&[Backbone]>,
     files: &EvalFiles,
 ) -> Result<Evaluation, ProteinError> {
     if samples.is_empty() {
@@ -320,8 +328,8 @@ pub fn evaluate_into(
             (b.stats, format!("bundled figures: {}", b.source))
         }
     };
-    let rows = ours.rows(&theirs);
-    let notes = vec![
+    let mut rows = ours.rows(&theirs);
+    let mut notes = vec![
         format!("reference column: {source}"),
         format!(
             "tm_diversity: mean pairwise TM-score (mean of both normalisations) from the built-in TM-align (not the TMalign program), over {} pairs of at most {DIVERSITY_MAX} evenly spaced structures; reference over {} pairs",
@@ -333,6 +341,7 @@ pub fn evaluate_into(
         format!("rama_js: Jensen-Shannon divergence (base 2, 0..1) of {RAMA_BINS}x{RAMA_BINS} (phi, psi) histograms, samples vs reference; the reference column is the divergence between its even and odd structures (the sampling floor)"),
         "designability (ProteinMPNN + ESMFold) is not computed: these are offline proxies".to_string(),
     ];
+    notes.push(novelty_row(samples, train, &mut rows));
     let json_path = files.json.clone();
     let png_path = files.ramachandran.clone();
     let files = vec![json_path.clone(), png_path.clone()];
@@ -352,6 +361,33 @@ pub fn evaluate_into(
         ),
     )?;
     Ok(evaluation)
+}
+
+/// Adds the `novelty_max_tm` row when the train subset is at hand; the note says what it is,
+/// or why it is missing.
+fn novelty_row(
+    samples: &[Backbone],
+    train: Option<&[Backbone]>,
+    rows: &mut Vec<MetricRow>,
+) -> String {
+    let Some(train) = train.filter(|t| !t.is_empty()) else {
+        return "novelty_max_tm: not computed: the CATH train split was not found (pass --data or set DIFFGEN_DATA)".to_string();
+    };
+    let m = samples.len().min(NOVELTY_MAX_SAMPLES);
+    let picked: Vec<Backbone> = (0..m)
+        .map(|k| samples[k * samples.len() / m].clone())
+        .collect();
+    let n = novelty(&picked, train);
+    let reference = bundled_reference().ok().and_then(|b| b.novelty_max_tm);
+    rows.push(MetricRow {
+        name: "novelty_max_tm".to_string(),
+        samples: n.mean_max_tm,
+        reference,
+    });
+    format!(
+        "novelty_max_tm: mean over {m} evenly spaced samples (at most {NOVELTY_MAX_SAMPLES}) of the highest TM-score (built-in TM-align, normalised by the sample) to {} fixed train domains (of {NOVELTY_CHAINS}, seeded); lower = more novel, 1 = a copy; reference column: the test split against the same domains (bundled)",
+        n.train_chains
+    )
 }
 
 /// Registers a TrueType font once (as diffgen-core's plots do); whether text can be drawn.

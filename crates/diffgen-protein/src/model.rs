@@ -15,7 +15,7 @@ use crate::space::ProteinContext;
 use diffgen_nn::sinusoidal_embedding;
 
 /// ε of every layer norm (burn's default), passed to the fused kernel too.
-const LAYER_NORM_EPSILON: f64 = 1e-5;
+pub(crate) const LAYER_NORM_EPSILON: f64 = 1e-5;
 
 /// Features per residue: the six backbone angles.
 pub const FEATURES: usize = ANGLE_NAMES.len();
@@ -89,23 +89,14 @@ impl ProteinDenoiserConfig {
             time_in: LinearConfig::new(self.time_features, h).init(device),
             time_out: LinearConfig::new(h, h).init(device),
             blocks: (0..self.layers)
-                .map(|_| TransformerBlock {
-                    time: LinearConfig::new(h, h).init(device),
-                    norm_attention: LayerNormConfig::new(h)
-                        .with_epsilon(LAYER_NORM_EPSILON)
-                        .init(device),
-                    query: LinearConfig::new(h, h).init(device),
-                    key: LinearConfig::new(h, h).init(device),
-                    value: LinearConfig::new(h, h).init(device),
-                    attention_out: LinearConfig::new(h, h).init(device),
-                    relative_bias: EmbeddingConfig::new(2 * self.max_relative + 1, self.heads)
-                        .init(device),
-                    norm_ff: LayerNormConfig::new(h)
-                        .with_epsilon(LAYER_NORM_EPSILON)
-                        .init(device),
-                    ff_in: LinearConfig::new(h, self.feed_forward).init(device),
-                    ff_out: LinearConfig::new(self.feed_forward, h).init(device),
-                    heads: self.heads,
+                .map(|_| {
+                    TransformerBlock::new(
+                        h,
+                        self.heads,
+                        self.feed_forward,
+                        self.max_relative,
+                        device,
+                    )
                 })
                 .collect(),
             norm_out: LayerNormConfig::new(h)
@@ -136,13 +127,45 @@ pub struct TransformerBlock {
 }
 
 impl TransformerBlock {
-    /// `h` `[B, L, H]`, `time` `[B, H]`, `relative` `[1, L·L]` clipped offsets,
-    /// `key_mask` `[B, L]` (0 for residues, −1e4 for padding) → `[B, L, H]`.
-    fn forward(
+    /// A block of width `hidden` with `heads` heads, a `feed_forward`-wide MLP and learned
+    /// biases for relative offsets up to ±`max_relative`.
+    pub(crate) fn new(
+        hidden: usize,
+        heads: usize,
+        feed_forward: usize,
+        max_relative: usize,
+        device: &Device,
+    ) -> Self {
+        let h = hidden;
+        let norm = || {
+            LayerNormConfig::new(h)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device)
+        };
+        TransformerBlock {
+            time: LinearConfig::new(h, h).init(device),
+            norm_attention: norm(),
+            query: LinearConfig::new(h, h).init(device),
+            key: LinearConfig::new(h, h).init(device),
+            value: LinearConfig::new(h, h).init(device),
+            attention_out: LinearConfig::new(h, h).init(device),
+            relative_bias: EmbeddingConfig::new(2 * max_relative + 1, heads).init(device),
+            norm_ff: norm(),
+            ff_in: LinearConfig::new(h, feed_forward).init(device),
+            ff_out: LinearConfig::new(feed_forward, h).init(device),
+            heads,
+        }
+    }
+
+    /// `h` `[B, L, H]`, `time` `[B, H]`, `relative` `[1, L·L]` clipped offsets, an optional
+    /// per-chain `pair_bias` `[B, heads, L, L]` added to the attention logits, `key_mask`
+    /// `[B, L]` (0 for residues, −1e4 for padding) → `[B, L, H]`.
+    pub(crate) fn forward(
         &self,
         h: Tensor<3>,
         time: Tensor<2>,
         relative: Tensor<2, Int>,
+        pair_bias: Option<Tensor<4>>,
         key_mask: Tensor<2>,
     ) -> Tensor<3> {
         let [b, l, hidden] = h.dims();
@@ -155,12 +178,17 @@ impl TransformerBlock {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        // [1, L·L, heads] → [heads, L, L]
+        // [1, L·L, heads] → [1, heads, L, L], shared over the batch
         let bias = self
             .relative_bias
             .forward(relative)
             .reshape([l, l, heads])
-            .permute([2, 0, 1]);
+            .permute([2, 0, 1])
+            .unsqueeze_dim(0);
+        let bias = match pair_bias {
+            Some(pair) => pair + bias, // [B, heads, L, L]
+            None => bias,
+        };
         let scale = 1.0 / (dh as f64).sqrt();
         let attended = attention(q, k, v, Some(bias), Some(key_mask), scale); // [B, heads, L, dh]
         let attended = attended.swap_dims(1, 2).reshape([b, l, hidden]);
@@ -169,6 +197,15 @@ impl TransformerBlock {
         let x = layer_norm(&self.norm_ff, h.clone(), LAYER_NORM_EPSILON);
         h + self.ff_out.forward(gelu(self.ff_in.forward(x)))
     }
+}
+
+/// Offsets `j − i` clipped to ±`max_relative`, as embedding indices `[1, L·L]`.
+pub(crate) fn relative_offsets(max_relative: usize, l: usize, device: &Device) -> Tensor<2, Int> {
+    let k = max_relative as i64;
+    let idx: Vec<i64> = (0..l as i64)
+        .flat_map(|i| (0..l as i64).map(move |j| (j - i).clamp(-k, k) + k))
+        .collect();
+    Tensor::from_data(TensorData::new(idx, [1, l * l]), device)
 }
 
 #[derive(Module, Debug)]
@@ -186,15 +223,6 @@ pub struct ProteinDenoiser {
 }
 
 impl ProteinDenoiser {
-    /// Clipped offsets `j − i` as embedding indices, `[1, L·L]`.
-    fn relative_offsets(&self, l: usize, device: &Device) -> Tensor<2, Int> {
-        let k = self.max_relative as i64;
-        let idx: Vec<i64> = (0..l as i64)
-            .flat_map(|i| (0..l as i64).map(move |j| (j - i).clamp(-k, k) + k))
-            .collect();
-        Tensor::from_data(TensorData::new(idx, [1, l * l]), device)
-    }
-
     /// `x` `[B, L, 6]` angles, `t` `[B]`, `mask` `[B, L]` (1 residue, 0 padding) → `[B, L, 6]`.
     pub fn forward(&self, x: Tensor<3>, t: Tensor<1>, mask: Tensor<2>) -> Tensor<3> {
         let [_, l, _] = x.dims();
@@ -206,11 +234,11 @@ impl ProteinDenoiser {
         );
         let time = self.time_out.forward(time); // [B, H]
         let mut h = self.input.forward(x); // [B, L, H]
-        let relative = self.relative_offsets(l, &device);
+        let relative = relative_offsets(self.max_relative, l, &device);
         // Padding keys get a large negative logit; −1e4 stays finite in half precision too.
         let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
         for block in &self.blocks {
-            h = block.forward(h, time.clone(), relative.clone(), key_mask.clone());
+            h = block.forward(h, time.clone(), relative.clone(), None, key_mask.clone());
         }
         let out = self
             .output

@@ -69,16 +69,21 @@ impl NoiseSpace<3> for TorusSpace {
     /// residue, ψ, ω and the two peptide-bond angles of the last — hold the centred zero and
     /// are learned like the rest).
     fn reduce(&self, elementwise: Tensor<3>, context: &ProteinContext) -> Tensor<1> {
-        let [b, _, f] = elementwise.dims();
-        let summed = (elementwise * context.mask3())
-            .reshape([b as i32, -1])
-            .sum_dim(1);
-        let counts: Vec<f32> = context
-            .lengths
-            .iter()
-            .map(|&n| (n.max(1) * f) as f32)
-            .collect();
-        let counts = Tensor::<1>::from_data(TensorData::new(counts, [b]), &summed.device());
-        summed.reshape([b]) / counts
+        mean_over_residues(elementwise, context)
     }
+}
+
+/// Per-chain mean of `[B, L, F]` over its real residues' features (padding excluded).
+pub fn mean_over_residues(elementwise: Tensor<3>, context: &ProteinContext) -> Tensor<1> {
+    let [b, _, f] = elementwise.dims();
+    let summed = (elementwise * context.mask3())
+        .reshape([b as i32, -1])
+        .sum_dim(1);
+    let counts: Vec<f32> = context
+        .lengths
+        .iter()
+        .map(|&n| (n.max(1) * f) as f32)
+        .collect();
+    let counts = Tensor::<1>::from_data(TensorData::new(counts, [b]), &summed.device());
+    summed.reshape([b]) / counts
 }

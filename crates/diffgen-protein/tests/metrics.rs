@@ -13,7 +13,7 @@ fn test_split_against_itself() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let e = evaluate(split, Some(split), dir.path()).unwrap();
+    let e = evaluate(split, Some(split), None, dir.path()).unwrap();
     let get = |name: &str| e.row(name).unwrap_or_else(|| panic!("no row {name}"));
     assert_eq!(get("rama_js").samples, 0.0);
     assert_eq!(get("clash_rate_structures").samples, 0.0);
@@ -116,7 +116,7 @@ fn bad_samples() -> Vec<Backbone> {
 #[test]
 fn bad_samples_against_the_bundled_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let e = evaluate(&bad_samples(), None, dir.path()).unwrap();
+    let e = evaluate(&bad_samples(), None, None, dir.path()).unwrap();
     let row = |name: &str| e.row(name).unwrap().clone();
     let js = row("rama_js");
     assert!(js.samples > 0.3, "{js:?}");
@@ -129,6 +129,12 @@ fn bad_samples_against_the_bundled_figures() {
         "{:?}",
         e.notes
     );
+    // No train split given: no novelty row, and a note saying so.
+    assert!(e.row("novelty_max_tm").is_none());
+    assert!(e
+        .notes
+        .iter()
+        .any(|n| n.starts_with("novelty_max_tm: not computed")));
     assert!(e.files.iter().all(|f| f.exists()));
 
     // A structure squeezed to 60 % clashes.
@@ -136,10 +142,10 @@ fn bad_samples_against_the_bundled_figures() {
     for p in squeezed.ca.iter_mut() {
         *p *= 0.6;
     }
-    let e = evaluate(&[squeezed], None, dir.path()).unwrap();
+    let e = evaluate(&[squeezed], None, None, dir.path()).unwrap();
     assert_eq!(e.row("clash_rate_structures").unwrap().samples, 1.0);
     assert!(e.row("clash_rate_pairs").unwrap().samples > 0.0);
-    assert!(evaluate(&[], None, dir.path()).is_err());
+    assert!(evaluate(&[], None, None, dir.path()).is_err());
 }
 
 #[test]

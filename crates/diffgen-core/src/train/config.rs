@@ -144,7 +144,10 @@ impl LrSchedule {
         if step < self.warmup_steps {
             return base * (step + 1) as f64 / self.warmup_steps as f64;
         }
-        let start = self.decay_start.unwrap_or(self.warmup_steps).max(self.warmup_steps);
+        let start = self
+            .decay_start
+            .unwrap_or(self.warmup_steps)
+            .max(self.warmup_steps);
         let span = total.saturating_sub(start).max(1) as f64;
         let progress = (step.saturating_sub(start) as f64 / span).clamp(0.0, 1.0);
         let f = self.final_factor;
@@ -275,7 +278,10 @@ impl TrainConfig {
             if start >= self.steps {
                 return Err(CoreError::setting(
                     k("lr_schedule.decay_start"),
-                    format!("must lie before the last step ({}), got {start}", self.steps),
+                    format!(
+                        "must lie before the last step ({}), got {start}",
+                        self.steps
+                    ),
                 ));
             }
         }

@@ -1,0 +1,231 @@
+//! The Cα denoiser: the angle model's transformer blocks over residues, their attention
+//! biased per chain by the pairwise distances of the noisy trace and of the network's
+//! previous estimate (self-conditioning), so that contacts, not only sequence offsets, steer
+//! which residues attend to which. Not equivariant: training rotates every chain at random.
+
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor};
+use diffgen_core::kernels::layer_norm;
+use diffgen_core::{CoreError, Denoiser, Objective};
+use diffgen_nn::sinusoidal_embedding;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{relative_offsets, TransformerBlock, LAYER_NORM_EPSILON};
+use crate::space::ProteinContext;
+
+/// `[model]` of a Cα config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaDenoiserConfig {
+    /// Width of the residue features.
+    pub hidden: usize,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Attention heads per block (each gets its own distance bias).
+    pub heads: usize,
+    /// Width of each feed-forward block.
+    pub feed_forward: usize,
+    /// Size of the sinusoidal embedding of t.
+    #[serde(default = "default_time_features")]
+    pub time_features: usize,
+    /// Relative offsets |i − j| beyond this share one learned bias.
+    #[serde(default = "default_max_relative")]
+    pub max_relative: usize,
+    /// Gaussian radial basis functions per distance, centred on 0 … `rbf_max` nm.
+    #[serde(default = "default_rbf")]
+    pub rbf: usize,
+    /// The farthest centre (nm).
+    #[serde(default = "default_rbf_max")]
+    pub rbf_max: f64,
+    /// Feed the previous estimate of the clean trace back in (coordinates and distances).
+    #[serde(default = "default_self_conditioning")]
+    pub self_conditioning: bool,
+}
+
+fn default_time_features() -> usize {
+    64
+}
+fn default_max_relative() -> usize {
+    32
+}
+fn default_rbf() -> usize {
+    16
+}
+fn default_rbf_max() -> f64 {
+    2.0
+}
+fn default_self_conditioning() -> bool {
+    true
+}
+
+impl CaDenoiserConfig {
+    /// Positive sizes, heads dividing the width, an even time embedding.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.hidden == 0 || self.layers == 0 || self.heads == 0 || self.feed_forward == 0 {
+            return Err(CoreError::setting(
+                "model.hidden/layers/heads/feed_forward",
+                "must be positive",
+            ));
+        }
+        if !self.hidden.is_multiple_of(self.heads) {
+            return Err(CoreError::setting(
+                "model.heads",
+                format!("must divide model.hidden ({})", self.hidden),
+            ));
+        }
+        if self.time_features < 2 || !self.time_features.is_multiple_of(2) {
+            return Err(CoreError::setting(
+                "model.time_features",
+                "must be an even number ≥ 2",
+            ));
+        }
+        if self.rbf < 2 || !(self.rbf_max.is_finite() && self.rbf_max > 0.0) {
+            return Err(CoreError::setting(
+                "model.rbf/rbf_max",
+                "need at least 2 centres and a positive, finite farthest centre",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A freshly initialised network.
+    pub fn init(&self, objective: Objective, device: &Device) -> CaDenoiser {
+        let h = self.hidden;
+        let blocks = (0..self.layers)
+            .map(|_| {
+                TransformerBlock::new(h, self.heads, self.feed_forward, self.max_relative, device)
+            })
+            .collect();
+        CaDenoiser {
+            input: LinearConfig::new(6, h).init(device),
+            time_in: LinearConfig::new(self.time_features, h).init(device),
+            time_out: LinearConfig::new(h, h).init(device),
+            pair: LinearConfig::new(2 * self.rbf, self.heads * self.layers).init(device),
+            blocks,
+            norm_out: LayerNormConfig::new(h)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device),
+            output: LinearConfig::new(h, 3).init(device),
+            time_features: self.time_features,
+            max_relative: self.max_relative,
+            heads: self.heads,
+            rbf: self.rbf,
+            rbf_max: self.rbf_max,
+            self_conditioning: self.self_conditioning,
+            objective,
+        }
+    }
+}
+
+/// See the module documentation.
+#[derive(Module, Debug)]
+pub struct CaDenoiser {
+    input: Linear,
+    time_in: Linear,
+    time_out: Linear,
+    pair: Linear,
+    blocks: Vec<TransformerBlock>,
+    norm_out: LayerNorm,
+    output: Linear,
+    time_features: usize,
+    max_relative: usize,
+    heads: usize,
+    rbf: usize,
+    rbf_max: f64,
+    self_conditioning: bool,
+    #[module(skip)]
+    objective: Objective,
+}
+
+/// Gaussian radial basis of pairwise distances: `x` `[B, L, 3]` → `[B, L, L, K]`.
+fn distance_rbf(x: Tensor<3>, centres: usize, farthest: f64) -> Tensor<4> {
+    let [b, l, _] = x.dims();
+    let diff = x.clone().unsqueeze_dim::<4>(2) - x.unsqueeze_dim::<4>(1); // [B, L, L, 3]
+    let distance = diff.powi_scalar(2).sum_dim(3).add_scalar(1e-8).sqrt(); // [B, L, L, 1]
+    let step = farthest / (centres - 1) as f64;
+    let mu = Tensor::<1, burn::tensor::Int>::arange(0..centres as i64, &distance.device())
+        .float()
+        .mul_scalar(step)
+        .reshape([1, 1, 1, centres]);
+    let z = (distance.expand([b, l, l, centres]) - mu).div_scalar(step);
+    z.powi_scalar(2).neg().exp()
+}
+
+impl CaDenoiser {
+    /// `x` `[B, L, 3]` noisy trace (nm), `t` `[B]`, `mask` `[B, L]`, `previous` the last
+    /// estimate of the clean trace (None: first step, or half of training) → x̂₀ `[B, L, 3]`.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        t: Tensor<1>,
+        mask: Tensor<2>,
+        previous: Option<Tensor<3>>,
+    ) -> Tensor<3> {
+        let [b, l, _] = x.dims();
+        let device = x.device();
+        let previous = match (self.self_conditioning, previous) {
+            (true, Some(p)) => p,
+            _ => Tensor::zeros([b, l, 3], &device),
+        };
+        let time = silu(
+            self.time_in
+                .forward(sinusoidal_embedding(t, self.time_features)),
+        );
+        let time = self.time_out.forward(time); // [B, H]
+        let mut h = self
+            .input
+            .forward(Tensor::cat(vec![x.clone(), previous.clone()], 2)); // [B, L, H]
+        let pair = Tensor::cat(
+            vec![
+                distance_rbf(x, self.rbf, self.rbf_max),
+                distance_rbf(previous, self.rbf, self.rbf_max),
+            ],
+            3,
+        ); // [B, L, L, 2K]
+        let biases = self.pair.forward(pair).permute([0, 3, 1, 2]); // [B, layers·heads, L, L]
+        let relative = relative_offsets(self.max_relative, l, &device);
+        let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
+        for (k, block) in self.blocks.iter().enumerate() {
+            let bias = biases.clone().narrow(1, k * self.heads, self.heads); // [B, heads, L, L]
+            h = block.forward(
+                h,
+                time.clone(),
+                relative.clone(),
+                Some(bias),
+                key_mask.clone(),
+            );
+        }
+        let out = self
+            .output
+            .forward(layer_norm(&self.norm_out, h, LAYER_NORM_EPSILON)); // [B, L, 3]
+        out * mask.unsqueeze_dim(2)
+    }
+}
+
+impl Denoiser<3> for CaDenoiser {
+    type Context = ProteinContext;
+
+    fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    fn predict(&self, x_t: Tensor<3>, t: Tensor<1>, context: &ProteinContext) -> Tensor<3> {
+        self.forward(x_t, t, context.mask.clone(), None)
+    }
+
+    fn self_conditioned(&self) -> bool {
+        self.self_conditioning
+    }
+
+    fn predict_with(
+        &self,
+        x_t: Tensor<3>,
+        t: Tensor<1>,
+        context: &ProteinContext,
+        previous: Option<Tensor<3>>,
+    ) -> Tensor<3> {
+        self.forward(x_t, t, context.mask.clone(), previous)
+    }
+}
