@@ -25,16 +25,20 @@ use crate::data::ImageSet;
 use crate::metrics::Gaussian;
 use crate::ImageError;
 
-/// Tensor names of the reference feature statistics inside a classifier checkpoint.
+/// Tensor name of the held-out features' mean `[dim]` inside a classifier checkpoint.
 pub const REFERENCE_MEAN: &str = "reference.mean";
+/// Tensor name of the held-out features' covariance `[dim, dim]`.
 pub const REFERENCE_COV: &str = "reference.cov";
 /// The held-out features themselves `[n, dim]`, for Fréchet floors at any sample size.
 pub const REFERENCE_FEATURES: &str = "reference.features";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// The `[classifier]` table: the CNN's widths.
 pub struct ClassifierConfig {
+    /// Output channels of the first 3×3 convolution.
     pub conv1: usize,
+    /// Output channels of the second 3×3 convolution.
     pub conv2: usize,
     /// Width of the penultimate (feature) layer.
     pub hidden: usize,
@@ -51,6 +55,7 @@ impl Default for ClassifierConfig {
 }
 
 impl ClassifierConfig {
+    /// Checks the widths are positive; errors name the setting.
     pub fn validate(&self) -> Result<(), CoreError> {
         if self.conv1 == 0 || self.conv2 == 0 || self.hidden == 0 {
             return Err(CoreError::setting(
@@ -81,6 +86,7 @@ impl ClassifierConfig {
     }
 }
 
+/// The CNN of the module docs; [`Classifier::features`] gives its penultimate layer.
 #[derive(Module, Debug)]
 pub struct Classifier {
     conv1: Conv2d,
@@ -110,31 +116,45 @@ impl Classifier {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifierStats {
+    /// Channels of the images it takes (1: grey).
     pub channels: usize,
+    /// Image height, in pixels.
     pub height: usize,
+    /// Image width, in pixels.
     pub width: usize,
+    /// Classes of its output layer (labels `0..num_classes`).
     pub num_classes: usize,
+    /// The data source's name ([`crate::data::DataSource::name`]).
     pub dataset: String,
+    /// Images it was trained on.
     pub train_images: usize,
+    /// Images held out from training: the accuracy and the reference statistics come from them.
     pub held_out_images: usize,
+    /// Share of the held-out images it labels correctly.
     pub held_out_accuracy: f64,
+    /// Width of the feature layer: the dimension of the Fréchet statistics.
     pub feature_dim: usize,
     /// Fréchet distance between the features of two disjoint halves of the held-out set:
     /// what real data scores against itself at that sample size.
     pub frechet_floor: f64,
+    /// Images in each half behind `frechet_floor`.
     pub frechet_floor_n: usize,
 }
 
 /// A classifier ready to score images, with the held-out feature statistics.
 pub struct LoadedClassifier {
+    /// The network.
     pub model: Classifier,
+    /// What the checkpoint records about its training.
     pub stats: ClassifierStats,
+    /// The Gaussian of all held-out images' features.
     pub reference: Gaussian,
     /// Penultimate features of the held-out images (checkpoints that store them).
     pub held_out_features: Option<Vec<Vec<f32>>>,
 }
 
 impl LoadedClassifier {
+    /// The `[C, H, W]` of the images it scores.
     pub fn shape(&self) -> [usize; 3] {
         [self.stats.channels, self.stats.height, self.stats.width]
     }
@@ -271,7 +291,9 @@ pub fn accuracy(model: &Classifier, set: &ImageSet, device: &Device) -> f64 {
 /// One line of the classifier's training log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassifierLog {
+    /// The step (1-based) the line was written after.
     pub step: u64,
+    /// Mean cross-entropy over the steps since the previous line.
     pub loss: f64,
 }
 

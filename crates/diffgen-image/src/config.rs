@@ -24,6 +24,7 @@ pub enum Task {
 /// Reads only the top-level `task` of a config (everything else is ignored here).
 #[derive(Debug, Deserialize)]
 pub struct TaskProbe {
+    /// The config's task (default: diffusion).
     #[serde(default)]
     pub task: Task,
 }
@@ -32,19 +33,27 @@ pub struct TaskProbe {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageConfig {
+    /// Must be [`Task::Diffusion`] (the default).
     #[serde(default)]
     pub task: Task,
+    /// Where the images come from and how many are held out.
     pub data: DataConfig,
+    /// The image shape and the UNet's architecture.
     pub model: UNetConfig,
+    /// The process (schedule or flow, objective).
     pub diffusion: DiffusionConfig,
+    /// The trainer's settings.
     pub training: TrainConfig,
+    /// Sampling settings stored with the model.
     #[serde(default)]
     pub sampling: SamplingConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The `[data]` table, of diffusion and classifier configs alike.
 pub struct DataConfig {
+    /// The image source.
     pub source: DataSource,
     /// Images used for training, from the start of the set; the rest is held out
     /// (validation loss, metrics). Default: 90 % (MNIST's test split: 9,000 / 1,000).
@@ -89,10 +98,12 @@ impl Default for SamplingConfig {
 }
 
 impl ImageConfig {
+    /// The `[C, H, W]` of the model's images.
     pub fn shape(&self) -> [usize; 3] {
         [self.model.channels, self.model.height, self.model.width]
     }
 
+    /// Checks every setting; errors name it.
     pub fn validate(&self) -> Result<(), CoreError> {
         if self.task != Task::Diffusion {
             return Err(CoreError::setting(
@@ -120,22 +131,33 @@ impl ImageConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifierFile {
+    /// Must be [`Task::Classifier`].
     pub task: Task,
+    /// The images and the held-out split (`label_dropout` is not used).
     pub data: DataConfig,
+    /// The CNN's widths.
     #[serde(default)]
     pub classifier: ClassifierConfig,
+    /// The optimiser's settings.
     pub training: ClassifierTraining,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The classifier's `[training]` table: AdamW without weight decay on cross-entropy, the
+/// rate decaying linearly to 10 % of `lr` over the steps.
 pub struct ClassifierTraining {
+    /// Optimiser steps.
     pub steps: u64,
+    /// Images per step.
     pub batch_size: usize,
+    /// Initial learning rate (default 1e-3).
     #[serde(default = "default_classifier_lr")]
     pub lr: f64,
+    /// Seed of the initial weights and the batch order.
     #[serde(default)]
     pub seed: u64,
+    /// Steps averaged into each line of the training log (default 50).
     #[serde(default = "default_log_every")]
     pub log_every: u64,
 }
@@ -149,6 +171,7 @@ fn default_log_every() -> u64 {
 }
 
 impl ClassifierFile {
+    /// Checks every setting; errors name it.
     pub fn validate(&self) -> Result<(), CoreError> {
         if self.task != Task::Classifier {
             return Err(CoreError::setting("task", "must be \"classifier\""));

@@ -22,21 +22,27 @@ pub enum DataSource {
     /// `t10k-labels-idx1-ubyte[.gz]` in `dir` (default `<data>/images/mnist`). Only the test
     /// split (10,000) ships offline: the first `train_size` (9,000) train, the rest is held out.
     Mnist {
+        /// The folder of the IDX files (relative paths: from the config's folder).
         #[serde(default)]
         dir: Option<PathBuf>,
     },
     /// scikit-learn's 8×8 digits, `digits.csv.gz` (default
     /// `<data>/images/sklearn_digits/digits.csv.gz`): 64 intensities 0..16, then the label.
     Digits {
+        /// The CSV file, gzipped or plain (relative paths: from the config's folder).
         #[serde(default)]
         path: Option<PathBuf>,
     },
     /// Every `.png`/`.jpg`/`.jpeg` in a folder (sorted by name), resized to the model's size
     /// and converted to its channels. Unlabelled.
-    Folder { path: PathBuf },
+    Folder {
+        /// The folder (relative paths: from the config's folder).
+        path: PathBuf,
+    },
 }
 
 impl DataSource {
+    /// Its name in messages and checkpoint stats: `mnist`, `digits` or `folder <path>`.
     pub fn name(&self) -> String {
         match self {
             DataSource::Mnist { .. } => "mnist".into(),
@@ -118,30 +124,40 @@ impl DataSource {
 /// Images in [−1, 1], row-major `[N, C, H, W]`, with optional labels.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageSet {
+    /// Channels per image (1: grey, 3: RGB).
     pub channels: usize,
+    /// Image height, in pixels.
     pub height: usize,
+    /// Image width, in pixels.
     pub width: usize,
+    /// Every image, flat `[N, C, H, W]`.
     pub pixels: Vec<f32>,
+    /// One per image (None: unlabelled); its length is the number of images.
     pub labels: Vec<Option<usize>>,
 }
 
 impl ImageSet {
+    /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether the set holds no images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
 
+    /// `[C, H, W]` of every image.
     pub fn shape(&self) -> [usize; 3] {
         [self.channels, self.height, self.width]
     }
 
+    /// Values per image: `C·H·W`.
     pub fn image_len(&self) -> usize {
         self.channels * self.height * self.width
     }
 
+    /// The pixels `[C, H, W]` of image `i` (panics when out of range).
     pub fn image(&self, i: usize) -> &[f32] {
         let n = self.image_len();
         &self.pixels[i * n..(i + 1) * n]
@@ -204,7 +220,8 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-/// An IDX file of unsigned bytes: its dimensions and payload. `dims` is the expected rank.
+/// An IDX file of unsigned bytes: its dimensions and payload. `rank` is the expected number
+/// of dimensions; errors name `path`.
 pub fn parse_idx(
     bytes: &[u8],
     rank: usize,
@@ -326,6 +343,8 @@ pub fn read_digits_csv(path: &Path) -> Result<ImageSet, ImageError> {
     parse_digits_csv(&text, path)
 }
 
+/// The text of a digits CSV (see [`read_digits_csv`]); blank lines are skipped, and `path`
+/// only names the file in errors, with the 1-based line.
 pub fn parse_digits_csv(text: &str, path: &Path) -> Result<ImageSet, ImageError> {
     let mut set = ImageSet {
         channels: 1,
@@ -446,7 +465,10 @@ pub fn read_folder(dir: &Path, shape: [usize; 3]) -> Result<ImageSet, ImageError
 
 /// Images ready for the trainer, with label dropout for classifier-free guidance.
 pub struct ImageData {
+    /// The images and their labels.
     pub set: ImageSet,
+    /// Classes of a conditional model, whose null label is `num_classes` (0: unconditional,
+    /// no labels are passed).
     pub num_classes: usize,
     /// Share of labels replaced by the null label per batch.
     pub label_dropout: f64,

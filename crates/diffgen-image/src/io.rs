@@ -29,15 +29,19 @@ pub fn to_u8(v: f32) -> u8 {
 /// Images `[N, C, H, W]` (flat, in [−1, 1]) of one shape.
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
+    /// Every image, flat `[N, C, H, W]`.
     pub pixels: &'a [f32],
+    /// `[C, H, W]` of each image.
     pub shape: [usize; 3],
 }
 
 impl Batch<'_> {
+    /// Number of images.
     pub fn len(&self) -> usize {
         self.pixels.len() / self.shape.iter().product::<usize>().max(1)
     }
 
+    /// Whether it holds no images.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -46,9 +50,13 @@ impl Batch<'_> {
 /// An 8-bit raster, grey (1 channel) or RGB (3, interleaved).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Raster {
+    /// Width, in pixels.
     pub width: usize,
+    /// Height, in pixels.
     pub height: usize,
+    /// 1 (grey) or 3 (RGB).
     pub channels: usize,
+    /// Row-major pixels with the channels interleaved: `height·width·channels` bytes.
     pub data: Vec<u8>,
 }
 
@@ -87,8 +95,9 @@ pub struct GridLayout {
     pub cols: usize,
     /// Rows.
     pub rows: usize,
-    /// The raster's size in pixels.
+    /// The raster's width, in pixels.
     pub width: usize,
+    /// The raster's height, in pixels.
     pub height: usize,
 }
 

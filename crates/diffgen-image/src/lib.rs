@@ -9,6 +9,8 @@
 //! Fréchet distance ([`classifier`], [`metrics`]); its verdict on every image goes to
 //! `samples.verdicts.jsonl`, which the run's page shows beside each image ([`page`]).
 
+#![warn(missing_docs)]
+
 pub mod classifier;
 pub mod config;
 pub mod data;
@@ -50,6 +52,7 @@ use unet::{ImageContext, UNet};
 /// The registration: one line in the CLI's registry names it.
 pub static MODALITY: Registered<ImagePipeline, 4> = Registered(ImagePipeline);
 
+/// The modality's name: `--modality image`, and the `modality` its checkpoints record.
 pub const NAME: &str = "image";
 
 /// The bundled diffusion model (see the crate README for what it was trained on). The
@@ -104,20 +107,37 @@ static INFO: ModalityInfo = ModalityInfo {
     ],
 };
 
+/// The image modality's errors; messages name the file (and line) where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    /// Reading or writing the named file or folder failed.
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
+    /// A file that cannot be read or written in its format: a damaged gzip stream, a bad IDX
+    /// header, an image that does not decode or fits no grid of the model's size, a failed
+    /// PNG or GIF encoding, ….
     #[error("{path}: {reason}")]
-    Format { path: PathBuf, reason: String },
-    #[error("{path}, line {line}: {reason}")]
-    Parse {
+    Format {
+        /// The file.
         path: PathBuf,
-        line: usize,
+        /// What is wrong with it.
         reason: String,
     },
+    /// A bad line of a text file.
+    #[error("{path}, line {line}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The line, 1-based.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Data that cannot serve the request: no data root, unlabelled images for a conditional
+    /// model, too few held-out images, ….
     #[error("{0}")]
     Data(String),
+    /// An error of the core: settings, checkpoints, training.
     #[error(transparent)]
     Core(#[from] CoreError),
 }
@@ -126,9 +146,13 @@ pub enum ImageError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageStats {
+    /// Classes the model is conditioned on (0: unconditional).
     pub num_classes: usize,
+    /// The data source's name ([`data::DataSource::name`]).
     pub dataset: String,
+    /// Images it was trained on.
     pub train_images: usize,
+    /// Images held out for the validation loss.
     pub held_out_images: usize,
 }
 
@@ -210,7 +234,9 @@ pub fn class_of(index: usize, class: Option<usize>, num_classes: usize) -> Optio
 /// Classifier scores of a set of samples.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scores {
+    /// Images scored.
     pub samples: usize,
+    /// The classifier's label of each image.
     pub predicted: Vec<usize>,
     /// The classifier's softmax probability of each predicted class.
     pub confidence: Vec<f64>,
@@ -218,10 +244,15 @@ pub struct Scores {
     pub share_requested: Option<f64>,
     /// Fréchet distance of the samples' features to the held-out reference.
     pub frechet: Option<f64>,
+    /// What held-out real images score against the same reference at this sample size
+    /// ([`LoadedClassifier::floor_at`]): the value to read `frechet` against.
     pub frechet_floor: f64,
+    /// Held-out images per set behind `frechet_floor`: the sample count, capped at half the
+    /// held-out set.
     pub frechet_floor_n: usize,
     /// Size of the held-out half the floor compares against.
     pub reference_half: usize,
+    /// Width of the classifier features the Fréchet distances use.
     pub feature_dim: usize,
     /// How many samples the classifier puts in each class.
     pub histogram: Vec<usize>,
@@ -308,19 +339,32 @@ fn default_nrow(n: usize, num_classes: usize, class: Option<usize>) -> usize {
 /// The summary written beside a grid (`<stem>.json`), which `eval` reads for the classes.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SampleSummary {
+    /// The checkpoint's path, or `bundled`.
     pub model: String,
+    /// The sampler's name (DDPM unless another was asked for).
     pub sampler: String,
+    /// Sampler steps asked for (None: the sampler's default).
     pub steps: Option<usize>,
+    /// Classifier-free guidance scale asked for (None: no guidance).
     pub guidance: Option<f64>,
+    /// The run's seed.
     pub seed: u64,
+    /// `[C, H, W]` of each image.
     pub shape: [usize; 3],
+    /// Images per grid row.
     pub nrow: usize,
+    /// The global sample index of each image, in grid order.
     pub indices: Vec<usize>,
+    /// The class each image was conditioned on (None: unconditional).
     pub classes: Vec<Option<usize>>,
+    /// The sampler step (1-based) of each GIF frame; empty without a GIF.
     #[serde(default)]
     pub gif_steps: Vec<usize>,
+    /// The classifier's label of each image, when the run scored them.
     #[serde(default)]
     pub predicted: Option<Vec<usize>>,
+    /// The run's scores by name (`share_requested`, `frechet`, `frechet_floor`,
+    /// `frechet_floor_n`); empty when unscored.
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
 }

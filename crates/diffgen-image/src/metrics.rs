@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 /// Mean and covariance of a feature set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gaussian {
+    /// Feature dimension.
     pub dim: usize,
     /// Number of feature vectors it was fitted to.
     pub n: usize,
+    /// Mean feature vector, `[dim]`.
     pub mean: Vec<f64>,
     /// Row-major `dim × dim`.
     pub cov: Vec<f64>,

@@ -8,6 +8,7 @@ use diffgen_core::NoiseSpace;
 
 use crate::unet::ImageContext;
 
+/// The image modality's noise space: standard Gaussian noise on every pixel.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PixelSpace {
     /// Clamp x̂₀ to [−1, 1] in the samplers (training is unaffected).
@@ -15,6 +16,7 @@ pub struct PixelSpace {
 }
 
 impl PixelSpace {
+    /// A space that clamps x̂₀ in the samplers when `clamp_x0` is set.
     pub fn new(clamp_x0: bool) -> Self {
         Self { clamp_x0 }
     }

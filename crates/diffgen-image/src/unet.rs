@@ -36,6 +36,7 @@ pub use diffgen_nn::sinusoidal_embedding;
 /// the null label (unconditional).
 #[derive(Debug, Clone)]
 pub struct ImageContext {
+    /// `[B]` class indices, or None for unconditional models.
     pub labels: Option<Tensor<1, Int>>,
 }
 
@@ -48,7 +49,9 @@ pub const MAX_SIDE: usize = 4096;
 pub struct UNetConfig {
     /// 1 (grey) or 3 (RGB).
     pub channels: usize,
+    /// Image height, in pixels (at most [`MAX_SIDE`]).
     pub height: usize,
+    /// Image width, in pixels (at most [`MAX_SIDE`]).
     pub width: usize,
     /// Output channels per resolution level (course: [64, 128, 128]).
     pub block_out_channels: Vec<usize>,
@@ -89,10 +92,12 @@ pub fn group_count(channels: usize, max: usize) -> usize {
 }
 
 impl UNetConfig {
+    /// Resolution levels: one per entry of `block_out_channels`.
     pub fn levels(&self) -> usize {
         self.block_out_channels.len()
     }
 
+    /// Whether each level has self-attention: `attention`, else every level but the first.
     pub fn attention_flags(&self) -> Vec<bool> {
         self.attention
             .clone()
@@ -104,6 +109,7 @@ impl UNetConfig {
         1 << self.levels().saturating_sub(1)
     }
 
+    /// Checks the shape and the architecture; errors name the setting.
     pub fn validate(&self) -> Result<(), CoreError> {
         if !matches!(self.channels, 1 | 3) {
             return Err(CoreError::setting(
@@ -324,6 +330,8 @@ pub struct AttentionBlock {
 }
 
 impl AttentionBlock {
+    /// `heads` heads of `channels / heads` channels each, after a GroupNorm of at most
+    /// `groups` groups ([`group_count`]).
     pub fn new(channels: usize, heads: usize, groups: usize, device: &Device) -> Self {
         let lin = || LinearConfig::new(channels, channels).init(device);
         Self {
@@ -359,6 +367,8 @@ impl AttentionBlock {
     }
 }
 
+/// One level of the down path: residual blocks (each followed by attention on levels that
+/// have it), then a stride-2 3×3 convolution on every level but the last.
 #[derive(Module, Debug)]
 pub struct DownLevel {
     resnets: Vec<ResnetBlock>,
@@ -366,6 +376,9 @@ pub struct DownLevel {
     downsample: Option<Conv2d>,
 }
 
+/// One level of the up path: residual blocks on the state concatenated with a skip (each
+/// followed by attention on levels that have it), then nearest ×2 upsampling and a 3×3
+/// convolution on every level but level 0.
 #[derive(Module, Debug)]
 pub struct UpLevel {
     resnets: Vec<ResnetBlock>,
@@ -373,6 +386,8 @@ pub struct UpLevel {
     upsample: Option<Conv2d>,
 }
 
+/// The image modality's denoiser (see the module docs): `[B, C, H, W]` and times in, the
+/// objective's target (the noise, for the course) out. Built by [`UNetConfig::init`].
 #[derive(Module, Debug)]
 pub struct UNet {
     conv_in: Conv2d,
@@ -418,6 +433,7 @@ fn pad_to_multiple(x: Tensor<4>, m: usize) -> Tensor<4> {
 }
 
 impl UNet {
+    /// Classes of its label embedding (0: unconditional).
     pub fn num_classes(&self) -> usize {
         self.num_classes
     }

@@ -16,7 +16,8 @@ fn key(a: u8, b: u8) -> (u8, u8) {
     (a.min(b), a.max(b))
 }
 
-/// Typical single-bond length in pm.
+/// Typical single-bond length between elements `a` and `b` (atomic numbers), in pm; None
+/// for a pair outside the table (no bond).
 pub fn single_length(a: u8, b: u8) -> Option<f64> {
     Some(match key(a, b) {
         (1, 1) => 74.0,
@@ -38,6 +39,8 @@ pub fn single_length(a: u8, b: u8) -> Option<f64> {
     })
 }
 
+/// Typical double-bond length between elements `a` and `b`, in pm; None where the table has
+/// no double bond for the pair.
 pub fn double_length(a: u8, b: u8) -> Option<f64> {
     Some(match key(a, b) {
         (6, 6) => 134.0,
@@ -50,6 +53,8 @@ pub fn double_length(a: u8, b: u8) -> Option<f64> {
     })
 }
 
+/// Typical triple-bond length between elements `a` and `b`, in pm; None where the table has
+/// no triple bond for the pair.
 pub fn triple_length(a: u8, b: u8) -> Option<f64> {
     Some(match key(a, b) {
         (6, 6) => 120.0,
@@ -121,6 +126,7 @@ pub fn perceive_bonds(molecule: &Molecule) -> Vec<(usize, usize, u8)> {
     bonds
 }
 
+/// The graph of `molecule` with `bonds` `(i, j, order)`: node `i` is atom `i`.
 pub fn graph(molecule: &Molecule, bonds: &[(usize, usize, u8)]) -> MolGraph {
     let mut g = MolGraph::with_capacity(molecule.len(), bonds.len());
     for &z in &molecule.atoms {

@@ -13,8 +13,12 @@ use crate::joint::JointConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// A molecule config file: `[data]`, `[encoding]`, `[model]` or `[joint]`, `[diffusion]`,
+/// `[training]`.
 pub struct MoleculeConfig {
+    /// Where the molecules come from.
     pub data: MoleculeDataConfig,
+    /// The elements and how atoms become features.
     pub encoding: Encoding,
     /// EDM's EGNN (used unless `joint` is given).
     pub model: EgnnConfig,
@@ -22,13 +26,17 @@ pub struct MoleculeConfig {
     /// (`crate::joint`); `model` is then ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joint: Option<JointConfig>,
+    /// The process: ε objective for EDM's EGNN, clean-state (`sample`) for the joint model.
     pub diffusion: DiffusionConfig,
+    /// The trainer's settings.
     pub training: TrainConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The `[data]` table.
 pub struct MoleculeDataConfig {
+    /// The molecule files.
     pub source: MoleculeSource,
     /// Train on the first molecules of the (shuffled-by-seed) training set only.
     #[serde(default)]
@@ -44,17 +52,21 @@ fn default_valid() -> usize {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+/// Where training molecules come from (`[data] source = { kind = … }`).
 pub enum MoleculeSource {
     /// `<data root>/qm9/qm9_{train,valid}.xyz.gz`: QM9 with EDM's split.
     Qm9,
     /// Your own (multi-)XYZ files (gzip allowed); paths relative to the config file.
     Xyz {
+        /// The training molecules.
         train: PathBuf,
+        /// The validation molecules (None: the last tenth of `train`'s file).
         valid: Option<PathBuf>,
     },
 }
 
 impl MoleculeConfig {
+    /// Checks every setting, and that the objective fits the model; errors name the setting.
     pub fn validate(&self) -> Result<(), CoreError> {
         self.training.validate()?;
         if self.model.layers == 0 || self.model.hidden == 0 {

@@ -18,6 +18,7 @@ use crate::xyz::Molecule;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Encoding {
+    /// The elements of the one-hot channels.
     pub elements: Vocabulary,
     /// Divisors of positions, one-hot and atomic number (EDM: [1, 4, 10]).
     #[serde(default = "default_factors")]
@@ -36,6 +37,7 @@ fn yes() -> bool {
 }
 
 impl Encoding {
+    /// EDM's QM9 encoding: H, C, N, O, F, factors [1, 4, 10], with Z.
     pub fn qm9() -> Self {
         Self {
             elements: Vocabulary::qm9(),
@@ -49,6 +51,7 @@ impl Encoding {
         self.elements.len() + usize::from(self.include_charges)
     }
 
+    /// Channels of a state row: 3 coordinates and the features.
     pub fn channels(&self) -> usize {
         3 + self.features()
     }
@@ -119,6 +122,7 @@ pub struct MoleculeStats {
     pub atom_counts: BTreeMap<usize, u64>,
     /// Histogram of perceived bond lengths, 0.01 Å bins from 0.5 Å.
     pub bond_lengths: Vec<u64>,
+    /// `qm9`, or the path of the training XYZ file.
     pub dataset: String,
     /// The class frequencies of a joint model's training data (its marginal priors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,11 +201,16 @@ impl TryFrom<StoredStats> for MoleculeStats {
     }
 }
 
+/// Lower edge of the first bin of [`MoleculeStats::bond_lengths`], in Å.
 pub const BOND_BIN_START: f64 = 0.5;
+/// Width of a bond-length bin, in Å.
 pub const BOND_BIN_WIDTH: f64 = 0.01;
+/// Bond-length bins (0.5 Å to 2.0 Å); longer or shorter bonds are not counted.
 pub const BOND_BINS: usize = 150;
 
 impl MoleculeStats {
+    /// The atom-count histogram of `molecules` and the bond-length histogram of an evenly
+    /// spaced 5,000 to 10,000 of them (all, when fewer than 10,000); no joint statistics.
     pub fn from_molecules(molecules: &[Molecule], dataset: &str) -> Self {
         let mut atom_counts = BTreeMap::new();
         for m in molecules {
@@ -240,6 +249,8 @@ impl MoleculeStats {
     }
 }
 
+/// Histogram of the lengths of EDM-perceived bonds ([`crate::bonds::perceive_bonds`]) in
+/// [`BOND_BINS`] bins of [`BOND_BIN_WIDTH`] from [`BOND_BIN_START`].
 pub fn bond_length_histogram<'a>(molecules: impl Iterator<Item = &'a Molecule>) -> Vec<u64> {
     let mut bins = vec![0u64; BOND_BINS];
     for m in molecules {
@@ -385,6 +396,8 @@ pub fn joint_frequencies(molecules: &[JointMolecule], types: usize, skipped: usi
 }
 
 impl MoleculeData {
+    /// EDM's model's training molecules, encoded; errors name the molecule (1-based) that
+    /// does not encode.
     pub fn new(molecules: &[Molecule], encoding: &Encoding) -> Result<Self, String> {
         let mut rows = Vec::with_capacity(molecules.len());
         for (i, m) in molecules.iter().enumerate() {

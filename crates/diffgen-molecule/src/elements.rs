@@ -18,6 +18,7 @@ pub fn atomic_number(symbol: &str) -> Option<u8> {
         .map(|z| z as u8)
 }
 
+/// The symbol of atomic number `z`: `X` beyond iodine (53), empty for 0.
 pub fn symbol(z: u8) -> &'static str {
     SYMBOLS.get(z as usize).copied().unwrap_or("X")
 }
@@ -37,10 +38,12 @@ impl Vocabulary {
         }
     }
 
+    /// Number of elements: the width of the one-hot.
     pub fn len(&self) -> usize {
         self.numbers.len()
     }
 
+    /// Whether it has no element (a vocabulary read from a config never is).
     pub fn is_empty(&self) -> bool {
         self.numbers.is_empty()
     }
@@ -50,14 +53,17 @@ impl Vocabulary {
         self.numbers.iter().position(|&n| n == z)
     }
 
+    /// The atomic number at one-hot index `index` (panics when out of range).
     pub fn number(&self, index: usize) -> u8 {
         self.numbers[index]
     }
 
+    /// The atomic numbers, in one-hot order.
     pub fn numbers(&self) -> &[u8] {
         &self.numbers
     }
 
+    /// The element symbols, in one-hot order.
     pub fn symbols(&self) -> Vec<&'static str> {
         self.numbers.iter().map(|&z| symbol(z)).collect()
     }

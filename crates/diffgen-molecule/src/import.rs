@@ -35,9 +35,11 @@ pub fn edm_key(path: &str) -> String {
 
 /// The EGNN shape of an EDM state dict, and its tensors as f32 by EDM name.
 pub struct EdmWeights {
+    /// Layers and width as the tensors say; EDM's QM9 constants (15, 1, 1) for the rest.
     pub config: EgnnConfig,
     /// Node features besides coordinates (QM9 with charges: 6).
     pub features: usize,
+    /// Every tensor of the file, by EDM's name (`dynamics.egnn.…`, see [`edm_key`]).
     pub tensors: BTreeMap<String, StoredTensor>,
 }
 
@@ -90,6 +92,8 @@ pub fn read_tensors(bytes: &[u8], origin: &Path) -> Result<BTreeMap<String, Stor
     Ok(tensors)
 }
 
+/// An EDM EGNN state dict from safetensors bytes: the layer count and width are read from
+/// the tensors, whose shapes are checked against them; errors name `origin`.
 pub fn read_edm_safetensors(bytes: &[u8], origin: &Path) -> Result<EdmWeights, String> {
     let tensors = read_tensors(bytes, origin)?;
     let embedding = tensors

@@ -6,6 +6,8 @@
 //! EDM's tables) and PDB files, with EDM's stability and built-in validity, uniqueness and
 //! novelty.
 
+#![warn(missing_docs)]
+
 pub mod bonds;
 pub mod config;
 pub mod data;
@@ -60,6 +62,7 @@ static COMMANDS: &[ModalityCommand] = &[ModalityCommand {
     run: import::import_edm_command,
 }];
 
+/// The modality's name: `--modality molecule`, and the `modality` its checkpoints record.
 pub const NAME: &str = "molecule";
 
 /// The bundled default: the joint model's best-validation EMA weights from the CPU campaign
@@ -102,16 +105,23 @@ static INFO: ModalityInfo = ModalityInfo {
     }],
 };
 
+/// The molecule modality's errors; the file readers' name the file and line.
 #[derive(Debug, thiserror::Error)]
 pub enum MoleculeError {
+    /// An error of the core: settings, checkpoints, training.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// An XYZ file that cannot be read.
     #[error(transparent)]
     Xyz(#[from] xyz::XyzError),
+    /// An SDF file that cannot be read.
     #[error(transparent)]
     Sdf(#[from] sdf::SdfError),
+    /// A PDB file that cannot be read.
     #[error(transparent)]
     Pdb(#[from] pdb::PdbError),
+    /// Missing or unusable data: no data root, no QM9 files, a molecule the encoding lacks
+    /// an element for, EDM weights of the wrong layout, ….
     #[error("{0}")]
     Data(String),
 }

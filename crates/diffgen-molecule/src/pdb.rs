@@ -15,8 +15,11 @@ use crate::xyz::Molecule;
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{}: {message}", line.map_or(String::new(), |l| format!(":{l}")))]
 pub struct PdbError {
+    /// The file's path, as displayed.
     pub file: String,
+    /// The 1-based line (None: the file as a whole).
     pub line: Option<usize>,
+    /// What is wrong.
     pub message: String,
 }
 

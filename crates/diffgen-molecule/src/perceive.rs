@@ -46,7 +46,9 @@ pub const STEP_LIMIT: u64 = 5_000_000;
 /// One allowed state of an atom: its formal charge and the bond-order sum it then has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct State {
+    /// Formal charge.
     pub charge: i8,
+    /// Bond-order sum.
     pub valence: u8,
 }
 
@@ -127,23 +129,61 @@ impl Default for PerceiveOptions {
     }
 }
 
+/// Why a molecule's bonds and charges cannot be perceived; atom indices are 0-based.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PerceiveError {
+    /// An element outside H, C, N, O, F.
     #[error("atom {index} is {symbol}: bond perception supports H, C, N, O and F")]
-    UnsupportedElement { index: usize, symbol: &'static str },
+    UnsupportedElement {
+        /// The atom.
+        index: usize,
+        /// Its element.
+        symbol: &'static str,
+    },
+    /// A hydrogen with no atom within `tolerance × (r_a + r_b)`.
     #[error("hydrogen {index} has no atom within bonding distance")]
-    IsolatedHydrogen { index: usize },
+    IsolatedHydrogen {
+        /// The hydrogen.
+        index: usize,
+    },
     /// No assignment exists; `atoms` are the ones that cannot be satisfied (0-based).
     #[error("no bond orders and charges satisfy every valence: {detail}")]
-    NoAssignment { atoms: Vec<usize>, detail: String },
+    NoAssignment {
+        /// The atoms (0-based).
+        atoms: Vec<usize>,
+        /// Why, atom by atom or fragment by fragment (`C3 has 5 bonds`).
+        detail: String,
+    },
+    /// Every valence can be satisfied, but no assignment has the requested net charge.
     #[error("every valence can be satisfied, but not with a net charge of {net_charge}")]
-    NetCharge { net_charge: i32 },
+    NetCharge {
+        /// The requested net charge.
+        net_charge: i32,
+    },
+    /// The search passed [`STEP_LIMIT`] steps.
     #[error("the search for bond orders took more than {STEP_LIMIT} steps ({atoms} atoms)")]
-    TooLarge { atoms: usize },
+    TooLarge {
+        /// The molecule's atom count.
+        atoms: usize,
+    },
+    /// The molecule has not one position per atom.
     #[error("{atoms} atoms but {positions} positions")]
-    Positions { atoms: usize, positions: usize },
+    Positions {
+        /// Atom count.
+        atoms: usize,
+        /// Position count.
+        positions: usize,
+    },
+    /// A bond given to [`assign`] joins an atom to itself or names an atom that does not exist.
     #[error("bond {i}–{j} does not join two different atoms of the {atoms}")]
-    InvalidBond { i: usize, j: usize, atoms: usize },
+    InvalidBond {
+        /// Its first atom.
+        i: usize,
+        /// Its second atom.
+        j: usize,
+        /// The molecule's atom count.
+        atoms: usize,
+    },
 }
 
 /// [`perceive_with`] with the default tolerance and a net charge of 0.

@@ -126,9 +126,13 @@ pub fn to_sdf_record(molecule: &Molecule, contents: &SdfContents<'_>) -> String 
 #[derive(Debug, thiserror::Error)]
 #[error("{}", self.describe())]
 pub struct SdfError {
+    /// The file.
     pub path: PathBuf,
+    /// The record, 1-based (0: the file as a whole).
     pub record: usize,
+    /// The line of the file, 1-based (not shown when `record` is 0).
     pub line: usize,
+    /// What is wrong.
     pub reason: String,
 }
 

@@ -15,9 +15,13 @@ use crate::elements::atomic_number;
 /// A bond as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmilesBond {
+    /// `-`, `/`, `\`, or no symbol between atoms that are not both aromatic.
     Single,
+    /// `=`.
     Double,
+    /// `#`.
     Triple,
+    /// `:`, or no symbol between two aromatic atoms.
     Aromatic,
 }
 
@@ -38,10 +42,14 @@ impl SmilesBond {
     }
 }
 
+/// An atom as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SmilesAtom {
+    /// Atomic number.
     pub element: u8,
+    /// Written in lower case (`c`, `[nH]`).
     pub aromatic: bool,
+    /// Formal charge (bracket atoms only; 0 otherwise).
     pub charge: i8,
     /// Implicit or bracket hydrogens (not counting `[H]` atoms written as atoms).
     pub hydrogens: u8,
@@ -50,7 +58,9 @@ pub struct SmilesAtom {
 /// A parsed SMILES: atoms in the order written and bonds `(i, j, bond)` with i < j.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Smiles {
+    /// The atoms; hydrogens written as atoms (`[H]`) are among them.
     pub atoms: Vec<SmilesAtom>,
+    /// `(i, j, bond)` with i < j, indices into `atoms`.
     pub bonds: Vec<(usize, usize, SmilesBond)>,
 }
 
@@ -58,8 +68,11 @@ pub struct Smiles {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("SMILES `{smiles}`, character {position}: {reason}")]
 pub struct SmilesError {
+    /// The whole SMILES.
     pub smiles: String,
+    /// The 1-based character it fails at.
     pub position: usize,
+    /// What is wrong there.
     pub reason: String,
 }
 

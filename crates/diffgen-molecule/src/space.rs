@@ -16,7 +16,9 @@ use crate::joint::{bond_block, unblock_bonds, JointShape, BOND_CLASSES};
 /// A padded batch's masks and atom counts.
 #[derive(Debug, Clone)]
 pub struct MolContext {
+    /// Node and edge masks of the padded batch, with the fused kernel's pairs.
     pub masks: GraphMasks,
+    /// Real atoms of each molecule, `[B]`.
     pub counts: Vec<usize>,
 }
 
@@ -46,6 +48,7 @@ impl MolContext {
         }
     }
 
+    /// N, the padded atoms per molecule.
     pub fn max_atoms(&self) -> usize {
         self.masks.node.dims()[1]
     }
@@ -121,42 +124,7 @@ impl NoiseSpace<3> for MoleculeSpace {
     /// rotation minimising Σ|R·ε_i − x_i|² over real atoms), the rotational half of
     /// equivariant optimal transport; the rest of the state is left as drawn.
     fn align_prior(&self, noise: Tensor<3>, x0: &Tensor<3>, context: &MolContext) -> Tensor<3> {
-        let [b, n, c] = noise.dims();
-        let device = noise.device();
-        let mut e = diffgen_core::tensor_util::to_vec(noise);
-        let x = diffgen_core::tensor_util::to_vec(x0.clone());
-        for (m, &count) in context.counts.iter().enumerate() {
-            let at = |i: usize, k: usize| (m * n + i) * c + k;
-            let mut h = nalgebra::Matrix3::<f64>::zeros();
-            for i in 0..count {
-                for r in 0..3 {
-                    for col in 0..3 {
-                        h[(r, col)] += e[at(i, r)] as f64 * x[at(i, col)] as f64;
-                    }
-                }
-            }
-            let svd = h.svd(true, true);
-            let (Some(u), Some(v_t)) = (svd.u, svd.v_t) else {
-                continue;
-            };
-            let v = v_t.transpose();
-            let d = (v * u.transpose()).determinant().signum();
-            let rotation = v
-                * nalgebra::Matrix3::from_diagonal(&nalgebra::Vector3::new(1.0, 1.0, d))
-                * u.transpose();
-            for i in 0..count {
-                let p = nalgebra::Vector3::new(
-                    e[at(i, 0)] as f64,
-                    e[at(i, 1)] as f64,
-                    e[at(i, 2)] as f64,
-                );
-                let q = rotation * p;
-                for k in 0..3 {
-                    e[at(i, k)] = q[k] as f32;
-                }
-            }
-        }
-        diffgen_core::tensor_util::tensor_from_vec(e, [b, n, c], &device)
+        diffgen_core::space::rotate_noise_onto(noise, x0, &context.counts)
     }
 
     /// A joint state's parts, each averaged over its own real entries: positions over real

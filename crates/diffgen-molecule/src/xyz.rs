@@ -10,17 +10,21 @@ use crate::elements::{atomic_number, symbol};
 /// One molecule: atomic numbers and positions in Å.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Molecule {
+    /// Atomic number of every atom.
     pub atoms: Vec<u8>,
+    /// Position of every atom, in Å.
     pub positions: Vec<[f64; 3]>,
     /// The comment line (QM9: `gdb <idx>` and the properties).
     pub comment: String,
 }
 
 impl Molecule {
+    /// Number of atoms.
     pub fn len(&self) -> usize {
         self.atoms.len()
     }
 
+    /// Whether it has no atoms.
     pub fn is_empty(&self) -> bool {
         self.atoms.is_empty()
     }
@@ -37,6 +41,7 @@ impl Molecule {
         c
     }
 
+    /// The molecule moved so that its [`centroid`](Self::centroid) is the origin.
     pub fn centered(mut self) -> Self {
         let c = self.centroid();
         for p in &mut self.positions {
@@ -72,24 +77,36 @@ impl Molecule {
     }
 }
 
+/// An XYZ file that cannot be read; messages name the file (and frame and line).
 #[derive(Debug, thiserror::Error)]
 pub enum XyzError {
+    /// Reading the file failed, or its gzip stream or UTF-8 text is damaged.
     #[error("{path}: {error}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What failed.
         // Part of the message; not named `source`, so not repeated by error chains.
         error: std::io::Error,
     },
+    /// A frame that does not parse.
     #[error("{path}, frame {frame}, line {line}: {reason}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// The frame, 1-based.
         frame: usize,
+        /// The line, 1-based.
         line: usize,
+        /// What is wrong there.
         reason: String,
     },
     /// The file holds no frame at all (empty, or only blank lines).
     #[error("{path}: no molecules")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// Reads a (multi-)XYZ file, gunzipping `*.gz`.

@@ -12,13 +12,21 @@ use rayon::prelude::*;
 /// The sizes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvShape {
+    /// Images (B).
     pub batch: usize,
+    /// Input channels.
     pub cin: usize,
+    /// Input height, in pixels.
     pub height: usize,
+    /// Input width, in pixels.
     pub width: usize,
+    /// Output channels.
     pub cout: usize,
+    /// Kernel size `[kh, kw]`.
     pub kernel: [usize; 2],
+    /// Stride `[y, x]`.
     pub stride: [usize; 2],
+    /// Zero padding `[y, x]`, the same on both sides.
     pub padding: [usize; 2],
 }
 

@@ -13,11 +13,15 @@ use rayon::prelude::*;
 /// The sizes and settings of one normalisation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NormShape {
+    /// Images (B).
     pub batch: usize,
+    /// Channels (C).
     pub channels: usize,
     /// H·W.
     pub pixels: usize,
+    /// Groups (G); they must divide C.
     pub groups: usize,
+    /// Added to the variance.
     pub epsilon: f32,
     /// Apply SiLU after the affine map.
     pub silu: bool,

@@ -35,18 +35,25 @@ use group_norm::NormShape;
 /// Strides and (symmetric) padding of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvSpec {
+    /// Stride `[y, x]`.
     pub stride: [usize; 2],
+    /// Zero padding `[y, x]`, the same on both sides.
     pub padding: [usize; 2],
 }
 
 /// Groups, ε and whether SiLU follows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NormSpec {
+    /// Channel groups; they must divide the channels.
     pub groups: usize,
+    /// Added to the variance.
     pub epsilon: f32,
+    /// Apply SiLU after the affine map.
     pub silu: bool,
 }
 
+/// The kernels as a burn backend extension: Flex runs them forward, Autodiff over Flex adds
+/// their hand-written backward passes. Call them through [`conv2d`] and [`group_norm()`].
 #[backend_extension(Flex, Autodiff)]
 pub trait ImageKernelOps: Backend {
     /// `x` `[B, Cin, H, W]`, `weight` `[Cout, Cin, kh, kw]`, `bias` `[Cout]`.

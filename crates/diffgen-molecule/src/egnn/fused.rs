@@ -25,30 +25,47 @@ use super::pair_kernel::{self, Head, NodeInputs, PairFeatures, PairGraph, PairPa
 /// `pair_weight` `[F, H]` (`[1, 1]` placeholders when the spec says there are none).
 #[derive(ExtensionType)]
 pub struct PairInputs<B: Backend> {
+    /// `h·W_i + b1`, the first layer's per-node product for atom i.
     pub p: FloatTensor<B>,
+    /// `h·W_j`, the first layer's per-node product for atom j.
     pub q: FloatTensor<B>,
+    /// The block's input coordinates.
     pub x: FloatTensor<B>,
+    /// The network's input coordinates.
     pub x0: FloatTensor<B>,
+    /// First-layer weight of `r_ij`.
     pub w_r: FloatTensor<B>,
+    /// First-layer weight of `d_ij`.
     pub w_d: FloatTensor<B>,
+    /// Second-layer weight.
     pub w2: FloatTensor<B>,
+    /// Second-layer bias.
     pub b2: FloatTensor<B>,
+    /// The head's weight.
     pub head_w: FloatTensor<B>,
+    /// The head's bias.
     pub head_b: FloatTensor<B>,
+    /// Pair features, or a placeholder.
     pub pair: FloatTensor<B>,
+    /// Their projection into the first layer, or a placeholder.
     pub pair_weight: FloatTensor<B>,
 }
 
 /// The non-tensor half of a call: the graph and the head.
 #[derive(Debug, Clone)]
 pub struct PairSpec {
+    /// The batch's real pairs and their cut into chunks.
     pub graph: Arc<PairGraph>,
+    /// What the MLP's output feeds.
     pub head: Head,
+    /// ν, dividing the neighbour sums (EDM's `normalization_factor`).
     pub normalization: f32,
     /// Whether `pair` and `pair_weight` hold pair features (else they are placeholders).
     pub pair: bool,
 }
 
+/// The pair kernel as a burn backend extension: Flex runs [`pair_kernel::forward`], autodiff
+/// over Flex adds [`pair_kernel::backward`]. Call it through [`pair_messages`].
 #[backend_extension(Flex, Autodiff)]
 pub trait PairMessageOps: Backend {
     /// Neighbour sums `[rows, width]` of the pair MLP (see [`pair_kernel`]).

@@ -28,6 +28,7 @@ use diffgen_core::kernels::runs_fused;
 use diffgen_core::tensor_util::to_vec;
 use pair_kernel::{Head, PairGraph};
 
+/// The `[model]` table: the size and constants of EDM's EGNN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EgnnConfig {
@@ -80,6 +81,7 @@ impl EgnnConfig {
 /// the joint model's x̂_0-network on a product state (`crate::joint`).
 #[derive(Module, Debug)]
 pub struct EgnnDynamics {
+    /// The network proper (EDM's `dynamics.egnn`).
     pub egnn: Egnn,
     /// The joint model's edge stream; `None` for EDM's EGNN (whose checkpoints hold no such
     /// weights).
@@ -89,34 +91,50 @@ pub struct EgnnDynamics {
     pub(crate) normalization_factor: f64,
 }
 
+/// EDM's `EGNN`: node features and time embedded into H channels, the equivariant blocks,
+/// and the features read back out.
 #[derive(Module, Debug)]
 pub struct Egnn {
+    /// `F + 1 → H`: the node features and the time.
     pub embedding: Linear,
+    /// The blocks, EDM's `e_block_{l}`.
     pub e_blocks: Vec<EquivariantBlock>,
+    /// `H → F + 1`: back to the features (the time channel is then dropped).
     pub embedding_out: Linear,
 }
 
+/// One of EDM's `EquivariantBlock`s: invariant message passing, then a coordinate update.
 #[derive(Module, Debug)]
 pub struct EquivariantBlock {
+    /// The invariant messages, which update h.
     pub gcl_0: Gcl,
+    /// The coordinate update, which moves x.
     pub gcl_equiv: EquivariantUpdate,
 }
 
 /// Invariant message passing with a gated (sigmoid) attention and a residual node update.
 #[derive(Module, Debug)]
 pub struct Gcl {
+    /// `2H + 2 → H` on `[h_i, h_j, r_ij, d_ij]`: squared distances now and at the input.
     pub edge_mlp_0: Linear,
+    /// `H → H`: the message.
     pub edge_mlp_2: Linear,
+    /// `2H → H` on `[h_i, Σ_j messages]`.
     pub node_mlp_0: Linear,
+    /// `H → H`: the residual update of h.
     pub node_mlp_2: Linear,
+    /// `H → 1`: the logit of each message's sigmoid gate.
     pub att_mlp_0: Linear,
 }
 
 /// The equivariant coordinate update.
 #[derive(Module, Debug)]
 pub struct EquivariantUpdate {
+    /// `2H + 2 → H` on `[h_i, h_j, r_ij, d_ij]`.
     pub coord_mlp_0: Linear,
+    /// `H → H`.
     pub coord_mlp_2: Linear,
+    /// `H → 1`, no bias: the per-pair scalar, bounded as `tanh(·)·coords_range`.
     pub coord_mlp_4: Linear,
 }
 
@@ -132,12 +150,8 @@ pub struct GraphMasks {
     pub pairs: Option<Arc<PairGraph>>,
 }
 
-/// Subtracts the per-molecule mean over real atoms: `[B, N, C]` with a `[B, N, 1]` mask.
-pub fn remove_mean_with_mask(x: Tensor<3>, node_mask: Tensor<3>) -> Tensor<3> {
-    let count = node_mask.clone().sum_dim(1); // [B, 1, 1]
-    let mean = x.clone().sum_dim(1) / count; // [B, 1, C]
-    x - mean * node_mask
-}
+/// Subtracts the per-molecule mean over real atoms (the core's, for every point cloud).
+pub use diffgen_core::space::remove_mean_with_mask;
 
 /// `W·[h_i, h_j, e_ij] + b` of a `2H + 2 → H` layer, without the concatenation.
 fn pair_input(layer: &Linear, h: Tensor<3>, radial: Tensor<4>, radial0: Tensor<4>) -> Tensor<4> {
@@ -233,6 +247,7 @@ fn pair_tensors(
 /// the kernel, on real pairs only; the tensor path projects the padded grid.
 #[derive(Debug, Clone, Copy)]
 pub struct PairInput<'a> {
+    /// `[B, N, N, F]`.
     pub features: &'a Tensor<4>,
     /// Into the invariant messages.
     pub gate: &'a Linear,
@@ -244,9 +259,13 @@ pub struct PairInput<'a> {
 /// `x0` `[B·N, 3]`, the masks, the pair lists and the constants
 /// `(coords_range, norm_constant, normalization_factor)`.
 pub struct FusedPass<'a> {
+    /// `[B·N, 3]`: the network's input coordinates.
     pub x0: Tensor<2>,
+    /// The batch's masks.
     pub masks: &'a GraphMasks,
+    /// The batch's real pairs.
     pub graph: &'a Arc<PairGraph>,
+    /// `(coords_range, norm_constant, normalization_factor)`.
     pub consts: (f64, f64, f64),
 }
 
@@ -410,15 +429,15 @@ impl EquivariantBlock {
 }
 
 impl EgnnDynamics {
-    /// `xh` `[B, N, 3 + F]`, `t` `[B]` in [0, 1] → `[ε̂_x (3, centred), ε̂_h (F)]`, zero on
-    /// padding.
-    ///
     /// Whether padded atoms cost no edge work on `device`: the fused kernel visits real
     /// pairs only, so sampling can fill whole batches whatever their sizes.
     pub fn padding_is_free(&self, device: &Device) -> bool {
         diffgen_core::kernels::is_supported(device)
     }
 
+    /// `xh` `[B, N, 3 + F]`, `t` `[B]` in [0, 1] → `[ε̂_x (3, centred), ε̂_h (F)]`, zero on
+    /// padding.
+    ///
     /// The edge work runs in the fused kernel on Flex devices (see [`EdgePath`]).
     pub fn forward(&self, xh: Tensor<3>, t: Tensor<1>, masks: &GraphMasks) -> Tensor<3> {
         let path = EdgePath::best_for(&xh);

@@ -31,7 +31,9 @@ pub enum Head {
     /// EDM's equivariant update: a bounded scalar per pair times the normalised coordinate
     /// difference, summed per atom (`[rows, 3]`).
     Displacement {
+        /// `range`, the bound of the per-pair scalar (EDM's `coords_range`).
         coords_range: f32,
+        /// κ, added to the distance the difference is divided by (EDM's `norm_constant`).
         norm_constant: f32,
     },
 }
@@ -176,16 +178,21 @@ impl PairFeatures<'_> {
 /// The pair MLP's parameters past the per-node products.
 #[derive(Debug, Clone, Copy)]
 pub struct PairParams<'a> {
+    /// H, the MLP's width.
     pub hidden: usize,
-    /// `[H]`: first-layer weights of `r_ij` and `d_ij`.
+    /// `[H]`: first-layer weight of `r_ij`.
     pub w_r: &'a [f32],
+    /// `[H]`: first-layer weight of `d_ij`.
     pub w_d: &'a [f32],
-    /// `[H, H]` (input-major, burn's layout) and `[H]`.
+    /// `[H, H]` (input-major, burn's layout): second-layer weight.
     pub w2: &'a [f32],
+    /// `[H]`: second-layer bias.
     pub b2: &'a [f32],
-    /// `[H]` and a scalar (zero for the displacement head, which has no bias).
+    /// `[H]`: the head's weight.
     pub head_w: &'a [f32],
+    /// The head's bias (zero for the displacement head, which has none).
     pub head_b: f32,
+    /// What the MLP's output feeds.
     pub head: Head,
     /// ν, dividing the neighbour sums.
     pub normalization: f32,
@@ -215,15 +222,25 @@ pub struct PairGrads {
     pub pair: Option<Vec<f32>>,
     /// `[F, H]`: the projection's gradient (empty without pair features).
     pub pair_weight: Vec<f32>,
+    /// `[rows, H]`, of [`NodeInputs::p`].
     pub p: Vec<f32>,
+    /// `[rows, H]`, of [`NodeInputs::q`].
     pub q: Vec<f32>,
+    /// `[rows, 3]`, of [`NodeInputs::x`].
     pub x: Vec<f32>,
+    /// `[rows, 3]`, of [`NodeInputs::x0`].
     pub x0: Vec<f32>,
+    /// `[H]`, of [`PairParams::w_r`].
     pub w_r: Vec<f32>,
+    /// `[H]`, of [`PairParams::w_d`].
     pub w_d: Vec<f32>,
+    /// `[H, H]`, of [`PairParams::w2`].
     pub w2: Vec<f32>,
+    /// `[H]`, of [`PairParams::b2`].
     pub b2: Vec<f32>,
+    /// `[H]`, of [`PairParams::head_w`].
     pub head_w: Vec<f32>,
+    /// Of [`PairParams::head_b`].
     pub head_b: f32,
 }
 

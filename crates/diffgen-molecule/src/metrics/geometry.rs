@@ -10,9 +10,12 @@ use crate::elements::symbol;
 use crate::perceive::Perceived;
 use crate::xyz::Molecule;
 
-/// Bond-length bins: 0.6 Å to 2.6 Å in 0.005 Å; lengths outside land in the end bins.
+/// Lower edge of the first bond-length bin, in Å. Bond-length bins span 0.6 Å to 2.6 Å in
+/// 0.005 Å; lengths outside land in the end bins.
 pub const LENGTH_START: f64 = 0.6;
+/// Width of a bond-length bin, in Å.
 pub const LENGTH_WIDTH: f64 = 0.005;
+/// Number of bond-length bins.
 pub const LENGTH_BINS: usize = 400;
 /// Bond-angle bins: 0° to 180° in 1°.
 pub const ANGLE_BINS: usize = 180;
@@ -23,7 +26,9 @@ const FIT_TAIL: f64 = 0.005;
 /// Histograms of bond lengths by kind (`C-H 1`, `C-C 2`) and bond angles by central element.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GeometryHistograms {
+    /// [`LENGTH_BINS`] counts per bond kind ([`bond_kind`]).
     pub lengths: BTreeMap<String, Vec<u64>>,
+    /// [`ANGLE_BINS`] counts per central element's symbol.
     pub angles: BTreeMap<String, Vec<u64>>,
 }
 
@@ -81,6 +86,7 @@ impl GeometryHistograms {
         }
     }
 
+    /// The histograms of every molecule with its structure.
     pub fn from_structures<'a>(
         structures: impl Iterator<Item = (&'a Molecule, &'a Perceived)>,
     ) -> Self {
@@ -155,6 +161,7 @@ pub struct GeometrySummary {
     pub bonds_fitting_order: f64,
 }
 
+/// Generated histograms against reference (QM9's) ones.
 pub fn compare(generated: &GeometryHistograms, reference: &GeometryHistograms) -> GeometrySummary {
     let (mut fitting, mut bonds) = (0u64, 0u64);
     for (kind, bins) in &generated.lengths {

@@ -19,7 +19,9 @@ pub mod structure;
 /// What the metrics need to know about one molecule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Analysis {
+    /// Atom count.
     pub atoms: usize,
+    /// Atoms whose bond-order sum is one their element allows ([`allowed_valences`]).
     pub stable_atoms: usize,
     /// All atoms stable (EDM's molecule stability).
     pub stable: bool,
@@ -28,6 +30,7 @@ pub struct Analysis {
     pub valid: bool,
     /// Canonical key of the largest fragment, for valid molecules.
     pub key: Option<String>,
+    /// The bonds inferred from distances, `(i, j, order)` with i < j.
     pub bonds: Vec<(usize, usize, u8)>,
 }
 
@@ -68,6 +71,8 @@ fn is_nitro_nitrogen(
     terminal_oxo >= 2
 }
 
+/// EDM's convention: stability and validity of `molecule` with bonds inferred from its
+/// distances ([`perceive_bonds`]).
 pub fn analyse(molecule: &Molecule) -> Analysis {
     let bonds = perceive_bonds(molecule);
     let v = valences(molecule.len(), &bonds);
@@ -241,9 +246,13 @@ pub fn key_hash(key: &str) -> u64 {
 /// The summary table of a set of molecules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
+    /// Molecules analysed.
     pub molecules: usize,
+    /// Stable atoms / all atoms.
     pub atom_stability: f64,
+    /// Molecules with every atom stable / all.
     pub molecule_stability: f64,
+    /// Valid / all.
     pub validity: f64,
     /// Unique valid / valid.
     pub uniqueness: f64,

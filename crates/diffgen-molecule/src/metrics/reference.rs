@@ -42,6 +42,7 @@ pub const OWN_BONDS: &str = "own bonds";
 /// Every figure of a set of molecules, under both conventions where both apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MoleculeFigures {
+    /// EDM's convention: bonds inferred from distances.
     pub distances: Summary,
     /// With the geometry against QM9's where the reference is bundled.
     pub own_bonds: Option<(StructureSummary, Option<GeometrySummary>)>,

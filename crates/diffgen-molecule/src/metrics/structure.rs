@@ -31,12 +31,15 @@ pub fn rdkit_max_valence(z: u8, charge: i8) -> Option<u32> {
 /// What the figures need to know about one molecule with its own bonds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StructureAnalysis {
+    /// Atom count.
     pub atoms: usize,
     /// Atoms whose (charge, bond-order sum) is an allowed state of their element.
     pub stable_atoms: usize,
+    /// Every atom stable.
     pub stable: bool,
     /// RDKit's sanitisation would accept the whole molecule (every fragment).
     pub valid: bool,
+    /// Connected fragments.
     pub fragments: usize,
     /// [`structure_key`] of the largest fragment, for valid molecules.
     pub key: Option<String>,
@@ -66,6 +69,7 @@ fn is_neutral_nitro(molecule: &Molecule, structure: &Perceived, valence: &[u32],
     terminal_oxo >= 2
 }
 
+/// Stability, validity, fragments and key of `molecule` with its own bonds and charges.
 pub fn analyse_structure(molecule: &Molecule, structure: &Perceived) -> StructureAnalysis {
     let n = molecule.len();
     let valence = valences(n, &structure.bonds);
@@ -189,13 +193,17 @@ pub fn structure_key(molecule: &Molecule, structure: &Perceived, keep: &[usize])
 /// The figures of a set of molecules with their own bonds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StructureSummary {
+    /// Molecules analysed.
     pub molecules: usize,
+    /// Stable atoms / all atoms.
     pub atom_stability: f64,
+    /// Molecules with every atom stable / all.
     pub molecule_stability: f64,
     /// Share that RDKit's sanitisation accepts, fragments and all.
     pub validity: f64,
     /// Share that is one fragment.
     pub connected: f64,
+    /// Share that is valid and one fragment.
     pub valid_and_connected: f64,
     /// Unique valid / valid (largest fragments' keys).
     pub uniqueness: f64,
