@@ -9,18 +9,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ProteinDenoiserConfig;
 
+/// A protein config file: `[data]`, `[model]`, `[diffusion]`, `[training]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProteinConfig {
+    /// Where the chains come from, and their length range.
     pub data: ProteinDataConfig,
+    /// The transformer's size.
     pub model: ProteinDenoiserConfig,
+    /// The process (schedule, objective) on the torus.
     pub diffusion: DiffusionConfig,
+    /// The trainer's settings.
     pub training: TrainConfig,
 }
 
+/// The `[data]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProteinDataConfig {
+    /// Where the chains come from.
     pub source: ProteinSource,
     /// Chains shorter than this are left out.
     #[serde(default = "default_min_length")]
@@ -47,6 +54,8 @@ fn default_residue_name() -> String {
     "GLY".into()
 }
 
+/// The training chains: `source = { kind = "cath_s40" }` or
+/// `{ kind = "directory", path = "...", chains = [...] }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProteinSource {
@@ -55,13 +64,16 @@ pub enum ProteinSource {
     /// A directory of your own PDB/mmCIF files (relative to the config file); chains to keep
     /// (all when absent). Every 20th chain segment is held out for validation.
     Directory {
+        /// The directory; a relative path is taken from the config file's folder.
         path: PathBuf,
+        /// Chain ids to keep; all chains when absent.
         #[serde(default)]
         chains: Option<Vec<String>>,
     },
 }
 
 impl ProteinConfig {
+    /// Checks every section; errors name the setting.
     pub fn validate(&self) -> Result<(), CoreError> {
         self.training.validate()?;
         self.model.validate()?;

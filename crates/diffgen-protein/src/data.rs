@@ -21,6 +21,7 @@ pub struct ProteinStats {
     pub angle_means: Angles,
     /// `(length, count)` of the training chains after cropping, ascending.
     pub lengths: Vec<(usize, u64)>,
+    /// Which data set the model saw: `cath_s40`, or the directory as the config names it.
     pub dataset: String,
 }
 
@@ -55,6 +56,9 @@ impl TryFrom<StoredStats> for ProteinStats {
 }
 
 impl ProteinStats {
+    /// The statistics of raw (uncentred) training angles: circular means over the residues
+    /// where each angle is defined, and the length histogram with lengths cropped to
+    /// `max_length`.
     pub fn from_chains(chains: &[Vec<Angles>], max_length: usize, dataset: &str) -> Self {
         let mut sin = [0f64; FEATURES];
         let mut cos = [0f64; FEATURES];
@@ -121,6 +125,8 @@ pub struct ProteinData {
 }
 
 impl ProteinData {
+    /// `chains` (raw angles) centred by `stats`; batches crop longer chains to a random
+    /// window of `max_length` residues.
     pub fn new(chains: &[Vec<Angles>], stats: &ProteinStats, max_length: usize) -> Self {
         let chains = chains
             .iter()

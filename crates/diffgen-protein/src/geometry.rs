@@ -12,15 +12,20 @@ use nalgebra::Matrix3;
 
 use crate::structure::{Backbone, Vec3};
 
+/// The six angles per residue, in feature order (see [`Angles`]).
 pub const ANGLE_NAMES: [&str; 6] = ["phi", "psi", "omega", "n_ca_c", "ca_c_n", "c_n_ca"];
 
 /// φ, ψ, ω, N-CA-C, CA-C-N, C-N-CA of one residue, radians in [-π, π).
 pub type Angles = [f64; 6];
 
-/// Ideal bond lengths (Engh & Huber; they equal our data's means to 0.002 Å).
+/// Ideal N–CA bond length (Å). The ideal lengths are Engh & Huber's; they equal our data's
+/// means to 0.002 Å.
 pub const N_CA: f64 = 1.458;
+/// Ideal CA–C bond length (Å).
 pub const CA_C: f64 = 1.525;
+/// Ideal peptide C–N bond length (Å).
 pub const C_N: f64 = 1.329;
+/// Ideal carbonyl C=O bond length (Å), used to place O.
 pub const C_O: f64 = 1.231;
 /// CA-C-O bond angle used to place the carbonyl O (degrees).
 pub const CA_C_O_DEG: f64 = 120.5;
@@ -144,11 +149,14 @@ pub fn backbone_from_angles(id: &str, angles: &[Angles]) -> Backbone {
 /// The rigid motion that best maps one point set onto another (least squares).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Superposition {
+    /// Proper rotation (determinant +1), applied first.
     pub rotation: Matrix3<f64>,
+    /// Translation (Å), applied after the rotation.
     pub translation: Vec3,
 }
 
 impl Superposition {
+    /// No motion.
     pub fn identity() -> Self {
         Superposition {
             rotation: Matrix3::identity(),
@@ -156,11 +164,13 @@ impl Superposition {
         }
     }
 
+    /// `p` moved: rotation · p + translation.
     pub fn apply(&self, p: &Vec3) -> Vec3 {
         self.rotation * p + self.translation
     }
 }
 
+/// Unweighted mean of the points (the origin for none).
 pub fn centroid(points: &[Vec3]) -> Vec3 {
     if points.is_empty() {
         return Vec3::zeros();

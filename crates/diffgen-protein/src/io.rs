@@ -17,6 +17,7 @@ use crate::structure::{Backbone, Vec3};
 /// The data set, relative to the data root (`--data`, `$DIFFGEN_DATA`, `../shared/datasets`).
 pub const SHARED_FILE: &str = "proteins/cath_s40_bb_40-256.jsonl.gz";
 
+/// The data set's splits: the names [`load_split`] accepts.
 pub const SPLITS: [&str; 3] = ["train", "valid", "test"];
 
 /// Largest C_i–N_{i+1} peptide bond length (Å) read as bonded; the data set's filter too.
@@ -172,12 +173,14 @@ pub fn one_letter(name: &str) -> char {
 /// The two structure formats read through pdbtbx.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Format {
+    /// PDB: `.pdb`, `.ent`, `.pdb1`, and any file not recognised as mmCIF.
     Pdb,
+    /// mmCIF: `.cif`, `.mmcif`, or content that starts with `data_`.
     Mmcif,
 }
 
-/// Format and compression from the file name; an unknown extension is sniffed from the
-/// content (mmCIF files start with `data_`).
+/// Format from the file name (a `.gz` suffix aside); an unknown extension is sniffed from
+/// the content (mmCIF files start with `data_`). Compression is decided by [`read_bytes`].
 fn format_of(path: &Path, text_start: &[u8]) -> Format {
     let name = path
         .file_name()

@@ -6,6 +6,8 @@
 //! O in the peptide plane) from sampled angles; writers, DSSP, TM-score and the structure
 //! metrics live in this crate too.
 
+#![warn(missing_docs)]
+
 pub mod ca;
 pub mod config;
 pub mod data;
@@ -49,6 +51,7 @@ use structure::Backbone;
 /// The registration: one line in the CLI's registry names it.
 pub static MODALITY: Registered<ProteinPipeline, 3> = Registered(ProteinPipeline);
 
+/// The modality's name (`--modality protein`).
 pub const NAME: &str = "protein";
 
 /// The bundled model: trained by `diffgen train --modality protein --config

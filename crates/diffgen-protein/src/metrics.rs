@@ -25,9 +25,11 @@ use crate::tmscore::tm_align;
 pub const RAMA_BINS: usize = 36;
 /// Non-local CA pairs (|i − j| ≥ 3) closer than this (Å) clash.
 pub const CLASH_DISTANCE: f64 = 3.0;
+/// Smallest sequence separation |i − j| of a CA pair checked for clashes.
 pub const CLASH_MIN_SEPARATION: usize = 3;
 /// Rg(CA) ≈ 4.29·L^0.255 Å: the log-log fit over our data set (reference notes §3).
 pub const RG_PREFACTOR: f64 = 4.29;
+/// Exponent of that fit.
 pub const RG_EXPONENT: f64 = 0.255;
 /// Pairwise TM-scores use at most this many structures, evenly spaced through the set
 /// (32 → 496 pairs, seconds on two cores).
@@ -36,21 +38,31 @@ pub const DIVERSITY_MAX: usize = 32;
 /// The bundled figures of the test split (made by `examples/reference_stats.rs`).
 const BUNDLED: &str = include_str!("../weights/test-split-reference.json");
 
+/// One figure of the samples beside the same figure of the reference.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MetricRow {
+    /// Metric key, e.g. `ca_ca_mean_A` (an `_A` suffix: Å).
     pub name: String,
+    /// The samples' value.
     pub samples: f64,
+    /// The reference's value; `None` when there is none (novelty without a bundled figure).
+    /// For `rama_js` it is the reference's even-vs-odd divergence, the floor.
     pub reference: Option<f64>,
 }
 
+/// What [`evaluate_into`] produced; serialised as the metrics JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
+    /// The figures, in report order.
     pub rows: Vec<MetricRow>,
+    /// The files written: the metrics JSON and the Ramachandran PNG.
     pub files: Vec<PathBuf>,
+    /// What each figure means and what the reference column is (or why a row is missing).
     pub notes: Vec<String>,
 }
 
 impl Evaluation {
+    /// The row called `name`, if present.
     pub fn row(&self, name: &str) -> Option<&MetricRow> {
         self.rows.iter().find(|r| r.name == name)
     }
@@ -59,10 +71,15 @@ impl Evaluation {
 /// Every figure of one set of backbones.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SetStats {
+    /// Number of backbones.
     pub structures: usize,
+    /// Residues over all backbones.
     pub residues: usize,
+    /// Mean residues per backbone.
     pub length_mean: f64,
+    /// Mean distance of consecutive CAs (Å).
     pub ca_ca_mean: f64,
+    /// Standard deviation of those distances (Å).
     pub ca_ca_sd: f64,
     /// Fraction of structures with at least one clash.
     pub clash_structures: f64,
@@ -70,12 +87,16 @@ pub struct SetStats {
     pub clash_pairs: f64,
     /// Mean of Rg(CA) / (4.29·L^0.255).
     pub rg_ratio_mean: f64,
-    /// 3-state fractions from the built-in DSSP, over all residues.
+    /// Fraction of all residues in a helix (DSSP H, G, I; the built-in DSSP).
     pub ss_helix: f64,
+    /// Fraction of all residues in a strand or bridge (DSSP E, B).
     pub ss_strand: f64,
+    /// Fraction of all residues in neither.
     pub ss_coil: f64,
-    /// Mean pairwise TM-score (mean of both normalisations) and the pairs it averages.
+    /// Mean pairwise TM-score (mean of both normalisations); NaN with fewer than two
+    /// structures.
     pub tm_diversity: f64,
+    /// The pairs that mean averages (at most 496, see [`DIVERSITY_MAX`]).
     pub tm_pairs: usize,
     /// (φ, ψ) counts, `RAMA_BINS`² bins, φ-major, from −180°; residues with both angles.
     pub rama_hist: Vec<u64>,
@@ -87,7 +108,9 @@ pub struct SetStats {
 /// The bundled file: where the figures came from, and the figures.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BundledReference {
+    /// Which structures the figures describe.
     pub source: String,
+    /// The figures.
     pub stats: SetStats,
     /// Mean max TM-score of the test split to the novelty train subset (`novelty.rs`).
     #[serde(default)]
@@ -174,6 +197,8 @@ fn tm_diversity(set: &[Backbone]) -> (f64, usize) {
 }
 
 impl SetStats {
+    /// Every figure of `set`; the TM diversity aligns up to [`DIVERSITY_MAX`] structures
+    /// pairwise on all cores (seconds).
     pub fn compute(set: &[Backbone]) -> SetStats {
         let residues: usize = set.iter().map(Backbone::len).sum();
         let mut bonds = Vec::new();

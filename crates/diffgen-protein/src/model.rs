@@ -20,13 +20,17 @@ pub(crate) const LAYER_NORM_EPSILON: f64 = 1e-5;
 /// Features per residue: the six backbone angles.
 pub const FEATURES: usize = ANGLE_NAMES.len();
 
+/// The `[model]` table: the transformer's size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProteinDenoiserConfig {
+    /// Width of the per-residue features; `heads` must divide it.
     #[serde(default = "default_hidden")]
     pub hidden: usize,
+    /// Transformer blocks.
     #[serde(default = "default_layers")]
     pub layers: usize,
+    /// Attention heads per block.
     #[serde(default = "default_heads")]
     pub heads: usize,
     /// Width of each feed-forward block.
@@ -60,6 +64,7 @@ fn default_max_relative() -> usize {
 }
 
 impl ProteinDenoiserConfig {
+    /// Checks the sizes; errors name the setting.
     pub fn validate(&self) -> Result<(), CoreError> {
         if self.hidden == 0 || self.layers == 0 || self.heads == 0 || self.feed_forward == 0 {
             return Err(CoreError::setting(
@@ -82,6 +87,7 @@ impl ProteinDenoiserConfig {
         Ok(())
     }
 
+    /// A freshly initialised denoiser that predicts `objective`'s target.
     pub fn init(&self, objective: Objective, device: &Device) -> ProteinDenoiser {
         let h = self.hidden;
         ProteinDenoiser {
@@ -208,6 +214,8 @@ pub(crate) fn relative_offsets(max_relative: usize, l: usize, device: &Device) -
     Tensor::from_data(TensorData::new(idx, [1, l * l]), device)
 }
 
+/// The transformer denoiser (module docs): centred angles `[B, L, 6]` and t → the
+/// objective's target `[B, L, 6]`, zero on padding.
 #[derive(Module, Debug)]
 pub struct ProteinDenoiser {
     input: Linear,

@@ -45,8 +45,12 @@ pub fn load_subset(data_root: &Path) -> Result<Vec<Backbone>, ProteinError> {
 /// Each sample's highest TM-score against the subset, and their mean.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Novelty {
+    /// Per sample, in order: its highest TM-score (normalised by the sample's length) to any
+    /// train domain; 0 against none.
     pub max_tm: Vec<f64>,
+    /// Mean of `max_tm` (0 for no samples).
     pub mean_max_tm: f64,
+    /// Train domains compared against.
     pub train_chains: usize,
 }
 

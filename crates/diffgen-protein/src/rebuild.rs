@@ -383,6 +383,8 @@ impl RebuildTable {
         t
     }
 
+    /// Reads the stored form ([`to_json`](Self::to_json)), checking every grid and the Cα–Cα
+    /// means; errors name the bundled table's path, whatever `text` came from.
     pub fn from_json(text: &str) -> Result<RebuildTable, ProteinError> {
         let bad = |e: String| ProteinError::structure(TABLE_PATH, format!("rebuild table: {e}"));
         let f: TableFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;

@@ -19,6 +19,7 @@ pub struct ProteinContext {
 }
 
 impl ProteinContext {
+    /// The context of chains of `lengths` residues, padded to the longest.
     pub fn new(lengths: &[usize], device: &Device) -> Self {
         let l = lengths.iter().copied().max().unwrap_or(0);
         let mut mask = vec![0f32; lengths.len() * l];

@@ -2,6 +2,7 @@
 
 use nalgebra::Vector3;
 
+/// A position or displacement, Å.
 pub type Vec3 = Vector3<f64>;
 
 /// One continuous chain segment with all four backbone atoms on every residue.
@@ -9,9 +10,13 @@ pub type Vec3 = Vector3<f64>;
 pub struct Backbone {
     /// Where it came from (domain id, `file:chain:segment`, or `sample_0003`).
     pub id: String,
+    /// Amide N per residue (Å).
     pub n: Vec<Vec3>,
+    /// Cα per residue (Å); its length is the residue count.
     pub ca: Vec<Vec3>,
+    /// Carbonyl C per residue (Å).
     pub c: Vec<Vec3>,
+    /// Carbonyl O per residue (Å).
     pub o: Vec<Vec3>,
     /// One-letter codes when known (`X` unknown).
     pub sequence: Option<String>,
@@ -20,10 +25,12 @@ pub struct Backbone {
 }
 
 impl Backbone {
+    /// Number of residues.
     pub fn len(&self) -> usize {
         self.ca.len()
     }
 
+    /// Whether it has no residues.
     pub fn is_empty(&self) -> bool {
         self.ca.is_empty()
     }

@@ -19,6 +19,7 @@ use std::path::Path;
 use crate::geometry::{kabsch, Superposition};
 use crate::structure::Vec3;
 
+/// What [`tm_align`] finds for chains `a` and `b`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TmResult {
     /// TM-score normalised by the length of `a`.
@@ -460,7 +461,9 @@ pub struct ExternalTm {
     pub tm_norm_a: f64,
     /// "… of Chain_2".
     pub tm_norm_b: f64,
+    /// RMSD (Å) over the aligned residues, as TMalign reports it.
     pub rmsd: f64,
+    /// TMalign's aligned length.
     pub aligned: usize,
 }
 

@@ -19,6 +19,8 @@ const ATOMS: [(&str, &str); 4] = [("N", "N"), ("CA", "C"), ("C", "C"), ("O", "O"
 const PDB_COORD_MIN: f64 = -999.999;
 const PDB_COORD_MAX: f64 = 9999.999;
 
+/// Refuses a residue name that is not 1–3 upper-case letters or digits (e.g. `GLY`); the
+/// error names `residue_name`.
 pub fn check_residue_name(name: &str) -> Result<(), ProteinError> {
     let ok = (1..=3).contains(&name.len())
         && name
