@@ -150,6 +150,17 @@ pub fn angles_of(backbones: &[Backbone], min_length: usize) -> Vec<Vec<Angles>> 
         .collect()
 }
 
+/// The first `len` residues of `chain`, or a random window of them when the chain is longer
+/// (one draw from the seeded batch stream, none otherwise).
+pub(crate) fn crop_window<'a, T>(chain: &'a [T], len: usize, rng: &mut SeededRng) -> &'a [T] {
+    let start = if chain.len() > len {
+        rng.int_inclusive(0, chain.len() - len)
+    } else {
+        0
+    };
+    &chain[start..start + len]
+}
+
 impl TrainData<3> for ProteinData {
     type Context = ProteinContext;
 
@@ -171,14 +182,7 @@ impl TrainData<3> for ProteinData {
         let l = lengths.iter().copied().max().unwrap_or(0);
         let mut values = vec![0f32; indices.len() * l * FEATURES];
         for (row, (&i, &len)) in indices.iter().zip(&lengths).enumerate() {
-            let chain = &self.chains[i];
-            // A random window when the chain is longer than the crop.
-            let start = if chain.len() > len {
-                rng.int_inclusive(0, chain.len() - len)
-            } else {
-                0
-            };
-            for (r, angles) in chain[start..start + len].iter().enumerate() {
+            for (r, angles) in crop_window(&self.chains[i], len, rng).iter().enumerate() {
                 let at = (row * l + r) * FEATURES;
                 values[at..at + FEATURES].copy_from_slice(angles);
             }

@@ -66,25 +66,13 @@ fn default_max_relative() -> usize {
 impl ProteinDenoiserConfig {
     /// Checks the sizes; errors name the setting.
     pub fn validate(&self) -> Result<(), CoreError> {
-        if self.hidden == 0 || self.layers == 0 || self.heads == 0 || self.feed_forward == 0 {
-            return Err(CoreError::setting(
-                "model.hidden/layers/heads/feed_forward",
-                "must be positive",
-            ));
-        }
-        if !self.hidden.is_multiple_of(self.heads) {
-            return Err(CoreError::setting(
-                "model.heads",
-                format!("must divide model.hidden ({})", self.hidden),
-            ));
-        }
-        if self.time_features < 2 || !self.time_features.is_multiple_of(2) {
-            return Err(CoreError::setting(
-                "model.time_features",
-                "must be an even number ≥ 2",
-            ));
-        }
-        Ok(())
+        validate_transformer(
+            self.hidden,
+            self.layers,
+            self.heads,
+            self.feed_forward,
+            self.time_features,
+        )
     }
 
     /// A freshly initialised denoiser that predicts `objective`'s target.
@@ -114,6 +102,36 @@ impl ProteinDenoiserConfig {
             objective,
         }
     }
+}
+
+/// The checks every residue transformer's sizes need (the angle and the Cα models');
+/// errors name the `model.*` setting.
+pub(crate) fn validate_transformer(
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+    feed_forward: usize,
+    time_features: usize,
+) -> Result<(), CoreError> {
+    if hidden == 0 || layers == 0 || heads == 0 || feed_forward == 0 {
+        return Err(CoreError::setting(
+            "model.hidden/layers/heads/feed_forward",
+            "must be positive",
+        ));
+    }
+    if !hidden.is_multiple_of(heads) {
+        return Err(CoreError::setting(
+            "model.heads",
+            format!("must divide model.hidden ({hidden})"),
+        ));
+    }
+    if time_features < 2 || !time_features.is_multiple_of(2) {
+        return Err(CoreError::setting(
+            "model.time_features",
+            "must be an even number ≥ 2",
+        ));
+    }
+    Ok(())
 }
 
 /// Pre-norm transformer layer with relative-position attention bias.

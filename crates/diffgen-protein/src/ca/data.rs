@@ -105,13 +105,7 @@ impl TrainData<3> for CaData {
         let l = lengths.iter().copied().max().unwrap_or(0);
         let mut values = vec![0f32; indices.len() * l * 3];
         for (row, (&i, &len)) in indices.iter().zip(&lengths).enumerate() {
-            let chain = &self.chains[i];
-            let start = if chain.len() > len {
-                rng.int_inclusive(0, chain.len() - len)
-            } else {
-                0
-            };
-            let window = &chain[start..start + len];
+            let window = crate::data::crop_window(&self.chains[i], len, rng);
             let mut centre = Vector3::zeros();
             for p in window {
                 centre += Vector3::new(p[0] as f64, p[1] as f64, p[2] as f64);

@@ -12,7 +12,7 @@ use diffgen_core::{CoreError, Denoiser, Objective};
 use diffgen_nn::sinusoidal_embedding;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{relative_offsets, TransformerBlock, LAYER_NORM_EPSILON};
+use crate::model::{relative_offsets, validate_transformer, TransformerBlock, LAYER_NORM_EPSILON};
 use crate::space::ProteinContext;
 
 /// `[model]` of a Cα config.
@@ -63,24 +63,13 @@ fn default_self_conditioning() -> bool {
 impl CaDenoiserConfig {
     /// Positive sizes, heads dividing the width, an even time embedding.
     pub fn validate(&self) -> Result<(), CoreError> {
-        if self.hidden == 0 || self.layers == 0 || self.heads == 0 || self.feed_forward == 0 {
-            return Err(CoreError::setting(
-                "model.hidden/layers/heads/feed_forward",
-                "must be positive",
-            ));
-        }
-        if !self.hidden.is_multiple_of(self.heads) {
-            return Err(CoreError::setting(
-                "model.heads",
-                format!("must divide model.hidden ({})", self.hidden),
-            ));
-        }
-        if self.time_features < 2 || !self.time_features.is_multiple_of(2) {
-            return Err(CoreError::setting(
-                "model.time_features",
-                "must be an even number ≥ 2",
-            ));
-        }
+        validate_transformer(
+            self.hidden,
+            self.layers,
+            self.heads,
+            self.feed_forward,
+            self.time_features,
+        )?;
         if self.rbf < 2 || !(self.rbf_max.is_finite() && self.rbf_max > 0.0) {
             return Err(CoreError::setting(
                 "model.rbf/rbf_max",
