@@ -65,8 +65,9 @@ static COMMANDS: &[ModalityCommand] = &[ModalityCommand {
 /// The modality's name: `--modality molecule`, and the `modality` its checkpoints record.
 pub const NAME: &str = "molecule";
 
-/// The bundled default: the joint model's best-validation EMA weights from the CPU campaign
-/// `runs/mol-joint` (see its README: what it was trained on and what it reaches).
+/// The bundled default: the joint model's EMA weights at the end of the CPU campaign's
+/// cool-down, `runs/mol-joint-cooldown` (step 14,035; see its README: what it was trained on
+/// and what it reaches).
 static BUNDLED_JOINT: &[u8] = include_bytes!("../weights/molecule-qm9-joint.safetensors");
 
 /// EDM's formulation (coordinates and atom types, bonds inferred from distances), trained
@@ -90,7 +91,7 @@ static INFO: ModalityInfo = ModalityInfo {
     writers: &["xyz", "sdf", "pdb", "trajectory xyz", "metrics json/png"],
     noun: "molecules",
     bundled: BUNDLED_JOINT,
-    bundled_summary: "joint model (types, charges, bonds and coordinates) trained on QM9 train on CPU (configs/molecule-qm9-joint.toml, runs/mol-joint)",
+    bundled_summary: "joint model (types, charges, bonds and coordinates) trained on QM9 train on CPU (configs/molecule-qm9-joint.toml, runs/mol-joint and its cool-down runs/mol-joint-cooldown, step 14,035)",
     variants: &[BundledModel {
         name: "edm",
         bytes: BUNDLED_EDM,
