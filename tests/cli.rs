@@ -153,7 +153,7 @@ fn bad_input_fails_with_a_clear_message() {
         .unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("registered: molecule, protein, image, toy")
+        String::from_utf8_lossy(&out.stderr).contains("registered: molecule, protein, protein-ca, image, toy")
     );
 
     let out = diffgen()
@@ -187,7 +187,7 @@ fn modalities_lists_every_registered_modality() {
         .filter(|l| !l.starts_with(' '))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(names, ["molecule", "protein", "image", "toy"]);
+    assert_eq!(names, ["molecule", "protein", "protein-ca", "image", "toy"]);
     assert!(stdout.contains("--checkpoint bundled:joint"), "{stdout}");
 }
 
