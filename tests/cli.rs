@@ -152,9 +152,8 @@ fn bad_input_fails_with_a_clear_message() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("registered: molecule, protein, protein-ca, image, toy")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("registered: molecule, protein, protein-ca, image, toy"));
 
     let out = diffgen()
         .args([
