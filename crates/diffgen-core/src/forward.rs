@@ -44,9 +44,35 @@ pub enum LossWeighting {
         /// γ, the SNR above which the x_0-space weight stops growing (5 in the paper).
         gamma: f64,
     },
+    /// Flow matching's velocity loss on the straight line x_t = (1 − t)·x_0 + t·ε: the
+    /// velocity error is the x_0 error over t, so the x_0-space weight is 1/t² = (1 + √SNR)²,
+    /// capped at `max_weight` so that draws of t near 0 stay finite. It puts the weight near
+    /// the data, where local geometry is decided, without the high-noise end falling to zero
+    /// as Min-SNR's does.
+    FlowVelocity {
+        /// The cap on the x_0-space weight (100 ⇔ t ≥ 0.1 is weighted as 1/t²).
+        max_weight: f64,
+    },
 }
 
 impl LossWeighting {
+    /// Its parameter must be a positive finite number.
+    pub fn validate(&self) -> Result<(), crate::CoreError> {
+        let (name, value) = match *self {
+            LossWeighting::Uniform => return Ok(()),
+            LossWeighting::MinSnr { gamma } => ("gamma", gamma),
+            LossWeighting::FlowVelocity { max_weight } => ("max_weight", max_weight),
+        };
+        if value.is_finite() && value > 0.0 {
+            Ok(())
+        } else {
+            Err(crate::CoreError::setting(
+                format!("diffusion.weighting.{name}"),
+                format!("must be a positive number, got {value}"),
+            ))
+        }
+    }
+
     /// The weight of a sample at signal-to-noise ratio `snr` (α²/σ²) for `objective`.
     pub fn weight(self, objective: Objective, snr: f64) -> f64 {
         match self {
@@ -60,6 +86,16 @@ impl LossWeighting {
                     // u = ε − x_0 = (x_t − x_0)/t, so its squared error is the x_0 error
                     // over t², and t² = 1/(1 + √SNR)² on the line.
                     Objective::FlowVelocity => clipped / (1.0 + snr.sqrt()).powi(2),
+                }
+            }
+            LossWeighting::FlowVelocity { max_weight } => {
+                let on_line = (1.0 + snr.sqrt()).powi(2);
+                let x0_weight = on_line.min(max_weight);
+                match objective {
+                    Objective::Epsilon => x0_weight / snr.max(f64::MIN_POSITIVE),
+                    Objective::Sample => x0_weight,
+                    Objective::Velocity => x0_weight / (snr + 1.0),
+                    Objective::FlowVelocity => x0_weight / on_line,
                 }
             }
         }
@@ -174,5 +210,24 @@ mod tests {
         // Low SNR: no clipping in ε space.
         assert!((w.weight(Objective::Epsilon, 0.5) - 1.0).abs() < 1e-12);
         assert_eq!(LossWeighting::Uniform.weight(Objective::Velocity, 3.0), 1.0);
+    }
+
+    #[test]
+    fn flow_velocity_weight_is_one_over_t_squared_until_the_cap() {
+        let w = LossWeighting::FlowVelocity { max_weight: 100.0 };
+        let snr_at = |t: f64| ((1.0 - t) / t).powi(2);
+        for t in [0.2, 0.5, 0.9] {
+            let x0 = w.weight(Objective::Sample, snr_at(t));
+            assert!((x0 - 1.0 / (t * t)).abs() < 1e-9, "t = {t}: {x0}");
+            // The same loss predicting the velocity is unweighted.
+            assert!((w.weight(Objective::FlowVelocity, snr_at(t)) - 1.0).abs() < 1e-9);
+        }
+        assert!((w.weight(Objective::Sample, snr_at(0.01)) - 100.0).abs() < 1e-9);
+        assert!(LossWeighting::FlowVelocity {
+            max_weight: f64::NAN
+        }
+        .validate()
+        .is_err());
+        assert!(LossWeighting::MinSnr { gamma: 0.0 }.validate().is_err());
     }
 }

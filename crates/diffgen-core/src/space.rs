@@ -56,6 +56,21 @@ pub trait NoiseSpace<const D: usize> {
         noise
     }
 
+    /// An extra per-sample loss `[B]` on the network's clean-state estimate against the data
+    /// `x0` at times `t` (0 clean … 1 prior), added to the process loss — a space's own
+    /// geometry (FrameDiff's loss on local pairwise distances at low noise, say). `estimate`
+    /// computes that estimate when called, so spaces without such a loss pay nothing; `None`,
+    /// the default, adds nothing.
+    fn auxiliary_loss(
+        &self,
+        _estimate: &dyn Fn() -> Tensor<D>,
+        _x0: &Tensor<D>,
+        _t: &[f64],
+        _context: &Self::Context,
+    ) -> Option<Tensor<1>> {
+        None
+    }
+
     /// [`reduce`](Self::reduce) for one named part of a product state (its columns only), so
     /// that a space can average each part over its own real entries (atoms, pairs); the
     /// default is `reduce`.

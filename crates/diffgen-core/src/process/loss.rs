@@ -111,7 +111,18 @@ where
         let first = model.predict_with(x_t.clone(), model_t.clone(), context, None);
         estimate(process, objective, x_t.clone(), first, &alpha, &sigma).detach()
     });
-    let prediction = model.predict_with(x_t, model_t, context, previous);
+    let prediction = model.predict_with(x_t.clone(), model_t, context, previous);
+    let clean = || {
+        estimate(
+            process,
+            objective,
+            x_t.clone(),
+            prediction.clone(),
+            &alpha,
+            &sigma,
+        )
+    };
+    let auxiliary = space.auxiliary_loss(&clean, &x0, t, context);
     let predictions = process.split(&prediction);
 
     let parts = process.layout.parts();
@@ -141,7 +152,11 @@ where
             Some(sum) => sum + term,
         });
     }
-    total.expect("a state has at least one part")
+    let total = total.expect("a state has at least one part");
+    match auxiliary {
+        Some(extra) => total + extra,
+        None => total,
+    }
 }
 
 /// The clean-state estimate of a prediction: x̂_0 for continuous parts, p̂(x_0) for

@@ -110,6 +110,7 @@ impl DiffusionConfig {
 
     /// Checks the process settings (the layout's are checked when it is built).
     pub fn validate(&self) -> Result<(), CoreError> {
+        self.weighting.validate()?;
         self.path().map(|_| ())
     }
 

@@ -78,8 +78,10 @@ impl Pipeline<3> for CaPipeline {
         config.model.init(config.diffusion.objective, device)
     }
 
-    fn space(&self, _: &CaConfig, _: &CaStats) -> CaSpace {
-        CaSpace
+    fn space(&self, config: &CaConfig, _: &CaStats) -> CaSpace {
+        CaSpace {
+            local_distances: config.loss.local_distances,
+        }
     }
 
     fn load_data(
