@@ -1,6 +1,6 @@
 //! Per-layer timings of the course UNet's building blocks at its training shapes (batch 64,
 //! 28×28 and 14×14), forward alone and forward + backward, in milliseconds: burn's own
-//! layers (`burn …`) and the kernels the UNet runs (`diffgen_image::ops`).
+//! layers (`burn …`) and the layers the UNet runs (`diffgen_nn`'s, with their fused kernels).
 //! `benches/reference/unet_layers.py` times the same layers in PyTorch;
 //! `benches/reference/run.sh image-layers` runs both and prints the ratios.
 //!
@@ -12,7 +12,6 @@ use burn::nn::conv::Conv2dConfig;
 use burn::nn::{GroupNormConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Distribution, Tensor};
-use diffgen_image::ops;
 use diffgen_image::unet::AttentionBlock;
 
 // As in the `diffgen` binary.
@@ -54,17 +53,17 @@ fn main() {
         let n = GroupNormConfig::new(32, c).init(device);
         Box::new(move |x| n.forward(x))
     };
-    // The UNet's layers: its convolutions and group norm + SiLU go through `ops`.
+    // The UNet's layers: `diffgen_nn`'s convolution and group norm + SiLU.
     let our_conv = |cin: usize, cout: usize, stride: usize, device: &Device| -> Layer {
-        let c = Conv2dConfig::new([cin, cout], [3, 3])
+        let c = diffgen_nn::Conv2dConfig::new([cin, cout], [3, 3])
             .with_stride([stride, stride])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
             .init(device);
-        Box::new(move |x| ops::conv2d(&c, x))
+        Box::new(move |x| c.forward(x))
     };
     let our_norm_silu = |c: usize, device: &Device| -> Layer {
-        let n = GroupNormConfig::new(32, c).init(device);
-        Box::new(move |x| ops::group_norm(&n, x, true))
+        let n = diffgen_nn::GroupNormConfig::new(32, c).init(device);
+        Box::new(move |x| n.forward_silu(x))
     };
     let attention = |c: usize, device: &Device| -> Layer {
         let a = AttentionBlock::new(c, c / 8, 32, device);

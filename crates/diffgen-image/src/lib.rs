@@ -16,7 +16,6 @@ pub mod config;
 pub mod data;
 pub mod io;
 pub mod metrics;
-pub mod ops;
 pub mod page;
 pub mod space;
 pub mod unet;

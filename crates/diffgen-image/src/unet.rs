@@ -19,17 +19,13 @@
 //! sizes need no padding (28×28 and 36×28 divide by 4 with three levels).
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{
-    Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d,
-};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
-use diffgen_core::kernels::attention;
 use diffgen_core::{CoreError, Denoiser, Objective};
+use diffgen_nn::{attention, Conv2d, Conv2dConfig, GroupNorm, GroupNormConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::ops;
 pub use diffgen_nn::sinusoidal_embedding;
 
 /// Per-batch context: class labels when the model is conditional; label `num_classes` is
@@ -306,12 +302,12 @@ impl ResnetBlock {
 
     /// `x` [B,Cin,H,W], `temb` [B,E] (already through SiLU) → [B,Cout,H,W].
     pub fn forward(&self, x: Tensor<4>, temb: Tensor<2>) -> Tensor<4> {
-        let h = ops::conv2d(&self.conv1, ops::group_norm(&self.norm1, x.clone(), true)); // [B,Cout,H,W]
+        let h = self.conv1.forward(self.norm1.forward_silu(x.clone())); // [B,Cout,H,W]
         let [b, c, _, _] = h.dims();
         let h = h + self.time.forward(temb).reshape([b, c, 1, 1]); // broadcast over H,W
-        let h = ops::conv2d(&self.conv2, ops::group_norm(&self.norm2, h, true));
+        let h = self.conv2.forward(self.norm2.forward_silu(h));
         let skip = match &self.shortcut {
-            Some(conv) => ops::conv2d(conv, x),
+            Some(conv) => conv.forward(x),
             None => x,
         };
         h + skip
@@ -349,7 +345,9 @@ impl AttentionBlock {
         let [b, c, h, w] = x.dims();
         let (n, heads) = (h * w, self.heads);
         let d = c / heads;
-        let tokens = ops::group_norm(&self.norm, x.clone(), false)
+        let tokens = self
+            .norm
+            .forward(x.clone())
             .reshape([b, c, n])
             .swap_dims(1, 2); // [B,N,C]
         let split = |t: Tensor<3>| t.reshape([b, n, heads, d]).swap_dims(1, 2); // [B,h,N,d]
@@ -463,7 +461,7 @@ impl UNet {
         let [_, _, height, width] = x.dims();
         let temb = self.embedding(t, labels); // [B,E]
         let x = pad_to_multiple(x, self.multiple); // [B,C,H',W']
-        let mut h = ops::conv2d(&self.conv_in, x); // [B,c0,H',W']
+        let mut h = self.conv_in.forward(x); // [B,c0,H',W']
         let mut skips = vec![h.clone()];
         for level in &self.down {
             for (i, resnet) in level.resnets.iter().enumerate() {
@@ -474,7 +472,7 @@ impl UNet {
                 skips.push(h.clone());
             }
             if let Some(down) = &level.downsample {
-                h = ops::conv2d(down, h); // [B,c_l,H_l/2,W_l/2]
+                h = down.forward(h); // [B,c_l,H_l/2,W_l/2]
                 skips.push(h.clone());
             }
         }
@@ -490,10 +488,10 @@ impl UNet {
                 }
             }
             if let Some(up) = &level.upsample {
-                h = ops::conv2d(up, upsample_nearest(h)); // [B,c_l,2H_l,2W_l]
+                h = up.forward(upsample_nearest(h)); // [B,c_l,2H_l,2W_l]
             }
         }
-        let out = ops::conv2d(&self.conv_out, ops::group_norm(&self.norm_out, h, true)); // [B,C,H',W']
+        let out = self.conv_out.forward(self.norm_out.forward_silu(h)); // [B,C,H',W']
         out.narrow(2, 0, height).narrow(3, 0, width) // [B,C,H,W]
     }
 }

@@ -3,18 +3,17 @@
 //! layer's input, and key masks so that one batch can hold chains of different lengths.
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use diffgen_core::kernels::{attention, gelu, layer_norm};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::ANGLE_NAMES;
 use crate::space::ProteinContext;
-use diffgen_nn::sinusoidal_embedding;
+use diffgen_nn::{attention, gelu, sinusoidal_embedding, LayerNorm, LayerNormConfig};
 
-/// ε of every layer norm (burn's default), passed to the fused kernel too.
+/// ε of every layer norm (burn's default).
 pub(crate) const LAYER_NORM_EPSILON: f64 = 1e-5;
 
 /// Features per residue: the six backbone angles.
@@ -197,7 +196,7 @@ impl TransformerBlock {
         let dh = hidden / heads;
         let h = h + self.time.forward(time).unsqueeze_dim(1); // [B, L, H]
 
-        let x = layer_norm(&self.norm_attention, h.clone(), LAYER_NORM_EPSILON);
+        let x = self.norm_attention.forward(h.clone());
         let split = |t: Tensor<3>| t.reshape([b, l, heads, dh]).swap_dims(1, 2); // [B, h, L, dh]
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
@@ -218,7 +217,7 @@ impl TransformerBlock {
         let attended = attended.swap_dims(1, 2).reshape([b, l, hidden]);
         let h = h + self.attention_out.forward(attended);
 
-        let x = layer_norm(&self.norm_ff, h.clone(), LAYER_NORM_EPSILON);
+        let x = self.norm_ff.forward(h.clone());
         h + self.ff_out.forward(gelu(self.ff_in.forward(x)))
     }
 }
@@ -266,9 +265,7 @@ impl ProteinDenoiser {
         for block in &self.blocks {
             h = block.forward(h, time.clone(), relative.clone(), None, key_mask.clone());
         }
-        let out = self
-            .output
-            .forward(layer_norm(&self.norm_out, h, LAYER_NORM_EPSILON)); // [B, L, 6]
+        let out = self.output.forward(self.norm_out.forward(h)); // [B, L, 6]
         out * mask.unsqueeze_dim(2)
     }
 }

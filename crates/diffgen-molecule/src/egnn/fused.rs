@@ -2,7 +2,7 @@
 //! for autodiff over Flex, whose backward is [`pair_kernel::backward`].
 //!
 //! Other backends (wgpu, …) and element types keep the tensor formulation in `mod.rs`;
-//! `diffgen_core::kernels::runs_fused` says which path a tensor takes.
+//! [`EdgePath::best_for`](super::EdgePath::best_for) says which path a tensor takes.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, ExtensionType, Flex};
 use burn::tensor::Tensor;
-use diffgen_core::cpu;
+use diffgen_nn::cpu;
 
 use super::pair_kernel::{self, Head, NodeInputs, PairFeatures, PairGraph, PairParams, Saved};
 
@@ -265,7 +265,7 @@ impl Backward<Flex, INPUTS> for PairBackward {
             .into_iter()
             .zip(shapes)
             .map(|(values, shape)| cpu::flex(values, shape));
-        diffgen_core::register_gradients!(grads, ops.parents, values);
+        diffgen_nn::register_gradients!(grads, ops.parents, values);
     }
 }
 

@@ -21,11 +21,11 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::{sigmoid, silu};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use diffgen_core::kernels::runs_fused;
 use diffgen_core::tensor_util::to_vec;
+use diffgen_nn::cpu::takes_fused_path;
 use pair_kernel::{Head, PairGraph};
 
 /// The `[model]` table: the size and constants of EDM's EGNN.
@@ -196,10 +196,15 @@ pub enum EdgePath {
 impl EdgePath {
     /// The fused kernel where it applies to `xh` (Flex, f32), else the tensor path.
     pub fn best_for(xh: &Tensor<3>) -> Self {
-        if runs_fused(xh) {
-            EdgePath::Fused
-        } else {
-            EdgePath::Tensor
+        Self::best_on(&xh.device(), xh.dtype())
+    }
+
+    /// The fused kernel where it applies to tensors of `dtype` on `device` (Flex, f32), else
+    /// the tensor path.
+    pub fn best_on(device: &Device, dtype: DType) -> Self {
+        match takes_fused_path(device, dtype) {
+            true => EdgePath::Fused,
+            false => EdgePath::Tensor,
         }
     }
 }
@@ -432,7 +437,9 @@ impl EgnnDynamics {
     /// Whether padded atoms cost no edge work on `device`: the fused kernel visits real
     /// pairs only, so sampling can fill whole batches whatever their sizes.
     pub fn padding_is_free(&self, device: &Device) -> bool {
-        diffgen_core::kernels::is_supported(device)
+        // Sampling draws its inputs in the device's default float type.
+        let dtype = device.settings().float_dtype.into();
+        EdgePath::best_on(device, dtype) == EdgePath::Fused
     }
 
     /// `xh` `[B, N, 3 + F]`, `t` `[B]` in [0, 1] → `[ε̂_x (3, centred), ε̂_h (F)]`, zero on

@@ -19,8 +19,8 @@
 
 use std::ops::Range;
 
-use diffgen_core::cpu::{dot, matmul, sigmoid};
-use diffgen_core::with_best_isa;
+use diffgen_nn::cpu::{dot, matmul, sigmoid};
+use diffgen_nn::with_best_isa;
 use rayon::prelude::*;
 
 /// What the pair MLP's output feeds.

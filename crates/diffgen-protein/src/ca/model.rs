@@ -4,12 +4,11 @@
 //! which residues attend to which. Not equivariant: training rotates every chain at random.
 
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
-use diffgen_core::kernels::layer_norm;
 use diffgen_core::{CoreError, Denoiser, Objective};
-use diffgen_nn::sinusoidal_embedding;
+use diffgen_nn::{sinusoidal_embedding, LayerNorm, LayerNormConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{relative_offsets, validate_transformer, TransformerBlock, LAYER_NORM_EPSILON};
@@ -186,9 +185,7 @@ impl CaDenoiser {
                 key_mask.clone(),
             );
         }
-        let out = self
-            .output
-            .forward(layer_norm(&self.norm_out, h, LAYER_NORM_EPSILON)); // [B, L, 3]
+        let out = self.output.forward(self.norm_out.forward(h)); // [B, L, 3]
         out * mask.unsqueeze_dim(2)
     }
 }

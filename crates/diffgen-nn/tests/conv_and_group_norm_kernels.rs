@@ -1,13 +1,15 @@
-//! The hand-written convolution and group-norm kernels compute what burn's own modules
-//! compute, forward and backward.
+//! The hand-written convolution and group-norm kernels (this crate's `Conv2d` and
+//! `GroupNorm` on Flex) compute what burn's own modules compute, forward and backward.
 
 use burn::module::Param;
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{GroupNormConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Distribution, Tensor};
-use diffgen_core::tensor_util::to_vec;
-use diffgen_image::ops;
+use diffgen_nn::{Conv2d, GroupNorm};
+
+mod common;
+use common::to_vec;
 
 fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
@@ -57,10 +59,12 @@ fn convolution_matches_burn_forward_and_backward() {
             .with_padding(PaddingConfig2d::Explicit(pad[0], pad[1], pad[0], pad[1]))
             .with_bias(bias)
             .init(&device);
+        // The same layer, sharing burn's parameter tensors.
+        let ours_conv = Conv2d::from(conv.clone());
         let x = Tensor::<4>::random([3, cin, h, w], Distribution::Normal(0.0, 1.0), &device);
         let probe = conv.forward(x.clone());
         let weights = probe.random_like(Distribution::Normal(0.0, 1.0));
-        let ours = run(&|x| ops::conv2d(&conv, x), &x, &weights);
+        let ours = run(&|x| ours_conv.forward(x), &x, &weights);
         let theirs = run(&|x| conv.forward(x), &x, &weights);
         let what = format!("conv {cin}→{cout} k{k:?} s{stride:?} p{pad:?}");
         assert_close(&ours, &theirs, &what);
@@ -74,7 +78,7 @@ fn convolution_matches_burn_forward_and_backward() {
             }
             g
         };
-        let ours = grads_of(&|x| ops::conv2d(&conv, x));
+        let ours = grads_of(&|x| ours_conv.forward(x));
         let theirs = grads_of(&|x| conv.forward(x));
         assert_close(&ours, &theirs, &format!("{what} parameters"));
         assert!(ours[0].iter().any(|v| v.abs() > 1e-3));
@@ -94,6 +98,7 @@ fn group_norm_with_and_without_silu_matches_burn() {
         norm.beta = Some(Param::from_tensor(
             Tensor::<1>::random([channels], Distribution::Normal(0.0, 0.5), &device).require_grad(),
         ));
+        let ours_norm = GroupNorm::from(norm.clone());
         let x = Tensor::<4>::random([3, channels, h, w], Distribution::Normal(2.0, 3.0), &device);
         let weights = x.random_like(Distribution::Normal(0.0, 1.0));
         for then_silu in [false, true] {
@@ -105,7 +110,17 @@ fn group_norm_with_and_without_silu_matches_burn() {
                     y
                 }
             };
-            let ours = run(&|x| ops::group_norm(&norm, x, then_silu), &x, &weights);
+            let ours = run(
+                &|x| {
+                    if then_silu {
+                        ours_norm.forward_silu(x)
+                    } else {
+                        ours_norm.forward(x)
+                    }
+                },
+                &x,
+                &weights,
+            );
             let theirs = run(&reference, &x, &weights);
             let what = format!("group norm {channels}/{groups}, silu {then_silu}");
             assert_close(&ours, &theirs, &what);
@@ -116,7 +131,13 @@ fn group_norm_with_and_without_silu_matches_burn() {
                 };
                 vec![g(&norm.gamma), g(&norm.beta)]
             };
-            let ours = grads_of(&|x| ops::group_norm(&norm, x, then_silu));
+            let ours = grads_of(&|x| {
+                if then_silu {
+                    ours_norm.forward_silu(x)
+                } else {
+                    ours_norm.forward(x)
+                }
+            });
             let theirs = grads_of(&reference);
             assert_close(&ours, &theirs, &format!("{what} parameters"));
         }

@@ -5,9 +5,11 @@
 use std::time::Instant;
 
 use burn::tensor::{Device, Distribution, Tensor};
-use diffgen_core::kernels::attention::{self as kernel, AttentionShape};
-use diffgen_core::kernels::{attention, attention_composed};
-use diffgen_core::tensor_util::to_vec;
+use diffgen_nn::kernels::attention::{self as kernel, AttentionShape};
+use diffgen_nn::{attention, attention_composed};
+
+mod common;
+use common::to_vec;
 
 type Biases = (Option<Tensor<4>>, Option<Tensor<2>>);
 

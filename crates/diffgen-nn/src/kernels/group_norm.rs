@@ -6,8 +6,8 @@
 //! `L` elements per group: `dx = (γ_c g − mean(γ g) − x̂ mean(γ g x̂)) / √(σ² + ε)`,
 //! `dγ_c = Σ g x̂`, `dβ_c = Σ g`. Images run on rayon's threads.
 
-use diffgen_core::cpu::{sigmoid, silu_grad};
-use diffgen_core::with_best_isa;
+use crate::cpu::{sigmoid, silu_grad};
+use crate::with_best_isa;
 use rayon::prelude::*;
 
 /// The sizes and settings of one normalisation.

@@ -6,7 +6,7 @@
 //! `dcol = Wᵀ · dY_b` scattered back onto `dx_b` (col2im), `db += Σ dY_b`. Images run on
 //! rayon's threads, each with its own column buffers and weight-gradient partials.
 
-use diffgen_core::cpu::matmul;
+use crate::cpu::matmul;
 use rayon::prelude::*;
 
 /// The sizes of one convolution.

@@ -2,11 +2,12 @@
 //! backward.
 
 use burn::module::Param;
-use burn::nn::LayerNormConfig;
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
-use diffgen_core::kernels;
-use diffgen_core::tensor_util::to_vec;
+use diffgen_nn::LayerNormConfig;
+
+mod common;
+use common::to_vec;
 
 fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
@@ -28,7 +29,7 @@ fn gelu_matches_burn() {
     let run = |fused: bool| {
         let x = x.clone().require_grad();
         let y = if fused {
-            kernels::gelu(x.clone())
+            diffgen_nn::gelu(x.clone())
         } else {
             gelu(x.clone())
         };
@@ -46,21 +47,27 @@ fn layer_norm_matches_burn() {
     device.seed(4);
     let d = 40;
     let mut norm = LayerNormConfig::new(d).with_epsilon(1e-5).init(&device);
+    let mut burns = burn::nn::LayerNormConfig::new(d)
+        .with_epsilon(1e-5)
+        .init(&device);
     norm.gamma = Param::from_tensor(
         Tensor::<1>::random([d], Distribution::Normal(1.0, 0.5), &device).require_grad(),
     );
     norm.beta = Some(Param::from_tensor(
         Tensor::<1>::random([d], Distribution::Normal(0.0, 0.5), &device).require_grad(),
     ));
+    // burn's layer over the same parameters (the same tensors: gradients reach both).
+    burns.gamma = norm.gamma.clone();
+    burns.beta = norm.beta.clone();
     // 130 rows: more than one rayon task of 64.
     let x = Tensor::<3>::random([2, 65, d], Distribution::Normal(1.0, 2.0), &device);
     let w = x.random_like(Distribution::Normal(0.0, 1.0));
     let run = |fused: bool| {
         let x = x.clone().require_grad();
         let y = if fused {
-            kernels::layer_norm(&norm, x.clone(), 1e-5)
-        } else {
             norm.forward(x.clone())
+        } else {
+            burns.forward(x.clone())
         };
         let grads = (y.clone() * w.clone()).sum().backward();
         vec![

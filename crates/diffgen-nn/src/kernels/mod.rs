@@ -1,10 +1,20 @@
-//! Fused operations shared by the modalities (attention, GELU, layer norm), as burn backend
-//! extensions for Flex (burn's
-//! CPU backend) and autodiff over Flex, with hand-written backward passes. Other backends
-//! take the composed tensor formulation, which tests compare the kernels against.
+//! The fused operations behind this crate's layers, as one burn backend extension for Flex
+//! (burn's CPU backend) and autodiff over Flex, with hand-written backward passes: attention,
+//! GELU, layer norm, convolution (im2col) and group norm (optionally fused with the SiLU that
+//! follows it). The submodules hold the kernels proper, on row-major f32 slices; this module
+//! registers them with burn.
+//!
+//! Models do not call these: they call the layers ([`LayerNorm`](crate::LayerNorm),
+//! [`GroupNorm`](crate::GroupNorm), [`Conv2d`](crate::Conv2d)) and functions
+//! ([`attention()`](crate::attention()), [`gelu()`](crate::gelu())), which take the kernels
+//! where [`takes_fused_path`](crate::cpu::takes_fused_path) says so and the composed tensor
+//! formulation elsewhere (other backends, other element types), which tests compare the
+//! kernels against.
 
 pub mod attention;
+pub mod conv;
 pub mod gelu;
+pub mod group_norm;
 pub mod layer_norm;
 
 use std::sync::Arc;
@@ -15,38 +25,12 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Backend, Dispatch, Flex};
-use burn::nn::LayerNorm;
-use burn::tensor::activation::softmax;
-use burn::tensor::{DType, Device, Tensor};
+use burn::backend::{backend_extension, Backend, Flex};
 
 use crate::cpu::{dims, flex, host};
 use attention::{AttentionShape, Biases};
-
-/// Registers each of `values` (Flex tensors) as the gradient of its parent, for the parents
-/// autodiff tracks. A macro, not a function: burn's node type is private, so only its field
-/// can be named.
-#[macro_export]
-macro_rules! register_gradients {
-    ($grads:expr, $parents:expr, $values:expr) => {
-        for (parent, value) in $parents.into_iter().zip($values) {
-            if let Some(node) = parent {
-                $grads.register::<burn::backend::Flex>(node.id, value);
-            }
-        }
-    };
-}
-
-/// Whether `device` is Flex, the backend the fused kernels are written for.
-pub fn is_supported(device: &Device) -> bool {
-    device.clone().inner() == Device::flex()
-}
-
-/// Whether `tensor` takes the fused kernels: on Flex and in f32, their element type; other
-/// tensors (another backend, half precision, f64) take the composed tensor formulation.
-pub fn runs_fused<const D: usize>(tensor: &Tensor<D>) -> bool {
-    is_supported(&tensor.device()) && tensor.dtype() == DType::F32
-}
+use conv::ConvShape;
+use group_norm::NormShape;
 
 /// The scale and which biases are present (absent ones are passed as placeholders).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,10 +43,30 @@ pub struct AttentionSpec {
     pub key_bias: bool,
 }
 
-/// The fused kernels as a burn backend extension, for Flex and autodiff over Flex; this
-/// module's `attention`, `gelu` and `layer_norm` dispatch to it.
+/// Strides and (symmetric) padding of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvSpec {
+    /// Stride `[y, x]`.
+    pub stride: [usize; 2],
+    /// Zero padding `[y, x]`, the same on both sides.
+    pub padding: [usize; 2],
+}
+
+/// Groups, ε and whether SiLU follows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormSpec {
+    /// Channel groups; they must divide the channels.
+    pub groups: usize,
+    /// Added to the variance.
+    pub epsilon: f32,
+    /// Apply SiLU after the affine map.
+    pub silu: bool,
+}
+
+/// The fused kernels as a burn backend extension: Flex runs them forward, autodiff over Flex
+/// adds their hand-written backward passes. The crate's layers and functions dispatch to it.
 #[backend_extension(Flex, Autodiff)]
-pub trait CoreKernelOps: Backend {
+pub trait KernelOps: Backend {
     /// `q`, `k`, `v` `[B, H, N, d]`; `head_bias` `[Bh, H, N, N]` with Bh = 1 (shared over the
     /// batch) or B (per item), `key_bias` `[B, N]`.
     fn attention(
@@ -84,116 +88,25 @@ pub trait CoreKernelOps: Backend {
         beta: FloatTensor<Self>,
         epsilon: f32,
     ) -> FloatTensor<Self>;
+
+    /// `x` `[B, Cin, H, W]`, `weight` `[Cout, Cin, kh, kw]`, `bias` `[Cout]`.
+    fn conv2d_im2col(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self>;
+
+    /// `x` `[B, C, …]`, `gamma`, `beta` `[C]`.
+    fn group_norm_silu(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        spec: NormSpec,
+    ) -> FloatTensor<Self>;
 }
 
-/// `gelu(x)` (erf form), fused on Flex.
-pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if !runs_fused(&x) {
-        return burn::tensor::activation::gelu(x);
-    }
-    Tensor::from_dispatch(<Dispatch as CoreKernelOps>::gelu(x.into_dispatch()))
-}
-
-/// `norm.forward(x)`, fused on Flex. burn keeps a layer norm's ε private: pass the one it
-/// was built with.
-pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, epsilon: f64) -> Tensor<D> {
-    if !runs_fused(&x) {
-        return norm.forward(x);
-    }
-    let gamma = norm.gamma.val();
-    let beta = match &norm.beta {
-        Some(b) => b.val(),
-        None => gamma.zeros_like(),
-    };
-    Tensor::from_dispatch(<Dispatch as CoreKernelOps>::layer_norm(
-        x.into_dispatch(),
-        gamma.into_dispatch(),
-        beta.into_dispatch(),
-        epsilon as f32,
-    ))
-}
-
-/// `softmax(scale·q·kᵀ + head_bias + key_bias)·v` for `q`, `k`, `v` `[B, H, N, d]`, with an
-/// optional `head_bias` `[Bh, H, N, N]` — Bh = 1: one bias per head, broadcast over the batch
-/// (its gradient summed over the batch); Bh = B: each item's own pair bias — and an optional
-/// `key_bias` `[B, N]` (broadcast over heads and queries). Fused on Flex devices.
-///
-/// # Panics
-/// If a bias's shape disagrees with `q`'s (a head bias of a batch size other than 1 or B
-/// included).
-pub fn attention(
-    q: Tensor<4>,
-    k: Tensor<4>,
-    v: Tensor<4>,
-    head_bias: Option<Tensor<4>>,
-    key_bias: Option<Tensor<2>>,
-    scale: f64,
-) -> Tensor<4> {
-    let device = q.device();
-    check_bias_shapes(&q, head_bias.as_ref(), key_bias.as_ref());
-    if !runs_fused(&q) {
-        return attention_composed(q, k, v, head_bias, key_bias, scale);
-    }
-    let spec = AttentionSpec {
-        scale: scale as f32,
-        head_bias: head_bias.is_some(),
-        key_bias: key_bias.is_some(),
-    };
-    let placeholder = || Tensor::<1>::zeros([1], &device).into_dispatch();
-    Tensor::from_dispatch(<Dispatch as CoreKernelOps>::attention(
-        q.into_dispatch(),
-        k.into_dispatch(),
-        v.into_dispatch(),
-        head_bias.map_or_else(placeholder, Tensor::into_dispatch),
-        key_bias.map_or_else(placeholder, Tensor::into_dispatch),
-        spec,
-    ))
-}
-
-/// [`attention()`] as burn tensor ops: what other backends run, and what tests compare the
-/// kernel against.
-pub fn attention_composed(
-    q: Tensor<4>,
-    k: Tensor<4>,
-    v: Tensor<4>,
-    head_bias: Option<Tensor<4>>,
-    key_bias: Option<Tensor<2>>,
-    scale: f64,
-) -> Tensor<4> {
-    check_bias_shapes(&q, head_bias.as_ref(), key_bias.as_ref());
-    let [b, _, n, _] = q.dims();
-    let mut logits = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale); // [B, H, N, N]
-    if let Some(bias) = head_bias {
-        logits = logits + bias; // [Bh, H, N, N], broadcast where Bh = 1
-    }
-    if let Some(bias) = key_bias {
-        logits = logits + bias.reshape([b, 1, 1, n]);
-    }
-    softmax(logits, 3).matmul(v)
-}
-
-/// The biases' shapes for `q` `[B, H, N, d]`: `head_bias` `[1 or B, H, N, N]`, `key_bias`
-/// `[B, N]`.
-fn check_bias_shapes(q: &Tensor<4>, head_bias: Option<&Tensor<4>>, key_bias: Option<&Tensor<2>>) {
-    let [b, h, n, _] = q.dims();
-    if let Some(bias) = head_bias {
-        let [bh, rest @ ..] = bias.dims();
-        assert!(
-            (bh == 1 || bh == b) && rest == [h, n, n],
-            "attention: head bias {:?} is not [1, H, N, N] or [B, H, N, N] for B, H, N = {b}, {h}, {n}",
-            bias.dims()
-        );
-    }
-    if let Some(bias) = key_bias {
-        assert_eq!(
-            bias.dims(),
-            [b, n],
-            "attention: key bias is not [B, N] for B, N = {b}, {n}"
-        );
-    }
-}
-
-fn shape(q: &FlexTensor, spec: AttentionSpec) -> AttentionShape {
+fn attention_shape(q: &FlexTensor, spec: AttentionSpec) -> AttentionShape {
     let q = dims(q);
     assert_eq!(q.len(), 4, "attention: q {q:?} is not [B, H, N, d]");
     AttentionShape {
@@ -211,8 +124,8 @@ fn head_per_item(inputs: &[FlexTensor; 5], spec: AttentionSpec) -> bool {
     spec.head_bias && dims(&inputs[3]).first().is_some_and(|&bh| bh != 1)
 }
 
-fn forward(inputs: &[FlexTensor; 5], spec: AttentionSpec) -> (FlexTensor, Vec<f32>) {
-    let s = shape(&inputs[0], spec);
+fn attention_forward(inputs: &[FlexTensor; 5], spec: AttentionSpec) -> (FlexTensor, Vec<f32>) {
+    let s = attention_shape(&inputs[0], spec);
     let [q, k, v, hb, kb] = inputs.each_ref().map(host);
     let biases = Biases {
         head: spec.head_bias.then_some(&*hb),
@@ -223,7 +136,57 @@ fn forward(inputs: &[FlexTensor; 5], spec: AttentionSpec) -> (FlexTensor, Vec<f3
     (flex(out, dims(&inputs[0])), lse)
 }
 
-impl CoreKernelOps for Flex {
+fn conv_shape(x: &FlexTensor, weight: &FlexTensor, spec: ConvSpec) -> ConvShape {
+    let (x, w) = (dims(x), dims(weight));
+    assert!(
+        x.len() == 4 && w.len() == 4 && x[1] == w[1],
+        "conv2d: x {x:?}, weight {w:?}"
+    );
+    ConvShape {
+        batch: x[0],
+        cin: x[1],
+        height: x[2],
+        width: x[3],
+        cout: w[0],
+        kernel: [w[2], w[3]],
+        stride: spec.stride,
+        padding: spec.padding,
+    }
+}
+
+/// Any rank of at least 2: the dimensions after the channels are the pixels.
+fn norm_shape(x: &FlexTensor, spec: NormSpec) -> NormShape {
+    let x = dims(x);
+    assert!(x.len() >= 2, "group norm: x {x:?} is not [B, C, …]");
+    NormShape {
+        batch: x[0],
+        channels: x[1],
+        pixels: x[2..].iter().product(),
+        groups: spec.groups,
+        epsilon: spec.epsilon,
+        silu: spec.silu,
+    }
+}
+
+fn conv_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, spec: ConvSpec) -> FlexTensor {
+    let s = conv_shape(x, w, spec);
+    let out = conv::forward(&s, &host(x), &host(w), &host(b));
+    let [ho, wo] = s.out_hw();
+    flex(out, vec![s.batch, s.cout, ho, wo])
+}
+
+fn norm_forward(
+    x: &FlexTensor,
+    g: &FlexTensor,
+    b: &FlexTensor,
+    spec: NormSpec,
+) -> (FlexTensor, Vec<f32>) {
+    let s = norm_shape(x, spec);
+    let (out, stats) = group_norm::forward(&s, &host(x), &host(g), &host(b));
+    (flex(out, dims(x)), stats)
+}
+
+impl KernelOps for Flex {
     fn attention(
         q: FlexTensor,
         k: FlexTensor,
@@ -232,7 +195,7 @@ impl CoreKernelOps for Flex {
         key_bias: FlexTensor,
         spec: AttentionSpec,
     ) -> FlexTensor {
-        forward(&[q, k, v, head_bias, key_bias], spec).0
+        attention_forward(&[q, k, v, head_bias, key_bias], spec).0
     }
 
     fn gelu(x: FlexTensor) -> FlexTensor {
@@ -242,6 +205,24 @@ impl CoreKernelOps for Flex {
     fn layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f32) -> FlexTensor {
         let out = layer_norm::forward(&host(&x), &host(&gamma), &host(&beta), epsilon);
         flex(out, dims(&x))
+    }
+
+    fn conv2d_im2col(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        spec: ConvSpec,
+    ) -> FlexTensor {
+        conv_forward(&x, &weight, &bias, spec)
+    }
+
+    fn group_norm_silu(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        spec: NormSpec,
+    ) -> FlexTensor {
+        norm_forward(&x, &gamma, &beta, spec).0
     }
 }
 
@@ -287,7 +268,7 @@ impl Backward<Flex, 5> for AttentionBackward {
     fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
         let d_out = grads.consume::<Flex>(&ops.node);
         let (inputs, spec, lse) = &*ops.state;
-        let s = shape(&inputs[0], *spec);
+        let s = attention_shape(&inputs[0], *spec);
         let [q, k, v, hb, kb] = inputs.each_ref().map(host);
         let biases = Biases {
             head: spec.head_bias.then_some(&*hb),
@@ -312,7 +293,40 @@ impl Backward<Flex, 5> for AttentionBackward {
     }
 }
 
-impl<C: CheckpointStrategy> CoreKernelOps for Autodiff<Flex, C> {
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 3> for ConvBackward {
+    type State = Arc<([FlexTensor; 3], ConvSpec)>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let ([x, w, b], spec) = &*ops.state;
+        let s = conv_shape(x, w, *spec);
+        let (dx, dw, db) = conv::backward(&s, &host(x), &host(w), &host(b), &host(&dy));
+        let values = [flex(dx, dims(x)), flex(dw, dims(w)), flex(db, dims(b))];
+        crate::register_gradients!(grads, ops.parents, values);
+    }
+}
+
+#[derive(Debug)]
+struct GroupNormBackward;
+
+impl Backward<Flex, 3> for GroupNormBackward {
+    type State = Arc<([FlexTensor; 3], NormSpec, Vec<f32>)>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dout = grads.consume::<Flex>(&ops.node);
+        let ([x, g, b], spec, stats) = &*ops.state;
+        let s = norm_shape(x, *spec);
+        let (dx, dg, db) =
+            group_norm::backward(&s, &host(x), &host(g), &host(b), stats, &host(&dout));
+        let values = [flex(dx, dims(x)), flex(dg, dims(g)), flex(db, dims(b))];
+        crate::register_gradients!(grads, ops.parents, values);
+    }
+}
+
+impl<C: CheckpointStrategy> KernelOps for Autodiff<Flex, C> {
     fn attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
@@ -335,7 +349,7 @@ impl<C: CheckpointStrategy> CoreKernelOps for Autodiff<Flex, C> {
             head_bias.into_primitive(),
             key_bias.into_primitive(),
         ];
-        let (out, lse) = forward(&inputs, spec);
+        let (out, lse) = attention_forward(&inputs, spec);
         match AttentionBackward
             .prepare::<C>(nodes)
             .compute_bound()
@@ -349,7 +363,7 @@ impl<C: CheckpointStrategy> CoreKernelOps for Autodiff<Flex, C> {
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let nodes = [x.node()];
         let x = x.into_primitive();
-        let out = <Flex as CoreKernelOps>::gelu(x.clone());
+        let out = <Flex as KernelOps>::gelu(x.clone());
         match GeluBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(x, out),
             OpsKind::UnTracked(prep) => prep.finish(out),
@@ -368,7 +382,7 @@ impl<C: CheckpointStrategy> CoreKernelOps for Autodiff<Flex, C> {
             gamma.into_primitive(),
             beta.into_primitive(),
         ];
-        let out = <Flex as CoreKernelOps>::layer_norm(
+        let out = <Flex as KernelOps>::layer_norm(
             inputs[0].clone(),
             inputs[1].clone(),
             inputs[2].clone(),
@@ -380,6 +394,48 @@ impl<C: CheckpointStrategy> CoreKernelOps for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => prep.finish(Arc::new((inputs, epsilon)), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn conv2d_im2col(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node(), bias.node()];
+        let inputs = [
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        ];
+        let out = conv_forward(&inputs[0], &inputs[1], &inputs[2], spec);
+        match ConvBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(Arc::new((inputs, spec)), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn group_norm_silu(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        spec: NormSpec,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let inputs = [
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        ];
+        let (out, stats) = norm_forward(&inputs[0], &inputs[1], &inputs[2], spec);
+        match GroupNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(Arc::new((inputs, spec, stats)), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }

@@ -1,12 +1,37 @@
-//! Building blocks of the hand-written CPU kernels (the modalities' fused burn operations):
-//! vectorisable `exp`/sigmoid, a row-major matrix product on the `gemm` crate, host views of
-//! burn Flex tensors, and [`with_best_isa!`](crate::with_best_isa) to compile a kernel body
-//! for AVX2 + FMA while the binary still runs on any x86-64.
+//! Building blocks of hand-written CPU kernels: vectorisable `exp`/sigmoid, a row-major
+//! matrix product on the `gemm` crate, host views of burn Flex tensors,
+//! [`with_best_isa!`](crate::with_best_isa) to compile a kernel body for AVX2 + FMA while the
+//! binary still runs on any x86-64, [`register_gradients!`](crate::register_gradients) for
+//! hand-written backward passes, and [`takes_fused_path`], the one question a kernel's
+//! caller asks. This crate's layers are built from them; they are public for kernels that
+//! belong to one model (the molecule EGNN's pair kernel).
 
 use std::borrow::Cow;
 
 use burn::backend::flex::FlexTensor;
-use burn::tensor::TensorData;
+use burn::tensor::{DType, Device, TensorData};
+
+/// Whether tensors of `dtype` on `device` take the hand-written kernels: on Flex (burn's CPU
+/// backend, with or without autodiff) and in f32, their element type. Other tensors (another
+/// backend, half precision, f64) take the composed tensor formulation. This crate's layers
+/// ask it themselves; a kernel of one model's own asks it to choose its path.
+pub fn takes_fused_path(device: &Device, dtype: DType) -> bool {
+    dtype == DType::F32 && device.clone().inner() == Device::flex()
+}
+
+/// Registers each of `values` (Flex tensors) as the gradient of its parent, for the parents
+/// autodiff tracks: the end of a hand-written backward pass. A macro, not a function: burn's
+/// node type is private, so only its field can be named.
+#[macro_export]
+macro_rules! register_gradients {
+    ($grads:expr, $parents:expr, $values:expr) => {
+        for (parent, value) in $parents.into_iter().zip($values) {
+            if let Some(node) = parent {
+                $grads.register::<burn::backend::Flex>(node.id, value);
+            }
+        }
+    };
+}
 
 /// Runs a call with AVX2 and FMA enabled where the CPU has them: the call's body (marked
 /// `#[inline(always)]`, as must be everything it calls in hot loops) is then compiled for
