@@ -19,11 +19,14 @@
 //! sizes need no padding (28×28 and 36×28 divide by 4 with three levels).
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 use diffgen_core::{CoreError, Denoiser, Objective};
-use diffgen_nn::{attention, Conv2d, Conv2dConfig, GroupNorm, GroupNormConfig};
+use diffgen_nn::{
+    attention, Conv2d, Conv2dConfig, GroupNorm, GroupNormConfig, LabelEmbedding,
+    LabelEmbeddingConfig,
+};
 use serde::{Deserialize, Serialize};
 
 pub use diffgen_nn::sinusoidal_embedding;
@@ -255,7 +258,7 @@ impl UNetConfig {
             conv_in: conv3(self.channels, c0, 1),
             time1: LinearConfig::new(c0, temb).init(device),
             time2: LinearConfig::new(temb, temb).init(device),
-            label: (classes > 0).then(|| EmbeddingConfig::new(classes + 1, temb).init(device)),
+            label: (classes > 0).then(|| LabelEmbeddingConfig::new(classes, temb).init(device)),
             down,
             mid1,
             mid_attn,
@@ -391,7 +394,7 @@ pub struct UNet {
     conv_in: Conv2d,
     time1: Linear,
     time2: Linear,
-    label: Option<Embedding>,
+    label: Option<LabelEmbedding>,
     down: Vec<DownLevel>,
     mid1: ResnetBlock,
     mid_attn: AttentionBlock,
@@ -438,18 +441,12 @@ impl UNet {
 
     /// The time (+ class) embedding, through SiLU as every residual block uses it: [B,E].
     fn embedding(&self, t: Tensor<1>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
-        let b = t.dims()[0];
         let e = self.time2.forward(silu(
             self.time1
                 .forward(sinusoidal_embedding(t, self.time_features)),
         )); // [B,E]
         let e = match (&self.label, labels) {
-            (Some(embedding), Some(labels)) => {
-                let width = e.dims()[1];
-                e + embedding
-                    .forward(labels.reshape([b, 1]))
-                    .reshape([b, width])
-            }
+            (Some(embedding), Some(labels)) => e + embedding.forward(labels),
             _ => e,
         };
         silu(e)
@@ -509,8 +506,9 @@ impl Denoiser<4> for UNet {
 
     fn unconditional(&self, context: &ImageContext) -> Option<ImageContext> {
         let labels = context.labels.as_ref()?;
-        (self.num_classes > 0).then(|| ImageContext {
-            labels: Some(labels.clone().full_like(self.num_classes as i64)),
+        let embedding = self.label.as_ref()?;
+        Some(ImageContext {
+            labels: Some(embedding.null_like(labels)),
         })
     }
 }

@@ -46,6 +46,7 @@ struct Burns {
     group: burn::nn::GroupNorm,
     conv: burn::nn::conv::Conv2d,
     conv_no_bias: burn::nn::conv::Conv2d,
+    label: burn::nn::Embedding,
 }
 
 #[derive(Module, Debug)]
@@ -55,6 +56,7 @@ struct Ours {
     group: diffgen_nn::GroupNorm,
     conv: diffgen_nn::Conv2d,
     conv_no_bias: diffgen_nn::Conv2d,
+    label: diffgen_nn::LabelEmbedding,
 }
 
 #[test]
@@ -70,6 +72,7 @@ fn parameter_paths_and_shapes_match_burn() {
         conv_no_bias: burn::nn::conv::Conv2dConfig::new([8, 4], [1, 1])
             .with_bias(false)
             .init(&device),
+        label: burn::nn::EmbeddingConfig::new(11, 6).init(&device),
     };
     let ours = Ours {
         norm: LayerNormConfig::new(12).init(&device),
@@ -79,9 +82,10 @@ fn parameter_paths_and_shapes_match_burn() {
         conv_no_bias: Conv2dConfig::new([8, 4], [1, 1])
             .with_bias(false)
             .init(&device),
+        label: diffgen_nn::LabelEmbeddingConfig::new(10, 6).init(&device),
     };
     let expected = paths(&burns);
-    assert_eq!(expected.len(), 8, "{expected:?}");
+    assert_eq!(expected.len(), 9, "{expected:?}");
     assert_eq!(paths(&ours), expected);
 }
 

@@ -1,11 +1,12 @@
 //! A small MLP denoiser with a sinusoidal time embedding and an optional label embedding.
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 use diffgen_core::{CoreError, Denoiser, Objective};
 pub use diffgen_nn::sinusoidal_embedding;
+use diffgen_nn::{LabelEmbedding, LabelEmbeddingConfig};
 use serde::{Deserialize, Serialize};
 
 /// Per-batch context: class labels, where the model is conditional. The label `num_classes`
@@ -95,7 +96,7 @@ impl ToyDenoiserConfig {
             input: LinearConfig::new(inputs, self.hidden).init(device),
             time: LinearConfig::new(self.time_features, self.hidden).init(device),
             label: (classes > 0)
-                .then(|| EmbeddingConfig::new(classes + 1, self.hidden).init(device)),
+                .then(|| LabelEmbeddingConfig::new(classes, self.hidden).init(device)),
             blocks: (0..self.layers)
                 .map(|_| LinearConfig::new(self.hidden, self.hidden).init(device))
                 .collect(),
@@ -113,7 +114,7 @@ impl ToyDenoiserConfig {
 pub struct ToyDenoiser {
     input: Linear,
     time: Linear,
-    label: Option<Embedding>,
+    label: Option<LabelEmbedding>,
     blocks: Vec<Linear>,
     output: Linear,
     time_features: usize,
@@ -138,7 +139,6 @@ impl ToyDenoiser {
         labels: Option<Tensor<1, Int>>,
         previous: Option<Tensor<2>>,
     ) -> Tensor<2> {
-        let b = x.dims()[0];
         let x = match self.self_conditioning {
             true => {
                 let previous = previous.unwrap_or_else(|| x.zeros_like());
@@ -152,10 +152,7 @@ impl ToyDenoiser {
                 .time
                 .forward(sinusoidal_embedding(t, self.time_features));
         if let (Some(embedding), Some(labels)) = (&self.label, labels) {
-            let hidden = h.dims()[1];
-            h = h + embedding
-                .forward(labels.reshape([b, 1]))
-                .reshape([b, hidden]);
+            h = h + embedding.forward(labels);
         }
         let mut h = silu(h);
         for block in &self.blocks {
@@ -192,8 +189,9 @@ impl Denoiser<2> for ToyDenoiser {
 
     fn unconditional(&self, context: &ToyContext) -> Option<ToyContext> {
         let labels = context.labels.as_ref()?;
-        (self.num_classes > 0).then(|| ToyContext {
-            labels: Some(labels.clone().full_like(self.num_classes as i64)),
+        let embedding = self.label.as_ref()?;
+        Some(ToyContext {
+            labels: Some(embedding.null_like(labels)),
         })
     }
 }
