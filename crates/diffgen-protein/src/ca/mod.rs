@@ -7,6 +7,7 @@
 pub mod config;
 pub mod data;
 pub mod model;
+pub mod readout;
 pub mod space;
 
 use std::path::{Path, PathBuf};

@@ -1,12 +1,16 @@
 //! The Cα denoiser: the angle model's transformer blocks over residues, their attention
 //! biased per chain by the pairwise distances of the noisy trace and of the network's
 //! previous estimate (self-conditioning), so that contacts, not only sequence offsets, steer
-//! which residues attend to which. Not equivariant: training rotates every chain at random.
+//! which residues attend to which. With `readout = "absolute"` it reads and writes absolute
+//! coordinates and training rotates every chain at random; with `readout = "equivariant"`
+//! (`readout.rs`) it reads distances only and writes relative vectors.
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
+
+use super::readout::{local_features, CaReadout, CoordinateReadout};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use diffgen_nn::{sinusoidal_embedding, LayerNorm, LayerNormConfig};
 use serde::{Deserialize, Serialize};
@@ -41,6 +45,9 @@ pub struct CaDenoiserConfig {
     /// Feed the previous estimate of the clean trace back in (coordinates and distances).
     #[serde(default = "default_self_conditioning")]
     pub self_conditioning: bool,
+    /// How coordinates go in and come out.
+    #[serde(default)]
+    pub readout: CaReadout,
 }
 
 fn default_time_features() -> usize {
@@ -86,16 +93,24 @@ impl CaDenoiserConfig {
                 TransformerBlock::new(h, self.heads, self.feed_forward, self.max_relative, device)
             })
             .collect();
+        let equivariant = self.readout == CaReadout::Equivariant;
+        // Equivariant: per trace, 6 local distances and a neighbour histogram, each in the
+        // radial basis; the readout gets one more set of distance biases.
+        let (inputs, bias_sets) = match equivariant {
+            true => (2 * 7 * self.rbf, self.layers + 1),
+            false => (6, self.layers),
+        };
         CaDenoiser {
-            input: LinearConfig::new(6, h).init(device),
+            input: LinearConfig::new(inputs, h).init(device),
             time_in: LinearConfig::new(self.time_features, h).init(device),
             time_out: LinearConfig::new(h, h).init(device),
-            pair: LinearConfig::new(2 * self.rbf, self.heads * self.layers).init(device),
+            pair: LinearConfig::new(2 * self.rbf, self.heads * bias_sets).init(device),
             blocks,
             norm_out: LayerNormConfig::new(h)
                 .with_epsilon(LAYER_NORM_EPSILON)
                 .init(device),
             output: LinearConfig::new(h, 3).init(device),
+            readout: equivariant.then(|| CoordinateReadout::new(h, self.heads, device)),
             time_features: self.time_features,
             max_relative: self.max_relative,
             heads: self.heads,
@@ -117,6 +132,7 @@ pub struct CaDenoiser {
     blocks: Vec<TransformerBlock>,
     norm_out: LayerNorm,
     output: Linear,
+    readout: Option<CoordinateReadout>,
     time_features: usize,
     max_relative: usize,
     heads: usize,
@@ -162,16 +178,25 @@ impl CaDenoiser {
                 .forward(sinusoidal_embedding(t, self.time_features)),
         );
         let time = self.time_out.forward(time); // [B, H]
-        let mut h = self
-            .input
-            .forward(Tensor::cat(vec![x.clone(), previous.clone()], 2)); // [B, L, H]
-        let pair = Tensor::cat(
-            vec![
-                distance_rbf(x, self.rbf, self.rbf_max),
-                distance_rbf(previous, self.rbf, self.rbf_max),
-            ],
-            3,
-        ); // [B, L, L, 2K]
+        let rbf_x = distance_rbf(x.clone(), self.rbf, self.rbf_max); // [B, L, L, K]
+        let rbf_previous = distance_rbf(previous.clone(), self.rbf, self.rbf_max);
+        let mut h = match self.readout {
+            Some(_) => {
+                let pairs = (mask.clone().unsqueeze_dim::<3>(2) * mask.clone().unsqueeze_dim(1))
+                    .unsqueeze_dim::<4>(3); // [B, L, L, 1]
+                self.input.forward(Tensor::cat(
+                    vec![
+                        local_features(rbf_x.clone() * pairs.clone()),
+                        local_features(rbf_previous.clone() * pairs),
+                    ],
+                    2,
+                ))
+            }
+            None => self
+                .input
+                .forward(Tensor::cat(vec![x.clone(), previous.clone()], 2)),
+        }; // [B, L, H]
+        let pair = Tensor::cat(vec![rbf_x, rbf_previous], 3); // [B, L, L, 2K]
         let biases = self.pair.forward(pair).permute([0, 3, 1, 2]); // [B, layers·heads, L, L]
         let relative = relative_offsets(self.max_relative, l, &device);
         let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
@@ -185,8 +210,20 @@ impl CaDenoiser {
                 key_mask.clone(),
             );
         }
-        let out = self.output.forward(self.norm_out.forward(h)); // [B, L, 3]
-        out * mask.unsqueeze_dim(2)
+        let h = self.norm_out.forward(h);
+        match &self.readout {
+            Some(readout) => {
+                let layers = self.blocks.len();
+                let bias = biases.narrow(1, layers * self.heads, self.heads);
+                let field = readout.forward(h, x.clone(), bias, key_mask, mask); // [B, L, 3]
+                                                                                 // x̂₀ is the trace moved along the field; other objectives are the field.
+                match self.objective {
+                    Objective::Sample => x + field,
+                    _ => field,
+                }
+            }
+            None => self.output.forward(h) * mask.unsqueeze_dim(2), // [B, L, 3]
+        }
     }
 }
 

@@ -1,0 +1,222 @@
+//! The equivariant half of the Cα denoiser: residue features from distances only, and a
+//! coordinate output built from the trace's own relative vectors.
+//!
+//! A network that reads absolute coordinates and writes them through a linear layer has to
+//! learn rotations from data; measured on test chains (`examples/ca_denoise_check.rs`), such
+//! a network left the consecutive-Cα spread of a trace noised to t = 0.05 where the noise put
+//! it. Here every input is invariant and every output is a sum of vectors between residues,
+//! so the network is E(3)-equivariant by construction, and moving residue i along its bond to
+//! i + 1 is one gate away.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use diffgen_core::space::remove_mean_with_mask;
+use serde::{Deserialize, Serialize};
+
+/// How the Cα denoiser reads and writes coordinates (`[model] readout`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaReadout {
+    /// Absolute coordinates in through a linear layer and out through another; trained with
+    /// random rotations (the first design; `runs/protein-ca`).
+    #[default]
+    Absolute,
+    /// Distances in, relative vectors out: E(3)-equivariant ([`CoordinateReadout`]).
+    Equivariant,
+}
+
+/// Sequence offsets whose distances describe a residue's local shape.
+const LOCAL_OFFSETS: [i64; 6] = [-3, -2, -1, 1, 2, 3];
+
+/// Per-residue invariant features of one trace from its masked radial basis `rbf`
+/// `[B, L, L, K]` (zero for pairs with padding): the basis of the distances to the residues
+/// 1–3 before and after it, and its neighbour histogram (the basis summed over all residues,
+/// over 8) → `[B, L, 7·K]`.
+pub fn local_features(rbf: Tensor<4>) -> Tensor<3> {
+    let [b, l, _, k] = rbf.dims();
+    let device = rbf.device();
+    let n = LOCAL_OFFSETS.len();
+    // Residue i's own row, one offset at a time: rbf[b, i, i + o, :].
+    let rows = rbf.clone().swap_dims(2, 3).reshape([b * l, k, l]); // [B·L, K, L]
+    let mut local = Vec::with_capacity(n);
+    for &offset in LOCAL_OFFSETS.iter() {
+        let mut pick = vec![0f32; l * l];
+        for i in 0..l {
+            let j = i as i64 + offset;
+            if (0..l as i64).contains(&j) {
+                pick[i * l + j as usize] = 1.0;
+            }
+        }
+        let pick = Tensor::<3>::from_data(TensorData::new(pick, [l, l, 1]), &device) // [L, L, 1]
+            .reshape([1, l, 1, l])
+            .expand([b, l, 1, l])
+            .reshape([b * l, 1, l]);
+        local.push((rows.clone() * pick).sum_dim(2).reshape([b, l, k])); // [B, L, K]
+    }
+    let histogram = rbf.sum_dim(2).reshape([b, l, k]).div_scalar(8.0); // [B, L, K]
+    local.push(histogram);
+    Tensor::cat(local, 2) // [B, L, 7K]
+}
+
+/// Attention over residues whose weights average the trace's positions: head h moves residue
+/// i toward (or, with a negative gate, away from) its weighted mean of the others, and one
+/// more gate scales i's own position about the centre of mass.
+#[derive(Module, Debug)]
+pub struct CoordinateReadout {
+    query: Linear,
+    key: Linear,
+    gates: Linear,
+    heads: usize,
+}
+
+impl CoordinateReadout {
+    /// A readout with `heads` heads over features of width `hidden`.
+    pub fn new(hidden: usize, heads: usize, device: &Device) -> Self {
+        Self {
+            query: LinearConfig::new(hidden, hidden).init(device),
+            key: LinearConfig::new(hidden, hidden).init(device),
+            gates: LinearConfig::new(hidden, heads + 1).init(device),
+            heads,
+        }
+    }
+
+    /// `h` `[B, L, H]` features, `x` `[B, L, 3]` the trace, `bias` `[B, heads, L, L]` from its
+    /// distances, `key_mask` `[B, L]` (0 real, −1e4 padding), `mask` `[B, L]` → a vector
+    /// field `[B, L, 3]` with zero mean over real residues, zero on padding.
+    pub fn forward(
+        &self,
+        h: Tensor<3>,
+        x: Tensor<3>,
+        bias: Tensor<4>,
+        key_mask: Tensor<2>,
+        mask: Tensor<2>,
+    ) -> Tensor<3> {
+        let [b, l, hidden] = h.dims();
+        let heads = self.heads;
+        let dh = hidden / heads;
+        let split = |t: Tensor<3>| t.reshape([b, l, heads, dh]).swap_dims(1, 2); // [B, h, L, dh]
+        let q = split(self.query.forward(h.clone()));
+        let k = split(self.key.forward(h.clone()));
+        let logits = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt())
+            + bias
+            + key_mask.reshape([b, 1, 1, l]); // [B, h, L, L]
+        let weights = softmax(logits, 3);
+        let positions = x.clone().unsqueeze_dim::<4>(1).expand([b, heads, l, 3]);
+        let toward = weights.matmul(positions) - x.clone().unsqueeze_dim::<4>(1); // [B, h, L, 3]
+        let gates = self.gates.forward(h); // [B, L, 1 + h]
+        let scale = gates.clone().narrow(2, 0, 1); // [B, L, 1]
+        let per_head = gates
+            .narrow(2, 1, heads)
+            .swap_dims(1, 2)
+            .unsqueeze_dim::<4>(3); // [B, h, L, 1]
+        let field = (toward * per_head).sum_dim(1).reshape([b, l, 3]) + x * scale;
+        let mask = mask.unsqueeze_dim(2); // [B, L, 1]
+        remove_mean_with_mask(field * mask.clone(), mask)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::model::CaDenoiserConfig;
+    use diffgen_core::tensor_util::{tensor_from_vec, to_vec};
+    use diffgen_core::{Objective, SeededRng};
+
+    fn config() -> CaDenoiserConfig {
+        diffgen_core::config::parse_toml(
+            r#"
+            hidden = 32
+            layers = 2
+            heads = 4
+            feed_forward = 64
+            readout = "equivariant"
+            "#,
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap()
+    }
+
+    /// A rotation about a tilted axis.
+    fn rotation() -> [[f32; 3]; 3] {
+        let (a, b) = (0.7f32, -1.1f32);
+        let rz = [
+            [a.cos(), -a.sin(), 0.0],
+            [a.sin(), a.cos(), 0.0],
+            [0.0, 0.0, 1.0],
+        ];
+        let rx = [
+            [1.0, 0.0, 0.0],
+            [0.0, b.cos(), -b.sin()],
+            [0.0, b.sin(), b.cos()],
+        ];
+        let mut r = [[0f32; 3]; 3];
+        for i in 0..3 {
+            for j in 0..3 {
+                r[i][j] = (0..3).map(|k| rz[i][k] * rx[k][j]).sum();
+            }
+        }
+        r
+    }
+
+    fn rotate(values: &[f32], r: &[[f32; 3]; 3]) -> Vec<f32> {
+        values
+            .chunks(3)
+            .flat_map(|p| (0..3).map(move |i| (0..3).map(|k| r[i][k] * p[k]).sum::<f32>()))
+            .collect()
+    }
+
+    #[test]
+    fn the_equivariant_readout_rotates_with_the_trace_and_keeps_the_centre() {
+        let device = Device::flex();
+        let lengths = [7usize, 5];
+        let l = 7;
+        let mut rng = SeededRng::new(3);
+        let mut values = vec![0f32; 2 * l * 3];
+        for (r, &n) in lengths.iter().enumerate() {
+            for k in 0..n {
+                for c in 0..3 {
+                    values[(r * l + k) * 3 + c] = (0.4 * rng.normal()) as f32;
+                }
+            }
+        }
+        let context = crate::space::ProteinContext::new(&lengths, &device);
+        let mask = context.mask.clone();
+        let centred = |v: Vec<f32>| {
+            let x = tensor_from_vec(v, [2, l, 3], &device);
+            let m = mask.clone().unsqueeze_dim(2);
+            remove_mean_with_mask(x * m.clone(), m)
+        };
+        let x = centred(values.clone());
+        let rotated = centred(rotate(&to_vec(x.clone()), &rotation()));
+        let t = Tensor::<1>::from_floats([0.3, 0.7], &device);
+        for objective in [Objective::Sample, Objective::FlowVelocity] {
+            let model = config().init(objective, &device);
+            let previous = x.clone().mul_scalar(0.9);
+            let out = model.forward(x.clone(), t.clone(), mask.clone(), Some(previous.clone()));
+            let previous_rotated = rotated.clone().mul_scalar(0.9);
+            let out_rotated = model.forward(
+                rotated.clone(),
+                t.clone(),
+                mask.clone(),
+                Some(previous_rotated),
+            );
+            let expected = rotate(&to_vec(out.clone()), &rotation());
+            for (a, b) in to_vec(out_rotated).iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-4, "{objective:?}: {a} vs {b}");
+            }
+            // Zero centre of mass over real residues; padding zero.
+            let values = to_vec(out);
+            for (r, &n) in lengths.iter().enumerate() {
+                for c in 0..3 {
+                    let sum: f32 = (0..n).map(|k| values[(r * l + k) * 3 + c]).sum();
+                    assert!(sum.abs() < 1e-4, "{objective:?}: centre {sum}");
+                    for k in n..l {
+                        assert_eq!(values[(r * l + k) * 3 + c], 0.0);
+                    }
+                }
+            }
+        }
+    }
+}
