@@ -110,7 +110,8 @@ impl CaDenoiserConfig {
                 .with_epsilon(LAYER_NORM_EPSILON)
                 .init(device),
             output: LinearConfig::new(h, 3).init(device),
-            readout: equivariant.then(|| CoordinateReadout::new(h, self.heads, device)),
+            readout: equivariant
+                .then(|| CoordinateReadout::new(h, self.heads, self.max_relative, device)),
             time_features: self.time_features,
             max_relative: self.max_relative,
             heads: self.heads,
@@ -215,8 +216,8 @@ impl CaDenoiser {
             Some(readout) => {
                 let layers = self.blocks.len();
                 let bias = biases.narrow(1, layers * self.heads, self.heads);
-                let field = readout.forward(h, x.clone(), bias, key_mask, mask); // [B, L, 3]
-                                                                                 // x̂₀ is the trace moved along the field; other objectives are the field.
+                let field = readout.forward(h, x.clone(), bias, relative, key_mask, mask); // [B, L, 3]
+                                                                                           // x̂₀ is the trace moved along the field; other objectives are the field.
                 match self.objective {
                     Objective::Sample => x + field,
                     _ => field,

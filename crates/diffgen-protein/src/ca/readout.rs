@@ -9,9 +9,9 @@
 //! i + 1 is one gate away.
 
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use diffgen_core::space::remove_mean_with_mask;
 use serde::{Deserialize, Serialize};
 
@@ -68,28 +68,38 @@ pub struct CoordinateReadout {
     query: Linear,
     key: Linear,
     gates: Linear,
+    /// Per-head bias of the sequence offset j − i, so that a head can single out i ± 1.
+    relative_bias: Embedding,
     heads: usize,
 }
 
 impl CoordinateReadout {
-    /// A readout with `heads` heads over features of width `hidden`.
-    pub fn new(hidden: usize, heads: usize, device: &Device) -> Self {
+    /// A readout with `heads` heads over features of width `hidden`, offsets clipped to
+    /// ±`max_relative`.
+    pub fn new(hidden: usize, heads: usize, max_relative: usize, device: &Device) -> Self {
         Self {
             query: LinearConfig::new(hidden, hidden).init(device),
             key: LinearConfig::new(hidden, hidden).init(device),
-            gates: LinearConfig::new(hidden, heads + 1).init(device),
+            // Zero gates: the first estimate is the trace itself, right near the data.
+            gates: LinearConfig::new(hidden, heads + 1)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
+            relative_bias: EmbeddingConfig::new(2 * max_relative + 1, heads).init(device),
             heads,
         }
     }
 
     /// `h` `[B, L, H]` features, `x` `[B, L, 3]` the trace, `bias` `[B, heads, L, L]` from its
-    /// distances, `key_mask` `[B, L]` (0 real, −1e4 padding), `mask` `[B, L]` → a vector
-    /// field `[B, L, 3]` with zero mean over real residues, zero on padding.
+    /// distances, `relative` `[1, L·L]` clipped offsets, `key_mask` `[B, L]` (0 real, −1e4
+    /// padding), `mask` `[B, L]` → a vector field `[B, L, 3]` with zero mean over real
+    /// residues, zero on padding.
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         h: Tensor<3>,
         x: Tensor<3>,
         bias: Tensor<4>,
+        relative: Tensor<2, Int>,
         key_mask: Tensor<2>,
         mask: Tensor<2>,
     ) -> Tensor<3> {
@@ -99,8 +109,15 @@ impl CoordinateReadout {
         let split = |t: Tensor<3>| t.reshape([b, l, heads, dh]).swap_dims(1, 2); // [B, h, L, dh]
         let q = split(self.query.forward(h.clone()));
         let k = split(self.key.forward(h.clone()));
+        let offsets = self
+            .relative_bias
+            .forward(relative)
+            .reshape([l, l, heads])
+            .permute([2, 0, 1])
+            .unsqueeze_dim::<4>(0); // [1, h, L, L]
         let logits = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt())
             + bias
+            + offsets
             + key_mask.reshape([b, 1, 1, l]); // [B, h, L, L]
         let weights = softmax(logits, 3);
         let positions = x.clone().unsqueeze_dim::<4>(1).expand([b, heads, l, 3]);
@@ -121,8 +138,24 @@ impl CoordinateReadout {
 mod tests {
     use super::*;
     use crate::ca::model::CaDenoiserConfig;
+    use burn::module::{ModuleMapper, Param};
     use diffgen_core::tensor_util::{tensor_from_vec, to_vec};
     use diffgen_core::{Objective, SeededRng};
+
+    /// Every parameter redrawn N(0, 0.3²), so that no zero-initialised gate hides a path.
+    struct Randomise(SeededRng);
+
+    impl ModuleMapper for Randomise {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let rng = &mut self.0;
+            param.map(|p| {
+                let dims = p.dims();
+                let n: usize = dims.iter().product();
+                let values: Vec<f32> = rng.normal_vec(n).iter().map(|v| 0.3 * v).collect();
+                tensor_from_vec(values, dims, &p.device())
+            })
+        }
+    }
 
     fn config() -> CaDenoiserConfig {
         diffgen_core::config::parse_toml(
@@ -192,7 +225,9 @@ mod tests {
         let rotated = centred(rotate(&to_vec(x.clone()), &rotation()));
         let t = Tensor::<1>::from_floats([0.3, 0.7], &device);
         for objective in [Objective::Sample, Objective::FlowVelocity] {
-            let model = config().init(objective, &device);
+            let model = config()
+                .init(objective, &device)
+                .map(&mut Randomise(SeededRng::new(5)));
             let previous = x.clone().mul_scalar(0.9);
             let out = model.forward(x.clone(), t.clone(), mask.clone(), Some(previous.clone()));
             let previous_rotated = rotated.clone().mul_scalar(0.9);
@@ -201,6 +236,11 @@ mod tests {
                 t.clone(),
                 mask.clone(),
                 Some(previous_rotated),
+            );
+            let moved = to_vec(out.clone() - x.clone());
+            assert!(
+                moved.iter().any(|v| v.abs() > 1e-3),
+                "the field is not trivial"
             );
             let expected = rotate(&to_vec(out.clone()), &rotation());
             for (a, b) in to_vec(out_rotated).iter().zip(&expected) {
