@@ -6,6 +6,9 @@
 //! depends only on the seed and its index: not on the batch size, not on the shard.
 //! Noise is drawn on the host and uploaded, so it is the same on every backend.
 
+use std::sync::Mutex;
+
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -182,6 +185,31 @@ impl NoiseSource for PaddedNoise {
         }
         tensor_from_vec(values, shape, device)
     }
+}
+
+/// A module initialised from burn's global generator seeded with `seed`, every parameter
+/// materialised before the generator is released.
+///
+/// Network weights are the one draw that does not come from a [`SeededRng`]: burn's layers
+/// initialise from the device's process-wide generator, and lazily, on first use. Two
+/// initialisations in one process (parallel tests, a library user's threads) would otherwise
+/// interleave their draws and give different weights for the same seed.
+///
+/// Initialise on the plain device: a parameter materialised on an autodiff device cannot be
+/// turned into a trainable leaf afterwards; the trainer moves the module to autodiff.
+pub fn init_seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce() -> M) -> M {
+    struct Materialise;
+    impl ModuleVisitor for Materialise {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    static GLOBAL_GENERATOR: Mutex<()> = Mutex::new(());
+    let _guard = GLOBAL_GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let module = init();
+    module.visit(&mut Materialise);
+    module
 }
 
 #[cfg(test)]

@@ -313,11 +313,11 @@ pub fn train_classifier(
     }
     let cfg = &file.training;
     let ad = device.clone().autodiff();
-    device.seed(cfg.seed);
-    let mut model = file
-        .classifier
-        .init(train.shape(), num_classes, &ad)
-        .train();
+    let mut model = diffgen_core::rng::init_seeded(device, cfg.seed, || {
+        file.classifier.init(train.shape(), num_classes, device)
+    })
+    .to_device(&ad)
+    .train();
     let mut optim = AdamWConfig::new()
         .with_weight_decay(0.0)
         .with_epsilon(1e-8)

@@ -9,7 +9,6 @@ use diffgen_molecule::space::MolContext;
 
 /// A model whose 1-wide heads are far from their near-zero init, so coordinates move.
 fn model(layers: usize, hidden: usize, device: &Device) -> EgnnDynamics {
-    device.seed(11);
     let config = EgnnConfig {
         layers,
         hidden,
@@ -38,7 +37,7 @@ fn model(layers: usize, hidden: usize, device: &Device) -> EgnnDynamics {
             })
         }
     }
-    config.init(6, device).map(&mut Wake)
+    diffgen_core::rng::init_seeded(device, 11, || config.init(6, device).map(&mut Wake))
 }
 
 /// Molecules of uneven sizes, one of a single atom (no pairs at all); about 3,200 pairs, so

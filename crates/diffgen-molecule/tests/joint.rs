@@ -19,7 +19,6 @@ const SHAPE: JointShape = JointShape {
 
 /// A joint network whose near-zero heads are woken up, so that coordinates move.
 fn model(shape: JointShape, device: &Device) -> EgnnDynamics {
-    device.seed(5);
     let config = JointConfig {
         layers: 2,
         hidden: 32,
@@ -47,7 +46,7 @@ fn model(shape: JointShape, device: &Device) -> EgnnDynamics {
             })
         }
     }
-    config.init(shape, device).map(&mut Wake)
+    diffgen_core::rng::init_seeded(device, 5, || config.init(shape, device).map(&mut Wake))
 }
 
 /// A random joint state of molecules of `counts` atoms: positions, one-hot types, charges

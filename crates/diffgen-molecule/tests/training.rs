@@ -36,10 +36,9 @@ fn the_loss_falls_on_a_qm9_subset() {
     let data = MoleculeData::new(&molecules, &config.encoding).unwrap();
     let stats = MoleculeStats::from_molecules(&molecules, "qm9 valid subset");
     let device = Device::flex();
-    device.seed(0);
-    let model = config
-        .model
-        .init(config.encoding.features(), &device.clone().autodiff());
+    let model = diffgen_core::rng::init_seeded(&device, 0, || {
+        config.model.init(config.encoding.features(), &device)
+    });
     let dir = tempfile::tempdir().unwrap();
     Trainer {
         config: &config.training,

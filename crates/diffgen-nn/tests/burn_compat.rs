@@ -10,6 +10,14 @@ use diffgen_nn::{Conv2dConfig, GroupNormConfig, LayerNormConfig};
 mod common;
 use common::to_vec;
 
+/// burn's generator is process-wide and the tests of this file run in parallel: each holds
+/// this lock so that a seeded draw cannot interleave with another test's.
+static GLOBAL_GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn hold_generator() -> std::sync::MutexGuard<'static, ()> {
+    GLOBAL_GENERATOR.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `(path, shape)` of every float parameter, in visiting order.
 #[derive(Default)]
 struct Paths {
@@ -61,6 +69,7 @@ struct Ours {
 
 #[test]
 fn parameter_paths_and_shapes_match_burn() {
+    let _generator = hold_generator();
     let device = Device::flex();
     let burns = Burns {
         norm: burn::nn::LayerNormConfig::new(12).init(&device),
@@ -91,6 +100,7 @@ fn parameter_paths_and_shapes_match_burn() {
 
 #[test]
 fn initialisation_matches_burn() {
+    let _generator = hold_generator();
     let device = Device::flex();
     let padding = PaddingConfig2d::Explicit(1, 1, 1, 1);
     let theirs = burn::nn::conv::Conv2dConfig::new([4, 6], [3, 3])
@@ -137,6 +147,7 @@ fn initialisation_matches_burn() {
 /// Outside the kernels' reach (here: f64) the layers run burn's own formulation, bit for bit.
 #[test]
 fn composed_path_is_burns_own() {
+    let _generator = hold_generator();
     let device = Device::flex();
     device.seed(12);
     let x =

@@ -169,7 +169,6 @@ fn the_loss_reduction_ignores_padding() {
 fn the_denoiser_ignores_padding() {
     use diffgen_protein::model::ProteinDenoiserConfig;
     let device = Device::flex();
-    device.seed(3);
     let config = ProteinDenoiserConfig {
         hidden: 32,
         layers: 2,
@@ -178,7 +177,8 @@ fn the_denoiser_ignores_padding() {
         time_features: 16,
         max_relative: 4,
     };
-    let model = config.init(Objective::Velocity, &device);
+    let model =
+        diffgen_core::rng::init_seeded(&device, 3, || config.init(Objective::Velocity, &device));
     let mut rng = SeededRng::new(5);
     let short = rng.normal_vec(5 * 6);
     let long = rng.normal_vec(9 * 6);

@@ -42,10 +42,9 @@ fn the_loss_falls_and_the_model_samples_backbones() {
     let stats = ProteinStats::from_chains(&chains, config.data.max_length, "cath valid");
     let data = ProteinData::new(&chains, &stats, config.data.max_length);
     let device = Device::flex();
-    device.seed(0);
-    let model = config
-        .model
-        .init(config.diffusion.objective, &device.clone().autodiff());
+    let model = diffgen_core::rng::init_seeded(&device, 0, || {
+        config.model.init(config.diffusion.objective, &device)
+    });
     let dir = tempfile::tempdir().unwrap();
     Trainer {
         config: &config.training,

@@ -61,8 +61,9 @@ pub fn bench<P: Pipeline<D>, const D: usize>(
         training.log_every = u64::MAX;
         training.val_every = 0;
         training.checkpoint_every = 0;
-        device.seed(0);
-        let model = pipeline.init_model(&config, &case.stats, &device.clone().autodiff());
+        let model = crate::rng::init_seeded(&device, 0, || {
+            pipeline.init_model(&config, &case.stats, &device)
+        });
         let space = pipeline.space(&config, &case.stats);
         let trainer = Trainer {
             config: config.training(),

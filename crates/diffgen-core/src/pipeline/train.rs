@@ -122,8 +122,9 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
     }
     let device = request.backend.device()?;
     let seed = config.training().seed;
-    device.seed(seed);
-    let model = pipeline.init_model(&config, &sets.stats, &device.clone().autodiff());
+    let model = crate::rng::init_seeded(&device, seed, || {
+        pipeline.init_model(&config, &sets.stats, &device)
+    });
     let space = pipeline.space(&config, &sets.stats);
     let trainer = Trainer {
         config: config.training(),

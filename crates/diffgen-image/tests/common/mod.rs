@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use diffgen_core::config::parse_toml;
 use diffgen_image::unet::{UNet, UNetConfig};
@@ -51,21 +50,11 @@ pub fn small_unet_config(
     }
 }
 
-/// A freshly initialised UNet. burn's backend RNG is process-global and parameters
-/// initialise lazily, so tests running in parallel seed and materialise under one lock.
+/// A freshly initialised UNet, seeded (see `diffgen_core::rng::init_seeded`).
 pub fn fresh_unet(config: &UNetConfig, num_classes: usize, seed: u64, device: &Device) -> UNet {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-    device.seed(seed);
-    let model = config.init(diffgen_core::Objective::Epsilon, num_classes, device);
-    model.visit(&mut Touch);
-    model
+    diffgen_core::rng::init_seeded(device, seed, || {
+        config.init(diffgen_core::Objective::Epsilon, num_classes, device)
+    })
 }
 
 pub fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
