@@ -216,8 +216,8 @@ impl CaDenoiser {
             Some(readout) => {
                 let layers = self.blocks.len();
                 let bias = biases.narrow(1, layers * self.heads, self.heads);
+                // x̂₀ is the trace moved along the field; other objectives are the field.
                 let field = readout.forward(h, x.clone(), bias, relative, key_mask, mask); // [B, L, 3]
-                                                                                           // x̂₀ is the trace moved along the field; other objectives are the field.
                 match self.objective {
                     Objective::Sample => x + field,
                     _ => field,
