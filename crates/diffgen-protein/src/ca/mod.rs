@@ -4,6 +4,7 @@
 //! (issue 14's comparison): errors do not add up along the chain, so compactness and
 //! clashes are seen by the loss directly.
 
+pub mod chirality;
 pub mod config;
 pub mod data;
 pub mod model;

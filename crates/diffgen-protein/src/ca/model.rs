@@ -3,13 +3,15 @@
 //! previous estimate (self-conditioning), so that contacts, not only sequence offsets, steer
 //! which residues attend to which. With `readout = "absolute"` it reads and writes absolute
 //! coordinates and training rotates every chain at random; with `readout = "equivariant"`
-//! (`readout.rs`) it reads distances only and writes relative vectors.
+//! (`readout.rs`) it reads distances only and writes relative vectors; `readout = "chiral"`
+//! adds the trace's handedness (`chirality.rs`).
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
+use super::chirality::{dihedral_features, DIHEDRAL_FEATURES};
 use super::readout::{local_features, CaReadout, CoordinateReadout};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use diffgen_nn::{sinusoidal_embedding, LayerNorm, LayerNormConfig};
@@ -93,13 +95,15 @@ impl CaDenoiserConfig {
                 TransformerBlock::new(h, self.heads, self.feed_forward, self.max_relative, device)
             })
             .collect();
-        let equivariant = self.readout == CaReadout::Equivariant;
         // Equivariant: per trace, 6 local distances and a neighbour histogram, each in the
-        // radial basis; the readout gets one more set of distance biases.
-        let (inputs, bias_sets) = match equivariant {
-            true => (2 * 7 * self.rbf, self.layers + 1),
-            false => (6, self.layers),
+        // radial basis (chiral: and the pseudo-dihedrals); the readout gets one more set of
+        // distance biases.
+        let (inputs, bias_sets) = match self.readout {
+            CaReadout::Absolute => (6, self.layers),
+            CaReadout::Equivariant => (2 * 7 * self.rbf, self.layers + 1),
+            CaReadout::Chiral => (2 * (7 * self.rbf + DIHEDRAL_FEATURES), self.layers + 1),
         };
+        let chiral = self.readout == CaReadout::Chiral;
         CaDenoiser {
             input: LinearConfig::new(inputs, h).init(device),
             time_in: LinearConfig::new(self.time_features, h).init(device),
@@ -110,8 +114,8 @@ impl CaDenoiserConfig {
                 .with_epsilon(LAYER_NORM_EPSILON)
                 .init(device),
             output: LinearConfig::new(h, 3).init(device),
-            readout: equivariant
-                .then(|| CoordinateReadout::new(h, self.heads, self.max_relative, device)),
+            readout: (self.readout != CaReadout::Absolute)
+                .then(|| CoordinateReadout::new(h, self.heads, self.max_relative, chiral, device)),
             time_features: self.time_features,
             max_relative: self.max_relative,
             heads: self.heads,
@@ -181,17 +185,19 @@ impl CaDenoiser {
         let time = self.time_out.forward(time); // [B, H]
         let rbf_x = distance_rbf(x.clone(), self.rbf, self.rbf_max); // [B, L, L, K]
         let rbf_previous = distance_rbf(previous.clone(), self.rbf, self.rbf_max);
-        let mut h = match self.readout {
-            Some(_) => {
+        let mut h = match &self.readout {
+            Some(readout) => {
                 let pairs = (mask.clone().unsqueeze_dim::<3>(2) * mask.clone().unsqueeze_dim(1))
                     .unsqueeze_dim::<4>(3); // [B, L, L, 1]
-                self.input.forward(Tensor::cat(
-                    vec![
-                        local_features(rbf_x.clone() * pairs.clone()),
-                        local_features(rbf_previous.clone() * pairs),
-                    ],
-                    2,
-                ))
+                let mut features = vec![
+                    local_features(rbf_x.clone() * pairs.clone()),
+                    local_features(rbf_previous.clone() * pairs),
+                ]; // 2 × [B, L, 7K]
+                if readout.is_chiral() {
+                    features.push(dihedral_features(x.clone(), mask.clone())); // [B, L, 12]
+                    features.push(dihedral_features(previous.clone(), mask.clone()));
+                }
+                self.input.forward(Tensor::cat(features, 2))
             }
             None => self
                 .input

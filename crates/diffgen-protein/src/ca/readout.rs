@@ -13,6 +13,8 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use diffgen_core::space::remove_mean_with_mask;
+
+use super::chirality::bond_frame;
 use serde::{Deserialize, Serialize};
 
 /// How the Cα denoiser reads and writes coordinates (`[model] readout`).
@@ -23,8 +25,12 @@ pub enum CaReadout {
     /// random rotations (the first design; `runs/protein-ca`).
     #[default]
     Absolute,
-    /// Distances in, relative vectors out: E(3)-equivariant ([`CoordinateReadout`]).
+    /// Distances in, relative vectors out: E(3)-equivariant ([`CoordinateReadout`]), and so
+    /// blind to handedness (`runs/protein-ca-equivariant`).
     Equivariant,
+    /// As `equivariant`, plus the trace's handedness: Cα pseudo-dihedrals in, each residue's
+    /// bond normal out (`chirality.rs`). SE(3)-equivariant.
+    Chiral,
 }
 
 /// Sequence offsets whose distances describe a residue's local shape.
@@ -70,23 +76,40 @@ pub struct CoordinateReadout {
     gates: Linear,
     /// Per-head bias of the sequence offset j − i, so that a head can single out i ± 1.
     relative_bias: Embedding,
+    /// Chiral readout: gates on each residue's two bonds and their normal.
+    frame_gates: Option<Linear>,
     heads: usize,
 }
 
 impl CoordinateReadout {
     /// A readout with `heads` heads over features of width `hidden`, offsets clipped to
-    /// ±`max_relative`.
-    pub fn new(hidden: usize, heads: usize, max_relative: usize, device: &Device) -> Self {
+    /// ±`max_relative`; `chiral`: with gates on the bond frame.
+    pub fn new(
+        hidden: usize,
+        heads: usize,
+        max_relative: usize,
+        chiral: bool,
+        device: &Device,
+    ) -> Self {
+        let zero_gates = |n: usize| {
+            LinearConfig::new(hidden, n)
+                .with_initializer(Initializer::Zeros)
+                .init(device)
+        };
         Self {
             query: LinearConfig::new(hidden, hidden).init(device),
             key: LinearConfig::new(hidden, hidden).init(device),
             // Zero gates: the first estimate is the trace itself, right near the data.
-            gates: LinearConfig::new(hidden, heads + 1)
-                .with_initializer(Initializer::Zeros)
-                .init(device),
+            gates: zero_gates(heads + 1),
             relative_bias: EmbeddingConfig::new(2 * max_relative + 1, heads).init(device),
+            frame_gates: chiral.then(|| zero_gates(3)),
             heads,
         }
+    }
+
+    /// Whether it sees handedness (and so its network reads the pseudo-dihedrals).
+    pub fn is_chiral(&self) -> bool {
+        self.frame_gates.is_some()
     }
 
     /// `h` `[B, L, H]` features, `x` `[B, L, 3]` the trace, `bias` `[B, heads, L, L]` from its
@@ -122,13 +145,19 @@ impl CoordinateReadout {
         let weights = softmax(logits, 3);
         let positions = x.clone().unsqueeze_dim::<4>(1).expand([b, heads, l, 3]);
         let toward = weights.matmul(positions) - x.clone().unsqueeze_dim::<4>(1); // [B, h, L, 3]
-        let gates = self.gates.forward(h); // [B, L, 1 + h]
+        let gates = self.gates.forward(h.clone()); // [B, L, 1 + h]
         let scale = gates.clone().narrow(2, 0, 1); // [B, L, 1]
         let per_head = gates
             .narrow(2, 1, heads)
             .swap_dims(1, 2)
             .unsqueeze_dim::<4>(3); // [B, h, L, 1]
-        let field = (toward * per_head).sum_dim(1).reshape([b, l, 3]) + x * scale;
+        let mut field = (toward * per_head).sum_dim(1).reshape([b, l, 3]) + x.clone() * scale;
+        if let Some(frame_gates) = &self.frame_gates {
+            let gates = frame_gates.forward(h); // [B, L, 3]
+            for (k, direction) in bond_frame(x, mask.clone()).into_iter().enumerate() {
+                field = field + direction * gates.clone().narrow(2, k, 1);
+            }
+        }
         let mask = mask.unsqueeze_dim(2); // [B, L, 1]
         remove_mean_with_mask(field * mask.clone(), mask)
     }
@@ -137,7 +166,7 @@ impl CoordinateReadout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ca::model::CaDenoiserConfig;
+    use crate::ca::model::{CaDenoiser, CaDenoiserConfig};
     use burn::module::{ModuleMapper, Param};
     use diffgen_core::tensor_util::{tensor_from_vec, to_vec};
     use diffgen_core::{Objective, SeededRng};
@@ -157,18 +186,27 @@ mod tests {
         }
     }
 
-    fn config() -> CaDenoiserConfig {
+    fn config(readout: &str) -> CaDenoiserConfig {
         diffgen_core::config::parse_toml(
-            r#"
-            hidden = 32
-            layers = 2
-            heads = 4
-            feed_forward = 64
-            readout = "equivariant"
-            "#,
+            &format!(
+                r#"
+                hidden = 32
+                layers = 2
+                heads = 4
+                feed_forward = 64
+                readout = "{readout}"
+                "#
+            ),
             std::path::Path::new("test.toml"),
         )
         .unwrap()
+    }
+
+    /// The rotation followed by a mirror through the xz-plane.
+    fn improper() -> [[f32; 3]; 3] {
+        let mut r = rotation();
+        r[1] = r[1].map(|v| -v);
+        r
     }
 
     /// A rotation about a tilted axis.
@@ -200,8 +238,40 @@ mod tests {
             .collect()
     }
 
+    /// The largest difference between the output for the transformed trace and the
+    /// transformed output.
+    fn transform_error(
+        model: &CaDenoiser,
+        x: &Tensor<3>,
+        mask: &Tensor<2>,
+        r: &[[f32; 3]; 3],
+    ) -> f32 {
+        let device = x.device();
+        let t = Tensor::<1>::from_floats([0.3, 0.7], &device);
+        let moved =
+            |v: &Tensor<3>| tensor_from_vec(rotate(&to_vec(v.clone()), r), v.dims(), &device);
+        let out = model.forward(
+            x.clone(),
+            t.clone(),
+            mask.clone(),
+            Some(x.clone().mul_scalar(0.9)),
+        );
+        let x_moved = moved(x);
+        let out_moved = model.forward(
+            x_moved.clone(),
+            t,
+            mask.clone(),
+            Some(x_moved.mul_scalar(0.9)),
+        );
+        to_vec(out_moved)
+            .iter()
+            .zip(&to_vec(moved(&out)))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    }
+
     #[test]
-    fn the_equivariant_readout_rotates_with_the_trace_and_keeps_the_centre() {
+    fn the_readouts_rotate_with_the_trace_and_only_the_chiral_one_sees_mirror_images() {
         let device = Device::flex();
         let lengths = [7usize, 5];
         let l = 7;
@@ -216,44 +286,45 @@ mod tests {
         }
         let context = crate::space::ProteinContext::new(&lengths, &device);
         let mask = context.mask.clone();
-        let centred = |v: Vec<f32>| {
-            let x = tensor_from_vec(v, [2, l, 3], &device);
-            let m = mask.clone().unsqueeze_dim(2);
-            remove_mean_with_mask(x * m.clone(), m)
-        };
-        let x = centred(values.clone());
-        let rotated = centred(rotate(&to_vec(x.clone()), &rotation()));
+        let m = mask.clone().unsqueeze_dim(2);
+        let x = remove_mean_with_mask(tensor_from_vec(values, [2, l, 3], &device) * m.clone(), m);
         let t = Tensor::<1>::from_floats([0.3, 0.7], &device);
-        for objective in [Objective::Sample, Objective::FlowVelocity] {
-            let model = config()
-                .init(objective, &device)
-                .map(&mut Randomise(SeededRng::new(5)));
-            let previous = x.clone().mul_scalar(0.9);
-            let out = model.forward(x.clone(), t.clone(), mask.clone(), Some(previous.clone()));
-            let previous_rotated = rotated.clone().mul_scalar(0.9);
-            let out_rotated = model.forward(
-                rotated.clone(),
-                t.clone(),
-                mask.clone(),
-                Some(previous_rotated),
-            );
-            let moved = to_vec(out.clone() - x.clone());
-            assert!(
-                moved.iter().any(|v| v.abs() > 1e-3),
-                "the field is not trivial"
-            );
-            let expected = rotate(&to_vec(out.clone()), &rotation());
-            for (a, b) in to_vec(out_rotated).iter().zip(&expected) {
-                assert!((a - b).abs() < 1e-4, "{objective:?}: {a} vs {b}");
-            }
-            // Zero centre of mass over real residues; padding zero.
-            let values = to_vec(out);
-            for (r, &n) in lengths.iter().enumerate() {
-                for c in 0..3 {
-                    let sum: f32 = (0..n).map(|k| values[(r * l + k) * 3 + c]).sum();
-                    assert!(sum.abs() < 1e-4, "{objective:?}: centre {sum}");
-                    for k in n..l {
-                        assert_eq!(values[(r * l + k) * 3 + c], 0.0);
+        for readout in ["equivariant", "chiral"] {
+            for objective in [Objective::Sample, Objective::FlowVelocity] {
+                let model = config(readout)
+                    .init(objective, &device)
+                    .map(&mut Randomise(SeededRng::new(5)));
+                let what = format!("{readout}, {objective:?}");
+                let out = model.forward(
+                    x.clone(),
+                    t.clone(),
+                    mask.clone(),
+                    Some(x.clone().mul_scalar(0.9)),
+                );
+                let moved = to_vec(out.clone() - x.clone());
+                assert!(
+                    moved.iter().any(|v| v.abs() > 1e-3),
+                    "{what}: a trivial field"
+                );
+                let rotation_error = transform_error(&model, &x, &mask, &rotation());
+                assert!(
+                    rotation_error < 1e-4,
+                    "{what}: rotation error {rotation_error}"
+                );
+                let mirror_error = transform_error(&model, &x, &mask, &improper());
+                match readout {
+                    "chiral" => assert!(mirror_error > 1e-2, "{what}: blind to handedness"),
+                    _ => assert!(mirror_error < 1e-4, "{what}: mirror error {mirror_error}"),
+                }
+                // Zero centre of mass over real residues; padding zero.
+                let values = to_vec(out);
+                for (r, &n) in lengths.iter().enumerate() {
+                    for c in 0..3 {
+                        let sum: f32 = (0..n).map(|k| values[(r * l + k) * 3 + c]).sum();
+                        assert!(sum.abs() < 1e-4, "{what}: centre {sum}");
+                        for k in n..l {
+                            assert_eq!(values[(r * l + k) * 3 + c], 0.0);
+                        }
                     }
                 }
             }
