@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs diffgen's benchmarks and the PyTorch references side by side and prints the ratios.
 # PyTorch is needed for this script only: PYTHON may point at a venv with torch 2.9.
-#   benches/reference/run.sh [molecule|image|image-layers|protein|all] [steps]
+#   benches/reference/run.sh [molecule|image|image-layers|protein|protein-ca|all] [steps]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 what=${1:-all}
@@ -98,6 +98,31 @@ for key in ["train steps/s", "backbones/s"]:
 PY
 }
 
+protein_ca() {
+    local ours theirs
+    # `diffgen bench` takes no config: it measures configs/protein-cath-ca.toml (absolute
+    # readout), so the reference reads the same file. The chiral run's settings
+    # (runs/protein-ca-chiral) are protein_ca.py's default without --config.
+    ours=$($diffgen bench --modality protein-ca --train-steps "$steps" --batch-size 32 \
+        --num-samples 32 --sample-steps 100)
+    theirs=$("$python" benches/reference/protein_ca.py --config configs/protein-cath-ca.toml \
+        --steps "$steps" --batch-size 32 --threads "$(nproc)" --num-samples 32 --sample-steps 100)
+    echo "$ours"
+    echo "$theirs"
+    python3 - "$ours" "$theirs" <<'PY'
+import sys
+ours, theirs = sys.argv[1], sys.argv[2]
+def grab(text, key):
+    for line in text.splitlines():
+        if key in line:
+            return float(line.split()[-1])
+for key in ["train steps/s", "backbones/s"]:
+    o, t = grab(ours, key), grab(theirs, key)
+    if o and t:
+        print(f"protein Ca transformer 4x128 (configs/protein-cath-ca.toml) {key}: diffgen {o:.4f}, PyTorch {t:.4f}: diffgen/PyTorch = {o / t:.2f}")
+PY
+}
+
 image_layers() {
     cargo build --release --quiet -p diffgen-image --example unet_layers
     ./target/release/examples/unet_layers 5
@@ -109,6 +134,7 @@ case "$what" in
     image) image ;;
     image-layers) image_layers ;;
     protein) protein ;;
-    all) molecule; image; protein ;;
-    *) echo "usage: $0 [molecule|image|image-layers|protein|all] [steps]" >&2; exit 2 ;;
+    protein-ca) protein_ca ;;
+    all) molecule; image; protein; protein_ca ;;
+    *) echo "usage: $0 [molecule|image|image-layers|protein|protein-ca|all] [steps]" >&2; exit 2 ;;
 esac
