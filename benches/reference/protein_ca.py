@@ -8,8 +8,8 @@ bench.rs times them.
 The settings: with `--config`, those of a diffgen Cα TOML ([model], [diffusion], [loss],
 [training]; diffgen's defaults where a key is absent); without, those of
 runs/protein-ca-chiral/config.toml (copied below). `--readout` overrides the config's
-readout. `diffgen bench` itself always measures configs/protein-cath-ca.toml (absolute
-readout, uniform weighting, no local-distance loss), so run.sh passes that file here.
+readout. `diffgen bench` measures its default config, configs/protein-cath-ca.toml (the
+chiral recipe, as runs/protein-ca-chiral), so run.sh passes that file here.
 
 The model (sizes of both configs: hidden 128, 4 layers, 4 heads, feed-forward 256, 64 time
 features, offsets clipped to ±32, 16 radial basis functions up to 2 nm): t as 64 sinusoidal

@@ -100,9 +100,8 @@ PY
 
 protein_ca() {
     local ours theirs
-    # `diffgen bench` takes no config: it measures configs/protein-cath-ca.toml (absolute
-    # readout), so the reference reads the same file. The chiral run's settings
-    # (runs/protein-ca-chiral) are protein_ca.py's default without --config.
+    # `diffgen bench` measures the modality's default config, configs/protein-cath-ca.toml
+    # (the chiral recipe); the reference reads the same file.
     ours=$($diffgen bench --modality protein-ca --train-steps "$steps" --batch-size 32 \
         --num-samples 32 --sample-steps 100)
     theirs=$("$python" benches/reference/protein_ca.py --config configs/protein-cath-ca.toml \
@@ -119,7 +118,7 @@ def grab(text, key):
 for key in ["train steps/s", "backbones/s"]:
     o, t = grab(ours, key), grab(theirs, key)
     if o and t:
-        print(f"protein Ca transformer 4x128 (configs/protein-cath-ca.toml) {key}: diffgen {o:.4f}, PyTorch {t:.4f}: diffgen/PyTorch = {o / t:.2f}")
+        print(f"protein Ca transformer 4x128, chiral readout (configs/protein-cath-ca.toml) {key}: diffgen {o:.4f}, PyTorch {t:.4f}: diffgen/PyTorch = {o / t:.2f}")
 PY
 }
 
