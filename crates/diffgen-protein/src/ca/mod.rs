@@ -81,9 +81,7 @@ impl Pipeline<3> for CaPipeline {
     }
 
     fn space(&self, config: &CaConfig, _: &CaStats) -> CaSpace {
-        CaSpace {
-            local_distances: config.loss.local_distances,
-        }
+        CaSpace { loss: config.loss }
     }
 
     fn load_data(

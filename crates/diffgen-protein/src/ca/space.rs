@@ -6,7 +6,7 @@ use diffgen_core::space::{remove_mean_with_mask, rotate_noise_onto};
 use diffgen_core::tensor_util::to_vec;
 use diffgen_core::{NoiseSource, NoiseSpace};
 
-use super::config::LocalDistanceLoss;
+use super::config::CaLossConfig;
 use crate::space::ProteinContext;
 
 /// Cα positions `[B, L, 3]`. A translation carries no information, so states live where
@@ -14,8 +14,8 @@ use crate::space::ProteinContext;
 /// each training chain (`flow.align_prior`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CaSpace {
-    /// `[loss] local_distances`, when the config asks for it.
-    pub local_distances: Option<LocalDistanceLoss>,
+    /// `[loss]`: the geometric losses the config asks for.
+    pub loss: CaLossConfig,
 }
 
 impl NoiseSpace<3> for CaSpace {
@@ -48,33 +48,67 @@ impl NoiseSpace<3> for CaSpace {
         t: &[f64],
         context: &ProteinContext,
     ) -> Option<Tensor<1>> {
-        let local = self.local_distances?;
-        let gate: Vec<f32> = t
-            .iter()
-            .map(|&t| if t < local.max_time { 1.0 } else { 0.0 })
-            .collect();
-        if gate.iter().all(|&g| g == 0.0) {
+        let CaLossConfig {
+            local_distances,
+            clashes,
+        } = self.loss;
+        let gate = |max_time: f64| -> Vec<f32> {
+            t.iter()
+                .map(|&t| if t < max_time { 1.0 } else { 0.0 })
+                .collect()
+        };
+        let latest = [
+            local_distances.map(|l| l.max_time),
+            clashes.map(|c| c.max_time),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(0.0, f64::max);
+        if !t.iter().any(|&t| t < latest) {
             return None;
         }
         let device = x0.device();
-        let (target, pairs) = local_pairs(x0, &context.lengths, local.cutoff);
         let [b, l, _] = x0.dims();
+        let data = pairwise_on_host(x0, &context.lengths);
         let x = estimate();
         let diff = x.clone().unsqueeze_dim::<4>(2) - x.unsqueeze_dim::<4>(1); // [B, L, L, 3]
         let distance = diff.powi_scalar(2).sum_dim(3).add_scalar(1e-10).sqrt(); // [B, L, L, 1]
-        let target = Tensor::<4>::from_data(TensorData::new(target, [b, l, l, 1]), &device);
-        let mask = Tensor::<4>::from_data(TensorData::new(pairs.mask, [b, l, l, 1]), &device);
-        let summed = ((distance - target).powi_scalar(2) * mask)
-            .reshape([b as i32, -1])
-            .sum_dim(1)
-            .reshape([b]);
-        let scale: Vec<f32> = pairs
-            .counts
-            .iter()
-            .zip(&gate)
-            .map(|(&n, &g)| g * local.weight as f32 / n.max(1) as f32)
-            .collect();
-        Some(summed * Tensor::<1>::from_data(TensorData::new(scale, [b]), &device))
+        let pairs = |values: Vec<f32>| {
+            Tensor::<4>::from_data(TensorData::new(values, [b, l, l, 1]), &device)
+        };
+        let per_chain = |t: Tensor<4>| t.reshape([b as i32, -1]).sum_dim(1).reshape([b]); // [B]
+        let scaled = |summed: Tensor<1>, weight: f64, max_time: f64, counts: &[usize]| {
+            let scale: Vec<f32> = gate(max_time)
+                .iter()
+                .zip(counts)
+                .map(|(&g, &n)| g * weight as f32 / n.max(1) as f32)
+                .collect();
+            summed * Tensor::<1>::from_data(TensorData::new(scale, [b]), &device)
+        };
+        let mut total: Option<Tensor<1>> = None;
+        let mut add = |term: Tensor<1>| {
+            total = Some(match total.take() {
+                Some(sum) => sum + term,
+                None => term,
+            });
+        };
+        if let Some(local) = local_distances {
+            let (mask, counts) = data.within(local.cutoff);
+            let target = pairs(data.distances.clone());
+            let summed = per_chain((distance.clone() - target).powi_scalar(2) * pairs(mask));
+            add(scaled(summed, local.weight, local.max_time, &counts));
+        }
+        if let Some(clash) = clashes {
+            let floor = pairs(data.clash_floors(clash.distance));
+            let summed = per_chain((floor - distance).clamp_min(0.0).powi_scalar(2));
+            add(scaled(
+                summed,
+                clash.weight,
+                clash.max_time,
+                &context.lengths,
+            ));
+        }
+        total
     }
 
     /// Mean over real residues' coordinates.
@@ -83,22 +117,21 @@ impl NoiseSpace<3> for CaSpace {
     }
 }
 
-/// Which residue pairs of each chain count for the local-distance loss.
-struct LocalPairs {
-    /// `[B·L·L]`: 1 for two different real residues within the cut-off in the data.
-    mask: Vec<f32>,
-    /// Such pairs per chain.
-    counts: Vec<usize>,
+/// The data's pairwise distances (nm), computed on the host: the data carries no gradient.
+struct DataPairs {
+    /// `[B·L·L]`, zero for pairs with padding.
+    distances: Vec<f32>,
+    lengths: Vec<usize>,
+    width: usize,
 }
 
-/// The data's pairwise distances `[B·L·L]` (nm) and the pairs closer than `cutoff`. Computed
-/// on the host: the data carries no gradient.
-fn local_pairs(x0: &Tensor<3>, lengths: &[usize], cutoff: f64) -> (Vec<f32>, LocalPairs) {
+/// Pairs closer in sequence than this are not clashes (the metric's |i − j| ≥ 3).
+const MIN_CLASH_SEPARATION: usize = 3;
+
+fn pairwise_on_host(x0: &Tensor<3>, lengths: &[usize]) -> DataPairs {
     let [b, l, _] = x0.dims();
     let values = to_vec(x0.clone());
     let mut distances = vec![0f32; b * l * l];
-    let mut mask = vec![0f32; b * l * l];
-    let mut counts = vec![0usize; b];
     for (chain, &n) in lengths.iter().enumerate().take(b) {
         let at = |i: usize| &values[(chain * l + i) * 3..(chain * l + i) * 3 + 3];
         for i in 0..n.min(l) {
@@ -106,21 +139,64 @@ fn local_pairs(x0: &Tensor<3>, lengths: &[usize], cutoff: f64) -> (Vec<f32>, Loc
                 let (p, q) = (at(i), at(j));
                 let d =
                     ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
-                let k = (chain * l + i) * l + j;
-                distances[k] = d;
-                if i != j && (d as f64) < cutoff {
-                    mask[k] = 1.0;
-                    counts[chain] += 1;
-                }
+                distances[(chain * l + i) * l + j] = d;
             }
         }
     }
-    (distances, LocalPairs { mask, counts })
+    DataPairs {
+        distances,
+        lengths: lengths.to_vec(),
+        width: l,
+    }
+}
+
+impl DataPairs {
+    /// Every ordered pair `(chain, i, j)` of two different real residues, with its index.
+    fn real_pairs(&self) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+        let l = self.width;
+        self.lengths
+            .iter()
+            .enumerate()
+            .flat_map(move |(chain, &n)| {
+                let n = n.min(l);
+                (0..n).flat_map(move |i| {
+                    (0..n)
+                        .filter(move |&j| j != i)
+                        .map(move |j| (chain, i, j, (chain * l + i) * l + j))
+                })
+            })
+    }
+
+    /// The pairs closer than `cutoff` in the data (`[B·L·L]` mask) and their count per chain.
+    fn within(&self, cutoff: f64) -> (Vec<f32>, Vec<usize>) {
+        let mut mask = vec![0f32; self.distances.len()];
+        let mut counts = vec![0usize; self.lengths.len()];
+        for (chain, _, _, k) in self.real_pairs() {
+            if (self.distances[k] as f64) < cutoff {
+                mask[k] = 1.0;
+                counts[chain] += 1;
+            }
+        }
+        (mask, counts)
+    }
+
+    /// Per pair, the distance below which the estimate clashes: `distance`, or the data's own
+    /// distance where that is smaller; zero (never paid) for local pairs and padding.
+    fn clash_floors(&self, distance: f64) -> Vec<f32> {
+        let mut floors = vec![0f32; self.distances.len()];
+        for (_, i, j, k) in self.real_pairs() {
+            if i.abs_diff(j) >= MIN_CLASH_SEPARATION {
+                floors[k] = self.distances[k].min(distance as f32);
+            }
+        }
+        floors
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ca::config::{ClashLoss, LocalDistanceLoss};
     use diffgen_core::tensor_util::tensor_from_vec;
 
     /// Two chains padded to 4: a straight line of 3 residues 0.38 nm apart, and 4 residues
@@ -143,11 +219,14 @@ mod tests {
         let device = Device::flex();
         let (x0, context) = traces(&device);
         let space = CaSpace {
-            local_distances: Some(LocalDistanceLoss {
-                weight: 2.0,
-                cutoff: 0.6,
-                max_time: 0.25,
-            }),
+            loss: CaLossConfig {
+                local_distances: Some(LocalDistanceLoss {
+                    weight: 2.0,
+                    cutoff: 0.6,
+                    max_time: 0.25,
+                }),
+                clashes: None,
+            },
         };
         let exact = space
             .auxiliary_loss(&|| x0.clone(), &x0, &[0.1, 0.1], &context)
@@ -168,8 +247,8 @@ mod tests {
             "{loss:?}"
         );
         assert_eq!(loss[1], 0.0, "t above max_time pays nothing");
-        let (_, pairs) = local_pairs(&x0, &context.lengths, 0.6);
-        assert_eq!(pairs.counts, vec![4, 6]);
+        let (_, counts) = pairwise_on_host(&x0, &context.lengths).within(0.6);
+        assert_eq!(counts, vec![4, 6]);
 
         assert!(space
             .auxiliary_loss(&|| stretched.clone(), &x0, &[0.3, 0.9], &context)
@@ -177,5 +256,48 @@ mod tests {
         assert!(CaSpace::default()
             .auxiliary_loss(&|| stretched.clone(), &x0, &[0.1, 0.1], &context)
             .is_none());
+    }
+
+    #[test]
+    fn the_clash_loss_pays_for_non_local_pairs_brought_together_and_only_those() {
+        let device = Device::flex();
+        let (x0, context) = traces(&device);
+        let space = CaSpace {
+            loss: CaLossConfig {
+                local_distances: None,
+                clashes: Some(ClashLoss {
+                    weight: 2.0,
+                    distance: 0.38,
+                    max_time: 0.25,
+                }),
+            },
+        };
+        let exact = space
+            .auxiliary_loss(&|| x0.clone(), &x0, &[0.1, 0.1], &context)
+            .unwrap();
+        assert!(to_vec(exact).iter().all(|v| v.abs() < 1e-6));
+
+        // Chain 2's last residue folded back to 0.2 nm from its first (|i − j| = 3): the
+        // pair pays (0.38 − 0.2)² both ways, over 4 residues, times the weight. Chain 1 has
+        // no pair 3 apart; its neighbours squeezed to 0.1 nm are local and pay nothing.
+        let mut folded = to_vec(x0.clone());
+        folded[4 * 3 + 3 * 3] = 0.2;
+        folded[3] = 0.1;
+        folded[6] = 0.2;
+        let folded = tensor_from_vec(folded, [2, 4, 3], &device);
+        let loss = to_vec(
+            space
+                .auxiliary_loss(&|| folded.clone(), &x0, &[0.1, 0.1], &context)
+                .unwrap(),
+        );
+        assert_eq!(loss[0], 0.0);
+        let expected = 2.0 * 2.0 * (0.38f32 - 0.2).powi(2) / 4.0;
+        assert!((loss[1] - expected).abs() < 1e-6, "{loss:?} vs {expected}");
+        let late = to_vec(
+            space
+                .auxiliary_loss(&|| folded.clone(), &x0, &[0.1, 0.5], &context)
+                .unwrap(),
+        );
+        assert_eq!(late[1], 0.0, "t above max_time pays nothing");
     }
 }
