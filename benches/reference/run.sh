@@ -76,6 +76,23 @@ for key in ["train steps/s", "images/s"]:
 PY
 }
 
+# Prints diffgen/PyTorch for train steps/s and backbones/s: the last number on the first
+# line of each output that names the figure.
+backbone_ratios() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import sys
+label, ours, theirs = sys.argv[1], sys.argv[2], sys.argv[3]
+def grab(text, key):
+    for line in text.splitlines():
+        if key in line:
+            return float(line.split()[-1])
+for key in ["train steps/s", "backbones/s"]:
+    o, t = grab(ours, key), grab(theirs, key)
+    if o and t:
+        print(f"{label} {key}: diffgen {o:.4f}, PyTorch {t:.4f}: diffgen/PyTorch = {o / t:.2f}")
+PY
+}
+
 protein() {
     local ours theirs
     ours=$($diffgen bench --modality protein --train-steps "$steps" --batch-size 32 \
@@ -84,18 +101,7 @@ protein() {
         --threads "$(nproc)" --num-samples 32 --sample-steps 100)
     echo "$ours"
     echo "$theirs"
-    python3 - "$ours" "$theirs" <<'PY'
-import sys
-ours, theirs = sys.argv[1], sys.argv[2]
-def grab(text, key):
-    for line in text.splitlines():
-        if key in line:
-            return float(line.split()[-1])
-for key in ["train steps/s", "backbones/s"]:
-    o, t = grab(ours, key), grab(theirs, key)
-    if o and t:
-        print(f"protein transformer 4x128 {key}: diffgen {o:.4f}, PyTorch {t:.4f}: diffgen/PyTorch = {o / t:.2f}")
-PY
+    backbone_ratios "protein transformer 4x128" "$ours" "$theirs"
 }
 
 protein_ca() {
@@ -108,18 +114,8 @@ protein_ca() {
         --steps "$steps" --batch-size 32 --threads "$(nproc)" --num-samples 32 --sample-steps 100)
     echo "$ours"
     echo "$theirs"
-    python3 - "$ours" "$theirs" <<'PY'
-import sys
-ours, theirs = sys.argv[1], sys.argv[2]
-def grab(text, key):
-    for line in text.splitlines():
-        if key in line:
-            return float(line.split()[-1])
-for key in ["train steps/s", "backbones/s"]:
-    o, t = grab(ours, key), grab(theirs, key)
-    if o and t:
-        print(f"protein Ca transformer 4x128, chiral readout (configs/protein-cath-ca.toml) {key}: diffgen {o:.4f}, PyTorch {t:.4f}: diffgen/PyTorch = {o / t:.2f}")
-PY
+    backbone_ratios "protein Ca transformer 4x128, chiral readout (configs/protein-cath-ca.toml)" \
+        "$ours" "$theirs"
 }
 
 image_layers() {
