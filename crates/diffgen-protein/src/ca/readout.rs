@@ -43,23 +43,28 @@ const LOCAL_OFFSETS: [i64; 6] = [-3, -2, -1, 1, 2, 3];
 pub fn local_features(rbf: Tensor<4>) -> Tensor<3> {
     let [b, l, _, k] = rbf.dims();
     let device = rbf.device();
-    let n = LOCAL_OFFSETS.len();
-    // Residue i's own row, one offset at a time: rbf[b, i, i + o, :].
-    let rows = rbf.clone().swap_dims(2, 3).reshape([b * l, k, l]); // [B·L, K, L]
-    let mut local = Vec::with_capacity(n);
+    // Pair (i, i + o) sits at i·(L + 1) + o of the flattened pair axis: each offset is one
+    // index-select of L − |o| rows, O(B·L·K), not a masked sum over all L² pairs.
+    let pairs = rbf.clone().reshape([b, l * l, k]); // [B, L², K]
+    let mut local = Vec::with_capacity(LOCAL_OFFSETS.len() + 1);
     for &offset in LOCAL_OFFSETS.iter() {
-        let mut pick = vec![0f32; l * l];
-        for i in 0..l {
-            let j = i as i64 + offset;
-            if (0..l as i64).contains(&j) {
-                pick[i * l + j as usize] = 1.0;
-            }
+        let by = offset.unsigned_abs() as usize;
+        if by >= l {
+            local.push(Tensor::zeros([b, l, k], &device));
+            continue;
         }
-        let pick = Tensor::<3>::from_data(TensorData::new(pick, [l, l, 1]), &device) // [L, L, 1]
-            .reshape([1, l, 1, l])
-            .expand([b, l, 1, l])
-            .reshape([b * l, 1, l]);
-        local.push((rows.clone() * pick).sum_dim(2).reshape([b, l, k])); // [B, L, K]
+        // Residues i with a partner i + o inside the chain; the others read zero.
+        let first = if offset > 0 { 0 } else { by };
+        let index: Vec<i64> = (first..first + l - by)
+            .map(|i| (i * (l + 1)) as i64 + offset)
+            .collect();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [l - by]), &device);
+        let partners = pairs.clone().select(1, index); // [B, L − |o|, K]
+        let zeros = Tensor::zeros([b, by, k], &device);
+        local.push(match offset > 0 {
+            true => Tensor::cat(vec![partners, zeros], 1),
+            false => Tensor::cat(vec![zeros, partners], 1),
+        }); // [B, L, K]
     }
     let histogram = rbf.sum_dim(2).reshape([b, l, k]).div_scalar(8.0); // [B, L, K]
     local.push(histogram);
@@ -200,6 +205,42 @@ mod tests {
             std::path::Path::new("test.toml"),
         )
         .unwrap()
+    }
+
+    /// Each residue's local block holds exactly the pair entries (i, i + o), zero where
+    /// i + o leaves the chain, and its last block the pair sum over 8.
+    #[test]
+    fn local_features_pick_each_residues_sequence_neighbours() {
+        let (b, l, k) = (2, 5, 3);
+        let mut rng = SeededRng::new(3);
+        let rbf = rng.normal_vec(b * l * l * k);
+        let device = Device::default();
+        let features = to_vec(local_features(tensor_from_vec(
+            rbf.clone(),
+            [b, l, l, k],
+            &device,
+        )));
+        let width = (LOCAL_OFFSETS.len() + 1) * k;
+        for s in 0..b {
+            for i in 0..l {
+                let row = &features[(s * l + i) * width..(s * l + i + 1) * width];
+                for (n, &o) in LOCAL_OFFSETS.iter().enumerate() {
+                    let j = i as i64 + o;
+                    for c in 0..k {
+                        let expected = match (0..l as i64).contains(&j) {
+                            true => rbf[((s * l + i) * l + j as usize) * k + c],
+                            false => 0.0,
+                        };
+                        assert_eq!(row[n * k + c], expected, "sample {s}, residue {i}, offset {o}");
+                    }
+                }
+                for c in 0..k {
+                    let sum: f32 = (0..l).map(|j| rbf[((s * l + i) * l + j) * k + c]).sum();
+                    let got = row[LOCAL_OFFSETS.len() * k + c];
+                    assert!((got - sum / 8.0).abs() < 1e-5, "histogram {got} vs {}", sum / 8.0);
+                }
+            }
+        }
     }
 
     /// The rotation followed by a mirror through the xz-plane.
