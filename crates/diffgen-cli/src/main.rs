@@ -146,7 +146,7 @@ struct SamplingArgs {
     /// Sampler steps (default: every level of the schedule).
     #[arg(long)]
     steps: Option<usize>,
-    /// The update rule: ddpm, ddim[:<eta>], dpm++2m, euler, heun, euler-maruyama[:<gamma>]
+    /// The update rule: ddpm, ddim[:<eta>], dpm++2m, euler, heun, euler-maruyama[:<gamma>[:<eta>]]
     /// (default: the model's — ddpm for diffusion, euler for flow matching); `--sampler help`
     /// lists which fit the model.
     #[arg(long)]
