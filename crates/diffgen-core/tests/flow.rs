@@ -126,7 +126,10 @@ fn a_noise_scale_below_one_sharpens_the_samples() {
     // The score's pull without all of its noise: same centre, a clearly narrower spread.
     let (mean, std) = run("euler-maruyama:1:0.3", 500, Objective::FlowVelocity, 1.0);
     assert!((mean - MEAN).abs() < 0.02, "mean {mean}");
-    assert!(std < STD - 0.1, "η = 0.3 left the spread at {std} (data {STD})");
+    assert!(
+        std < STD - 0.1,
+        "η = 0.3 left the spread at {std} (data {STD})"
+    );
     // η = 1 is the plain sampler, draw for draw.
     assert_eq!(
         run("euler-maruyama:1:1", 50, Objective::FlowVelocity, 1.0),
