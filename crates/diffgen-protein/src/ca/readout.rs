@@ -231,13 +231,21 @@ mod tests {
                             true => rbf[((s * l + i) * l + j as usize) * k + c],
                             false => 0.0,
                         };
-                        assert_eq!(row[n * k + c], expected, "sample {s}, residue {i}, offset {o}");
+                        assert_eq!(
+                            row[n * k + c],
+                            expected,
+                            "sample {s}, residue {i}, offset {o}"
+                        );
                     }
                 }
                 for c in 0..k {
                     let sum: f32 = (0..l).map(|j| rbf[((s * l + i) * l + j) * k + c]).sum();
                     let got = row[LOCAL_OFFSETS.len() * k + c];
-                    assert!((got - sum / 8.0).abs() < 1e-5, "histogram {got} vs {}", sum / 8.0);
+                    assert!(
+                        (got - sum / 8.0).abs() < 1e-5,
+                        "histogram {got} vs {}",
+                        sum / 8.0
+                    );
                 }
             }
         }
