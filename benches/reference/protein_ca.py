@@ -233,8 +233,8 @@ def distance_rbf(x, centres, farthest):
 def local_features(rbf):
     """readout.rs local_features: each residue's basis of the distances to residues i ± 1,
     2, 3 (zero past the chain's ends) and its neighbour histogram (the basis summed over
-    all residues, / 8): [B, L, L, K] → [B, L, 7K]. Gathered from the diagonals; diffgen
-    takes the same values as masked sums along each row."""
+    all residues, / 8): [B, L, L, K] → [B, L, 7K]. Gathered from the diagonals, as diffgen
+    selects them from the flattened pair axis."""
     b, l, _, k = rbf.shape
     i = torch.arange(l)
     local = []
