@@ -151,6 +151,10 @@ struct SamplingArgs {
     /// lists which fit the model.
     #[arg(long)]
     sampler: Option<String>,
+    /// Where a flow-matching sampler's steps fall: `uniform`, or `power:<p>` for t = (k/N)^p,
+    /// denser near the data (p = 2 puts a quarter of the steps below t = 0.0625).
+    #[arg(long, default_value = "uniform")]
+    time_grid: diffgen_core::process::TimeGrid,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Output directory (default: out/<modality>).
@@ -219,6 +223,7 @@ impl SamplingArgs {
                 .as_deref()
                 .map(str::parse::<SamplerKind>)
                 .transpose()?,
+            time_grid: self.time_grid,
             seed: self.seed,
             out_dir: self
                 .out

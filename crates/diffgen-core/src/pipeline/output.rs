@@ -33,6 +33,9 @@ pub struct Manifest {
     pub sampler: String,
     /// Sampler steps (`None`: every level).
     pub steps: Option<usize>,
+    /// `--time-grid` when not uniform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_grid: Option<String>,
     /// The seed.
     pub seed: u64,
     /// Samples of the whole run (all shards).
@@ -250,6 +253,7 @@ mod tests {
             model_step: 0,
             sampler: "ddpm".into(),
             steps: None,
+            time_grid: None,
             seed: 0,
             num_samples: 2,
             shard: "0/1".into(),

@@ -14,6 +14,7 @@ use super::{load, EvalContext, Loaded, Manifest, OptionValues, Pipeline, RunOutp
 use crate::batching::similar_size_batches;
 use crate::denoiser::Guided;
 use crate::modality::{Report, SampleRequest};
+use crate::process::TimeGrid;
 use crate::rng::PaddedNoise;
 use crate::sampler::{sample, SamplerConfig, StepEvent};
 use crate::CoreError;
@@ -176,7 +177,7 @@ pub fn generate<P: Pipeline<D>, const D: usize>(
     };
     let path = &process.path;
     how.sampler.kind.check(path)?;
-    let grid = path.grid(how.sampler.steps.unwrap_or(path.default_steps()))?;
+    let grid = how.sampler.grid(path)?;
     let calls = grid.len() - 1 + usize::from(path.needs_final_denoise());
     let progress = progress_bar(how.progress, indices.len(), calls);
 
@@ -300,7 +301,8 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
     sampler.check(&process.path)?;
     let total_steps = request.steps.unwrap_or(process.path.default_steps());
     let how = Generation {
-        sampler: SamplerConfig::new(sampler.clone(), request.steps),
+        sampler: SamplerConfig::new(sampler.clone(), request.steps)
+            .with_time_grid(request.time_grid),
         seed: request.seed,
         guidance: request.guidance,
         batch_size: request.batch_size,
@@ -335,13 +337,14 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
             &mut report,
         )?;
     }
+    let time_grid = (request.time_grid != TimeGrid::Uniform).then(|| request.time_grid.to_string());
     // `bundled`, `bundled:<name>` or the file.
     let model = match &request.checkpoint {
         None => "bundled".to_string(),
         Some(path) => path.display().to_string(),
     };
     report.notes.push(format!(
-        "model: {model} (step {}), sampler {} with {} steps{}{}",
+        "model: {model} (step {}), sampler {} with {} steps{}{}{}",
         loaded.meta.step,
         sampler,
         match (request.steps, process.path.is_continuous()) {
@@ -349,6 +352,9 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
             (None, false) => "all".to_string(),
             (None, true) => total_steps.to_string(),
         },
+        time_grid
+            .as_ref()
+            .map_or(String::new(), |g| format!(" on a {g} time grid")),
         pipeline.describe(&loaded, &options),
         request
             .guidance
@@ -358,6 +364,7 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
         .notes
         .extend(warnings.into_iter().map(|w| format!("warning: {w}")));
     let manifest = Manifest {
+        time_grid,
         modality: info.name.to_string(),
         diffgen_version: crate::VERSION.to_string(),
         model,

@@ -12,6 +12,7 @@ pub mod flow;
 pub mod layout;
 mod loss;
 mod path;
+pub mod time_grid;
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ pub use flow::{FlowConfig, TimeSampler};
 pub use layout::{LayoutBuilder, Part, PartKind, PartSettings, PriorKind, StateLayout};
 pub use loss::process_loss;
 pub use path::GaussianPath;
+pub use time_grid::TimeGrid;
 
 use crate::forward::{LossWeighting, Objective};
 use crate::rng::SeededRng;

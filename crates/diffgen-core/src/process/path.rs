@@ -7,6 +7,7 @@
 //! Samplers read only α, σ, λ and — for the ODE solvers — dα/dt and dσ/dt, so every sampler
 //! that needs no more than that runs on both.
 
+use super::TimeGrid;
 use crate::schedule::NoiseSchedule;
 use crate::CoreError;
 
@@ -115,6 +116,24 @@ impl GaussianPath {
         }
     }
 
+    /// As [`Self::grid`], on `time_grid`: a non-uniform grid needs continuous time.
+    pub fn grid_on(&self, steps: usize, time_grid: &TimeGrid) -> Result<Vec<f64>, CoreError> {
+        match (self, time_grid) {
+            (_, TimeGrid::Uniform) => self.grid(steps),
+            (GaussianPath::Linear { .. }, _) => {
+                self.grid(steps)?; // the same bounds on `steps`
+                Ok(time_grid.points(steps))
+            }
+            (GaussianPath::Schedule(_), _) => Err(CoreError::setting(
+                "time-grid",
+                format!(
+                    "`{time_grid}` needs a continuous-time (flow-matching) model; this one is {}",
+                    self.describe()
+                ),
+            )),
+        }
+    }
+
     /// The time the network is shown for `t`: the level's fraction `k / T` of a schedule
     /// (what its models were trained on), `t` itself on the line.
     pub fn model_time(&self, t: f64) -> f64 {
@@ -163,5 +182,14 @@ mod tests {
         assert_eq!(path.lambda(1.0), f64::NEG_INFINITY);
         assert!((path.lambda(0.25) - 3f64.ln()).abs() < 1e-12);
         assert!(path.grid(0).is_err());
+        let power = TimeGrid::Power(2.0);
+        assert_eq!(path.grid_on(4, &power).unwrap(), power.points(4));
+        assert!(path.grid_on(0, &power).is_err());
+        let schedule = GaussianPath::Schedule(ScheduleConfig::edm_polynomial().build().unwrap());
+        let err = schedule.grid_on(10, &power).unwrap_err().to_string();
+        assert!(
+            err.contains("time-grid") && err.contains("continuous"),
+            "{err}"
+        );
     }
 }

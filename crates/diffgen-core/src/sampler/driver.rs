@@ -238,7 +238,7 @@ where
             process.layout.width()
         )));
     }
-    let grid = path.grid(config.steps.unwrap_or(path.default_steps()))?;
+    let grid = config.grid(path)?;
     let total = grid.len() - 1 + usize::from(path.needs_final_denoise());
     let walk = Walk {
         process,

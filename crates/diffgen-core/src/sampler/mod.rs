@@ -263,12 +263,28 @@ pub struct SamplerConfig {
     pub kind: SamplerKind,
     /// Network calls along the path.
     pub steps: Option<usize>,
+    /// Where along the path those calls fall (flow matching; uniform by default).
+    pub time_grid: crate::process::TimeGrid,
 }
 
 impl SamplerConfig {
-    /// `kind` with `steps` (`None`: the process's default).
+    /// `kind` with `steps` (`None`: the process's default) on a uniform grid.
     pub fn new(kind: SamplerKind, steps: Option<usize>) -> Self {
-        Self { kind, steps }
+        Self {
+            kind,
+            steps,
+            time_grid: Default::default(),
+        }
+    }
+
+    /// The same on `time_grid`.
+    pub fn with_time_grid(self, time_grid: crate::process::TimeGrid) -> Self {
+        Self { time_grid, ..self }
+    }
+
+    /// The times visited on `path`, from the prior to the data.
+    pub fn grid(&self, path: &crate::process::GaussianPath) -> Result<Vec<f64>, crate::CoreError> {
+        path.grid_on(self.steps.unwrap_or(path.default_steps()), &self.time_grid)
     }
 }
 
