@@ -152,9 +152,10 @@ struct SamplingArgs {
     #[arg(long)]
     sampler: Option<String>,
     /// Where a flow-matching sampler's steps fall: `uniform`, or `power:<p>` for t = (k/N)^p,
-    /// denser near the data (p = 2 puts a quarter of the steps below t = 0.0625).
-    #[arg(long, default_value = "uniform")]
-    time_grid: diffgen_core::process::TimeGrid,
+    /// denser near the data (p = 2 puts a quarter of the steps below t = 0.0625); default:
+    /// the model's (`[diffusion] flow.time_grid`, else uniform).
+    #[arg(long)]
+    time_grid: Option<diffgen_core::process::TimeGrid>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Output directory (default: out/<modality>).

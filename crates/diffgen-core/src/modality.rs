@@ -49,8 +49,8 @@ pub struct SampleRequest {
     /// The update rule (None: the model's process's default — DDPM for diffusion, Euler
     /// for flow matching).
     pub sampler: Option<SamplerKind>,
-    /// Where the sampler's steps fall along the path (flow matching).
-    pub time_grid: crate::process::TimeGrid,
+    /// Where the sampler's steps fall along the path (flow matching; `None`: the model's).
+    pub time_grid: Option<crate::process::TimeGrid>,
     /// Seeds every sample's noise stream (sample i draws from stream i).
     pub seed: u64,
     /// Where the sample files go.

@@ -123,7 +123,7 @@ fn request(checkpoint: &Path, out: &Path, options: &[(&str, &str)]) -> SampleReq
         num_samples: 12,
         steps: Some(10),
         sampler: Some(SamplerKind::ddpm()),
-        time_grid: Default::default(),
+        time_grid: None,
         seed: 1,
         out_dir: out.to_path_buf(),
         shard: Shard::WHOLE,

@@ -142,7 +142,7 @@ fn time_sampling<P: Pipeline<D>, const D: usize>(
         num_samples: request.num_samples,
         steps: Some(request.sample_steps),
         sampler: Some(sampler.clone()),
-        time_grid: Default::default(),
+        time_grid: None,
         seed: 0,
         out_dir: PathBuf::new(),
         shard: Shard::WHOLE,

@@ -14,7 +14,6 @@ use super::{load, EvalContext, Loaded, Manifest, OptionValues, Pipeline, RunOutp
 use crate::batching::similar_size_batches;
 use crate::denoiser::Guided;
 use crate::modality::{Report, SampleRequest};
-use crate::process::TimeGrid;
 use crate::rng::PaddedNoise;
 use crate::sampler::{sample, SamplerConfig, StepEvent};
 use crate::CoreError;
@@ -337,7 +336,9 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
             &mut report,
         )?;
     }
-    let time_grid = (request.time_grid != TimeGrid::Uniform).then(|| request.time_grid.to_string());
+    let time_grid = Some(request.time_grid.unwrap_or(process.path.default_grid()))
+        .filter(|g| !g.is_uniform())
+        .map(|g| g.to_string());
     // `bundled`, `bundled:<name>` or the file.
     let model = match &request.checkpoint {
         None => "bundled".to_string(),

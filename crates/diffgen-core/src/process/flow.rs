@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::GaussianPath;
+use super::{GaussianPath, TimeGrid};
 use crate::rng::SeededRng;
 use crate::CoreError;
 
@@ -26,6 +26,10 @@ pub struct FlowConfig {
     /// [`crate::NoiseSpace::align_prior`] (molecules: a Kabsch rotation).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub align_prior: bool,
+    /// The sampler's time grid when a run does not say (`uniform`, or `power:<p>`: steps
+    /// denser near the data). A sampling default, like `steps`; training never reads it.
+    #[serde(default, skip_serializing_if = "TimeGrid::is_uniform")]
+    pub time_grid: TimeGrid,
 }
 
 fn default_steps() -> usize {
@@ -38,6 +42,7 @@ impl Default for FlowConfig {
             time: TimeSampler::default(),
             steps: default_steps(),
             align_prior: false,
+            time_grid: TimeGrid::Uniform,
         }
     }
 }
@@ -48,6 +53,7 @@ impl FlowConfig {
         self.time.validate()?;
         GaussianPath::Linear {
             default_steps: self.steps,
+            default_grid: self.time_grid,
         }
         .grid(self.steps)
         .map_err(|e| CoreError::setting("diffusion.flow.steps", e.to_string()))?;
@@ -183,5 +189,33 @@ mod tests {
         }
         .validate()
         .is_err());
+    }
+
+    #[test]
+    fn the_models_time_grid_is_the_samplers_default_and_a_run_may_override_it() {
+        use crate::sampler::{SamplerConfig, SamplerKind};
+        let flow: FlowConfig = toml::from_str("steps = 4\ntime_grid = \"power:2\"").unwrap();
+        assert_eq!(flow.time_grid, TimeGrid::Power(2.0));
+        let text = toml::to_string(&flow).unwrap();
+        assert_eq!(toml::from_str::<FlowConfig>(&text).unwrap(), flow);
+        // Old configs carry no grid: uniform, and nothing new is written for them.
+        let old: FlowConfig = toml::from_str("steps = 4").unwrap();
+        assert!(!toml::to_string(&old).unwrap().contains("time_grid"));
+        let path = GaussianPath::Linear {
+            default_steps: flow.steps,
+            default_grid: flow.time_grid,
+        };
+        let sampler = SamplerConfig::new(SamplerKind::euler(), None);
+        assert_eq!(
+            sampler.grid(&path).unwrap(),
+            vec![1.0, 0.5625, 0.25, 0.0625, 0.0]
+        );
+        let uniform = sampler.with_time_grid(Some(TimeGrid::Uniform));
+        assert_eq!(
+            uniform.grid(&path).unwrap(),
+            vec![1.0, 0.75, 0.5, 0.25, 0.0]
+        );
+        let err = toml::from_str::<FlowConfig>("time_grid = \"power:0\"").unwrap_err();
+        assert!(err.to_string().contains("time-grid exponent"), "{err}");
     }
 }

@@ -97,6 +97,7 @@ impl DiffusionConfig {
                 }
                 Ok(GaussianPath::Linear {
                     default_steps: flow.steps,
+                    default_grid: flow.time_grid,
                 })
             }
             (Some(_), Some(_)) => Err(CoreError::setting(

@@ -20,6 +20,8 @@ pub enum GaussianPath {
     Linear {
         /// Sampler steps when a run does not say.
         default_steps: usize,
+        /// Where those steps fall when a run does not say.
+        default_grid: TimeGrid,
     },
 }
 
@@ -79,7 +81,15 @@ impl GaussianPath {
     pub fn default_steps(&self) -> usize {
         match self {
             GaussianPath::Schedule(s) => s.steps(),
-            GaussianPath::Linear { default_steps } => *default_steps,
+            GaussianPath::Linear { default_steps, .. } => *default_steps,
+        }
+    }
+
+    /// The time grid when a run does not say: uniform on a schedule, the flow's default.
+    pub fn default_grid(&self) -> TimeGrid {
+        match self {
+            GaussianPath::Schedule(_) => TimeGrid::Uniform,
+            GaussianPath::Linear { default_grid, .. } => *default_grid,
         }
     }
 
@@ -174,7 +184,10 @@ mod tests {
 
     #[test]
     fn the_line_runs_from_prior_to_data() {
-        let path = GaussianPath::Linear { default_steps: 10 };
+        let path = GaussianPath::Linear {
+            default_steps: 10,
+            default_grid: TimeGrid::Uniform,
+        };
         let grid = path.grid(4).unwrap();
         assert_eq!(grid, vec![1.0, 0.75, 0.5, 0.25, 0.0]);
         assert_eq!((path.alpha(1.0), path.sigma(1.0)), (0.0, 1.0));

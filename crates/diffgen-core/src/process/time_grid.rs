@@ -60,6 +60,26 @@ impl FromStr for TimeGrid {
     }
 }
 
+impl TimeGrid {
+    /// Whether this is the default (serde's `skip_serializing_if`).
+    pub fn is_uniform(&self) -> bool {
+        *self == TimeGrid::Uniform
+    }
+}
+
+impl serde::Serialize for TimeGrid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TimeGrid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for TimeGrid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

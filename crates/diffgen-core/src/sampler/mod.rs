@@ -263,8 +263,8 @@ pub struct SamplerConfig {
     pub kind: SamplerKind,
     /// Network calls along the path.
     pub steps: Option<usize>,
-    /// Where along the path those calls fall (flow matching; uniform by default).
-    pub time_grid: crate::process::TimeGrid,
+    /// Where along the path those calls fall (flow matching; `None`: the process's default).
+    pub time_grid: Option<crate::process::TimeGrid>,
 }
 
 impl SamplerConfig {
@@ -273,18 +273,19 @@ impl SamplerConfig {
         Self {
             kind,
             steps,
-            time_grid: Default::default(),
+            time_grid: None,
         }
     }
 
-    /// The same on `time_grid`.
-    pub fn with_time_grid(self, time_grid: crate::process::TimeGrid) -> Self {
+    /// The same on `time_grid` (`None`: the process's default).
+    pub fn with_time_grid(self, time_grid: Option<crate::process::TimeGrid>) -> Self {
         Self { time_grid, ..self }
     }
 
     /// The times visited on `path`, from the prior to the data.
     pub fn grid(&self, path: &crate::process::GaussianPath) -> Result<Vec<f64>, crate::CoreError> {
-        path.grid_on(self.steps.unwrap_or(path.default_steps()), &self.time_grid)
+        let time_grid = self.time_grid.unwrap_or(path.default_grid());
+        path.grid_on(self.steps.unwrap_or(path.default_steps()), &time_grid)
     }
 }
 
