@@ -404,6 +404,44 @@ fn run_molecule_writes_its_files_with_the_bundled_model() {
     );
 }
 
+/// The bundled molecule model at `run`'s defaults (100 Euler steps on the model's time grid)
+/// keeps its quality: on 64 molecules, well below what 1,000 give (≈ 94 % stable, 96 %
+/// valid on its own bonds) and above what the same model gives on a uniform grid (73 %, 84 %).
+#[test]
+fn the_bundled_molecule_model_makes_stable_valid_molecules_at_its_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = diffgen()
+        .args([
+            "run",
+            "--modality",
+            "molecule",
+            "--num-samples",
+            "64",
+            "--seed",
+            "0",
+        ])
+        .args(["--no-report", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    let figure = |key: &str| {
+        manifest["metrics"][key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}"))
+    };
+    let stable = figure("own bonds: molecule stability");
+    let valid = figure("own bonds: validity");
+    assert!(stable >= 0.8, "molecule stability {stable}");
+    assert!(valid >= 0.85, "validity {valid}");
+}
+
 #[test]
 fn run_protein_writes_pdb_files_and_metrics_with_no_data_present() {
     let dir = tempfile::tempdir().unwrap();
