@@ -336,7 +336,7 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
             &mut report,
         )?;
     }
-    let time_grid = Some(request.time_grid.unwrap_or(process.path.default_grid()))
+    let time_grid = Some(how.sampler.time_grid_on(&process.path))
         .filter(|g| !g.is_uniform())
         .map(|g| g.to_string());
     // `bundled`, `bundled:<name>` or the file.

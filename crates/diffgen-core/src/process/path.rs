@@ -105,13 +105,25 @@ impl GaussianPath {
     /// `steps + 1` times from the start (1, or level T) down to 0 for a sampler taking
     /// `steps` steps: a schedule's levels evenly spaced (rounded), the line's evenly spaced.
     pub fn grid(&self, steps: usize) -> Result<Vec<f64>, CoreError> {
-        match self {
-            GaussianPath::Schedule(s) => Ok(s
+        self.grid_on(steps, &TimeGrid::Uniform)
+    }
+
+    /// As [`Self::grid`], on `time_grid`: a non-uniform grid needs continuous time.
+    pub fn grid_on(&self, steps: usize, time_grid: &TimeGrid) -> Result<Vec<f64>, CoreError> {
+        match (self, time_grid) {
+            (GaussianPath::Schedule(s), TimeGrid::Uniform) => Ok(s
                 .timesteps(steps)?
                 .into_iter()
                 .map(|level| level as f64 / s.steps() as f64)
                 .collect()),
-            GaussianPath::Linear { .. } => {
+            (GaussianPath::Schedule(_), _) => Err(CoreError::setting(
+                "time-grid",
+                format!(
+                    "`{time_grid}` needs a continuous-time (flow-matching) model; this one is {}",
+                    self.describe()
+                ),
+            )),
+            (GaussianPath::Linear { .. }, _) => {
                 if steps == 0 || steps > crate::schedule::MAX_STEPS {
                     return Err(CoreError::setting(
                         "steps",
@@ -121,26 +133,8 @@ impl GaussianPath {
                         ),
                     ));
                 }
-                Ok((0..=steps).rev().map(|k| k as f64 / steps as f64).collect())
-            }
-        }
-    }
-
-    /// As [`Self::grid`], on `time_grid`: a non-uniform grid needs continuous time.
-    pub fn grid_on(&self, steps: usize, time_grid: &TimeGrid) -> Result<Vec<f64>, CoreError> {
-        match (self, time_grid) {
-            (_, TimeGrid::Uniform) => self.grid(steps),
-            (GaussianPath::Linear { .. }, _) => {
-                self.grid(steps)?; // the same bounds on `steps`
                 Ok(time_grid.points(steps))
             }
-            (GaussianPath::Schedule(_), _) => Err(CoreError::setting(
-                "time-grid",
-                format!(
-                    "`{time_grid}` needs a continuous-time (flow-matching) model; this one is {}",
-                    self.describe()
-                ),
-            )),
         }
     }
 

@@ -282,10 +282,15 @@ impl SamplerConfig {
         Self { time_grid, ..self }
     }
 
+    /// The time grid on `path`: this run's, else the process's default.
+    pub fn time_grid_on(&self, path: &crate::process::GaussianPath) -> crate::process::TimeGrid {
+        self.time_grid.unwrap_or(path.default_grid())
+    }
+
     /// The times visited on `path`, from the prior to the data.
     pub fn grid(&self, path: &crate::process::GaussianPath) -> Result<Vec<f64>, crate::CoreError> {
-        let time_grid = self.time_grid.unwrap_or(path.default_grid());
-        path.grid_on(self.steps.unwrap_or(path.default_steps()), &time_grid)
+        let steps = self.steps.unwrap_or(path.default_steps());
+        path.grid_on(steps, &self.time_grid_on(path))
     }
 }
 
