@@ -81,6 +81,7 @@ pub fn trainer<'a>(
         out_dir: out.to_path_buf(),
         device: Device::flex(),
         modality: "toy".into(),
+        former_modalities: &[],
         modality_config: serde_json::to_value(config).unwrap(),
         data_stats: stats(config),
         show_progress: false,

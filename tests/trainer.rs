@@ -204,13 +204,15 @@ fn foreign_and_misshapen_checkpoints_are_refused() {
     let ckpt = weights(&path);
 
     let err = ckpt
-        .expect_modality("molecule", &path)
+        .expect_modality("molecule", &["points"], &path)
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("`toy` checkpoint") && err.contains("model.safetensors"),
         "{err}"
     );
+    // A modality renamed from `toy` still loads it.
+    ckpt.expect_modality("points", &["toy"], &path).unwrap();
 
     let mut wider = config.clone();
     wider.model.hidden = 96;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `diffgen bench --modality protein-ca`: diffgen's Cα-trace denoiser
+"""PyTorch reference for `diffgen bench --modality protein`: diffgen's Cα-trace denoiser
 (crates/diffgen-protein/src/ca/model.rs, readout.rs, chirality.rs) written in plain PyTorch,
 with the same flow-matching training step (crates/diffgen-core/src/process/loss.rs, train/)
 and Euler sampler (sampler/euler.rs, driver.rs), timed as crates/diffgen-core/src/pipeline/

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `diffgen bench --modality protein`: diffgen's FoldingDiff-style
+"""PyTorch reference for `diffgen bench --modality protein-angles`: diffgen's FoldingDiff-style
 backbone denoiser (crates/diffgen-protein/src/model.rs) at the size of
 configs/protein-cath.toml, written in plain PyTorch, with the same training step and DDPM
 sampler as the Rust bench (`bench_impl` in crates/diffgen-protein/src/lib.rs).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs diffgen's benchmarks and the PyTorch references side by side and prints the ratios.
 # PyTorch is needed for this script only: PYTHON may point at a venv with torch 2.9.
-#   benches/reference/run.sh [molecule|image|image-layers|protein|protein-ca|all] [steps]
+#   benches/reference/run.sh [molecule|image|image-layers|protein|protein-angles|all] [steps]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 what=${1:-all}
@@ -93,22 +93,22 @@ for key in ["train steps/s", "backbones/s"]:
 PY
 }
 
-protein() {
+protein_angles() {
     local ours theirs
-    ours=$($diffgen bench --modality protein --train-steps "$steps" --batch-size 32 \
+    ours=$($diffgen bench --modality protein-angles --train-steps "$steps" --batch-size 32 \
         --num-samples 32 --sample-steps 100)
     theirs=$("$python" benches/reference/protein_transformer.py --steps "$steps" --batch-size 32 \
         --threads "$(nproc)" --num-samples 32 --sample-steps 100)
     echo "$ours"
     echo "$theirs"
-    backbone_ratios "protein transformer 4x128" "$ours" "$theirs"
+    backbone_ratios "protein angle transformer 4x128" "$ours" "$theirs"
 }
 
-protein_ca() {
+protein() {
     local ours theirs
     # `diffgen bench` measures the modality's default config, configs/protein-cath-ca.toml
     # (the chiral recipe); the reference reads the same file.
-    ours=$($diffgen bench --modality protein-ca --train-steps "$steps" --batch-size 32 \
+    ours=$($diffgen bench --modality protein --train-steps "$steps" --batch-size 32 \
         --num-samples 32 --sample-steps 100)
     theirs=$("$python" benches/reference/protein_ca.py --config configs/protein-cath-ca.toml \
         --steps "$steps" --batch-size 32 --threads "$(nproc)" --num-samples 32 --sample-steps 100)
@@ -129,7 +129,7 @@ case "$what" in
     image) image ;;
     image-layers) image_layers ;;
     protein) protein ;;
-    protein-ca) protein_ca ;;
-    all) molecule; image; protein; protein_ca ;;
-    *) echo "usage: $0 [molecule|image|image-layers|protein|protein-ca|all] [steps]" >&2; exit 2 ;;
+    protein-angles) protein_angles ;;
+    all) molecule; image; protein; protein_angles ;;
+    *) echo "usage: $0 [molecule|image|image-layers|protein|protein-angles|all] [steps]" >&2; exit 2 ;;
 esac

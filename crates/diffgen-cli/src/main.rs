@@ -462,6 +462,11 @@ fn modality_flags(modality: &dyn Modality, matches: &ArgMatches) -> BTreeMap<Str
 }
 
 fn list_modalities(options: bool) {
+    let width = registry::all()
+        .iter()
+        .map(|m| m.name().len())
+        .max()
+        .unwrap_or(0);
     for m in registry::all() {
         let bundled = if m.bundled().is_some() {
             "bundled model"
@@ -469,7 +474,7 @@ fn list_modalities(options: bool) {
             "no bundled model"
         };
         println!(
-            "{:<10} {} [{}; writes {}]",
+            "{:<width$} {} [{}; writes {}]",
             m.name(),
             m.summary(),
             bundled,

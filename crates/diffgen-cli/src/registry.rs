@@ -5,8 +5,8 @@ use diffgen_core::modality::Modality;
 
 static ALL: &[&dyn Modality] = &[
     &diffgen_molecule::MODALITY,
-    &diffgen_protein::MODALITY,
-    &diffgen_protein::ca::MODALITY,
+    &diffgen_protein::ca::MODALITY, // `protein`: Cα traces (the default design)
+    &diffgen_protein::MODALITY,     // `protein-angles`: the torus model
     &diffgen_image::MODALITY,
     &diffgen_toy::MODALITY,
 ];
@@ -16,7 +16,13 @@ pub fn all() -> &'static [&'static dyn Modality] {
     ALL
 }
 
-/// The modality called `name`.
+/// The modality called `name`, or called so before a rename (old scripts, checkpoints and
+/// run directories keep working).
 pub fn find(name: &str) -> Option<&'static dyn Modality> {
-    ALL.iter().copied().find(|m| m.name() == name)
+    let now = ALL.iter().copied().find(|m| m.name() == name);
+    now.or_else(|| {
+        ALL.iter()
+            .copied()
+            .find(|m| m.former_names().contains(&name))
+    })
 }

@@ -286,9 +286,11 @@ impl Checkpoint {
 
     /// Opens the checkpoint a modality samples from: the file at `path`, or the modality's
     /// bundled bytes when `path` is None. Returns it with the name to use in messages;
-    /// a checkpoint of another modality is refused.
+    /// a checkpoint of another modality is refused (one written under a `former` name of
+    /// this one is not).
     pub fn open_for(
         modality: &str,
+        former: &[&str],
         path: Option<&Path>,
         bundled: &[u8],
     ) -> Result<(Self, PathBuf), CoreError> {
@@ -307,7 +309,7 @@ impl Checkpoint {
                 (Self::from_bytes(bundled, &origin)?, origin)
             }
         };
-        checkpoint.expect_modality(modality, &origin)?;
+        checkpoint.expect_modality(modality, former, &origin)?;
         Ok((checkpoint, origin))
     }
 
@@ -331,17 +333,21 @@ impl Checkpoint {
         })
     }
 
-    /// Refuses a checkpoint of another modality.
-    pub fn expect_modality(&self, modality: &str, origin: &Path) -> Result<(), CoreError> {
-        if self.meta.modality == modality {
+    /// Refuses a checkpoint of another modality: one whose label is neither `modality` nor
+    /// one of its `former` names (a renamed modality keeps loading its old checkpoints).
+    pub fn expect_modality(
+        &self,
+        modality: &str,
+        former: &[&str],
+        origin: &Path,
+    ) -> Result<(), CoreError> {
+        let label = self.meta.modality.as_str();
+        if label == modality || former.contains(&label) {
             Ok(())
         } else {
             Err(CoreError::checkpoint(
                 origin,
-                format!(
-                    "is a `{}` checkpoint, not `{modality}`; use `--modality {}`",
-                    self.meta.modality, self.meta.modality
-                ),
+                format!("is a `{label}` checkpoint, not `{modality}`; use `--modality {label}`"),
             ))
         }
     }

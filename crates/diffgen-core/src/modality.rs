@@ -243,6 +243,10 @@ pub trait Modality: Send + Sync {
         let _ = run;
         Ok(Vec::new())
     }
+    /// Names it had before, whose checkpoints it still loads.
+    fn former_names(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Summary of the bundled model, if any.
     fn bundled(&self) -> Option<&'static str> {
         None

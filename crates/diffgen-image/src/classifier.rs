@@ -434,7 +434,7 @@ pub fn load_classifier(
     bundled: &[u8],
     device: &Device,
 ) -> Result<LoadedClassifier, ImageError> {
-    let (ckpt, origin) = Checkpoint::open_for(crate::NAME, path, bundled)?;
+    let (ckpt, origin) = Checkpoint::open_for(crate::NAME, &[], path, bundled)?;
     if !is_classifier(&ckpt) {
         return Err(CoreError::checkpoint(&origin, "is not an image classifier checkpoint").into());
     }

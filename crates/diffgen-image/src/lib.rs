@@ -65,6 +65,7 @@ pub const COURSE_CONFIG: &str = include_str!("../../../configs/image-mnist.toml"
 
 static INFO: ModalityInfo = ModalityInfo {
     name: NAME,
+    former_names: &[],
     summary: "images (MNIST, sklearn digits, PNG/JPEG folders) with the course's DDPM UNet; PNG grid, singles, GIF; classifier share + Fréchet distance",
     writers: &["png grid", "png singles", "gif trajectory", "json summary"],
     noun: "images",

@@ -87,6 +87,7 @@ const COUNT_STREAM: u64 = 0x6174_6f6d_7321;
 
 static INFO: ModalityInfo = ModalityInfo {
     name: NAME,
+    former_names: &[],
     summary: "3-D molecules (QM9 or your XYZ): atoms, charges, bonds and coordinates generated together by an E(3)-equivariant EGNN with pair features, or EDM's EGNN; XYZ, SDF, PDB; stability, validity, uniqueness, novelty, geometry under both conventions",
     writers: &["xyz", "sdf", "pdb", "trajectory xyz", "metrics json/png"],
     noun: "molecules",

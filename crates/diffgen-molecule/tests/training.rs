@@ -48,6 +48,7 @@ fn the_loss_falls_on_a_qm9_subset() {
         out_dir: dir.path().to_path_buf(),
         device,
         modality: "molecule".into(),
+        former_modalities: &[],
         modality_config: serde_json::to_value(&config).unwrap(),
         data_stats: serde_json::to_value(&stats).unwrap(),
         show_progress: false,

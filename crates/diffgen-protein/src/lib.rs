@@ -29,6 +29,7 @@ pub mod write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
+use diffgen_core::checkpoint::Checkpoint;
 use diffgen_core::config::parse_toml;
 use diffgen_core::modality::{BenchRequest, Report, SampleRequest};
 pub use diffgen_core::pipeline::Generation;
@@ -38,7 +39,7 @@ use diffgen_core::pipeline::{
 };
 use diffgen_core::rng::SeededRng;
 use diffgen_core::tensor_util::{tensor_from_vec, to_vec};
-use diffgen_core::{Denoiser, NoiseSpace};
+use diffgen_core::{CoreError, Denoiser, NoiseSpace};
 
 pub use config::{ProteinConfig, ProteinSource};
 use data::{angles_of, ProteinData, ProteinStats};
@@ -51,8 +52,9 @@ use structure::Backbone;
 /// The registration: one line in the CLI's registry names it.
 pub static MODALITY: Registered<ProteinPipeline, 3> = Registered(ProteinPipeline);
 
-/// The modality's name (`--modality protein`).
-pub const NAME: &str = "protein";
+/// The modality's name (`--modality protein-angles`; it was `protein` until the Cα model
+/// won issue 14's comparison and took that name).
+pub const NAME: &str = "protein-angles";
 
 /// The bundled model: trained by `diffgen train --modality protein --config
 /// configs/protein-cath.toml`.
@@ -91,6 +93,7 @@ pub(crate) const INFO_OPTIONS: &[OptionSpec] = &[
 
 static INFO: ModalityInfo = ModalityInfo {
     name: NAME,
+    former_names: &["protein"],
     summary: "protein backbones as φ/ψ/ω and bond angles on a torus (FoldingDiff); transformer; PDB, mmCIF; DSSP, TM-score",
     writers: &["pdb", "mmcif", "trajectory pdb (multi-model)"],
     noun: "backbones",
@@ -118,6 +121,21 @@ pub struct ProteinOptions {
     pub residue_name: Option<String>,
     /// Write mmCIF beside the PDB.
     pub mmcif: bool,
+}
+
+/// Whether `checkpoint` holds a Cα model rather than an angle model (both were labelled
+/// `protein` in their time): its stored config sets the radial bases of pairwise distances,
+/// which only the Cα network reads. (The angle config alone would also parse as a Cα one,
+/// every Cα-only field having a default.)
+pub(crate) fn holds_ca_model(checkpoint: &Checkpoint) -> bool {
+    let model = checkpoint.meta.config.get("model");
+    model.and_then(|m| m.get("rbf")).is_some()
+}
+
+/// Whether `checkpoint` holds an angle model: not a Cα one, and its config is an angle config.
+pub(crate) fn holds_angle_model(checkpoint: &Checkpoint) -> bool {
+    !holds_ca_model(checkpoint)
+        && serde_json::from_value::<ProteinConfig>(checkpoint.meta.config.clone()).is_ok()
 }
 
 /// Loads a protein checkpoint (file, or the bundled model when `path` is None).
@@ -444,6 +462,18 @@ impl Pipeline<3> for ProteinPipeline {
 
     fn info(&self) -> &'static ModalityInfo {
         &INFO
+    }
+
+    /// A Cα checkpoint labelled `protein` is sent to that modality, not misread.
+    fn check_checkpoint(&self, checkpoint: &Checkpoint, origin: &Path) -> Result<(), ProteinError> {
+        if holds_ca_model(checkpoint) {
+            return Err(CoreError::checkpoint(
+                origin,
+                format!("holds a Cα model; use `--modality {}`", ca::NAME),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     fn init_model(

@@ -54,6 +54,7 @@ fn the_loss_falls_and_the_model_samples_backbones() {
         out_dir: dir.path().to_path_buf(),
         device: device.clone(),
         modality: "protein".into(),
+        former_modalities: &[],
         modality_config: serde_json::to_value(&config).unwrap(),
         data_stats: serde_json::to_value(&stats).unwrap(),
         show_progress: false,

@@ -58,6 +58,7 @@ const REFERENCE_STREAM: u64 = 2;
 
 static INFO: ModalityInfo = ModalityInfo {
     name: "toy",
+    former_names: &[],
     summary:
         "2-D point clouds (ring of 8 Gaussians, two moons, your CSV); MLP denoiser; CSV + PNG; MMD",
     writers: &["csv", "png", "trajectory csv"],

@@ -37,6 +37,10 @@ impl<P: Pipeline<D>, const D: usize> Modality for Registered<P, D> {
         self.0.info().name
     }
 
+    fn former_names(&self) -> &'static [&'static str] {
+        self.0.info().former_names
+    }
+
     fn summary(&self) -> &'static str {
         self.0.info().summary
     }

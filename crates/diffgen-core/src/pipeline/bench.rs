@@ -73,6 +73,7 @@ pub fn bench<P: Pipeline<D>, const D: usize>(
             out_dir: PathBuf::from("<bench: nothing is written>"),
             device: device.clone(),
             modality: info.name.to_string(),
+            former_modalities: info.former_names,
             modality_config: to_json(&config)?,
             data_stats: to_json(&case.stats)?,
             show_progress: false,

@@ -85,6 +85,8 @@ pub type ContextOf<P, const D: usize> = <<P as Pipeline<D>>::Space as NoiseSpace
 pub struct ModalityInfo {
     /// `--modality <name>`.
     pub name: &'static str,
+    /// Names it had before: checkpoints written under them still load here.
+    pub former_names: &'static [&'static str],
     /// One line for `diffgen modalities`.
     pub summary: &'static str,
     /// The file formats `run` writes.
@@ -393,10 +395,10 @@ pub fn load<P: Pipeline<D>, const D: usize>(
                 })?;
             let origin = PathBuf::from(format!("<bundled {} model {name}>", info.name));
             let checkpoint = Checkpoint::from_bytes(model.bytes, &origin)?;
-            checkpoint.expect_modality(info.name, &origin)?;
+            checkpoint.expect_modality(info.name, info.former_names, &origin)?;
             (checkpoint, origin)
         }
-        None => Checkpoint::open_for(info.name, path, info.bundled)?,
+        None => Checkpoint::open_for(info.name, info.former_names, path, info.bundled)?,
     };
     pipeline.check_checkpoint(&checkpoint, &origin)?;
     let config: P::Config = checkpoint.config(&origin)?;

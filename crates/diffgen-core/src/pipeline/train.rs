@@ -61,7 +61,7 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
             return Err(CoreError::checkpoint(&path, "does not exist; nothing to resume").into());
         }
         let stored = Checkpoint::load(&path)?;
-        stored.expect_modality(info.name, &path)?;
+        stored.expect_modality(info.name, info.former_names, &path)?;
         let mut original: P::Config = stored.config(&path)?;
         let horizon = stored
             .meta
@@ -134,6 +134,7 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
         out_dir: out_dir.clone(),
         device: device.clone(),
         modality: info.name.to_string(),
+        former_modalities: info.former_names,
         modality_config: to_json(&config)?,
         data_stats: to_json(&sets.stats)?,
         show_progress: request.show_progress,

@@ -82,6 +82,8 @@ pub struct Trainer<'a, S> {
     pub device: Device,
     /// The modality's name, stored in checkpoints.
     pub modality: String,
+    /// Its former names: a run started under one of them resumes.
+    pub former_modalities: &'static [&'static str],
     /// The modality's full config, stored in checkpoints.
     pub modality_config: serde_json::Value,
     /// Data statistics stored in checkpoints.
@@ -205,7 +207,7 @@ impl<S> Trainer<'_, S> {
         let mut best_val;
         if let Some(path) = resume {
             let ckpt = Checkpoint::load(path)?;
-            ckpt.expect_modality(&self.modality, path)?;
+            ckpt.expect_modality(&self.modality, self.former_modalities, path)?;
             let state = ckpt.meta.resume.clone().ok_or_else(|| {
                 CoreError::checkpoint(
                     path,

@@ -31,11 +31,14 @@ use data::{CaData, CaStats, NM_PER_ANGSTROM};
 use model::CaDenoiser;
 use space::CaSpace;
 
-/// The registration (`diffgen … --modality protein-ca`).
+/// The registration (`diffgen … --modality protein`).
 pub static MODALITY: Registered<CaPipeline, 3> = Registered(CaPipeline);
 
-/// The modality's name.
-pub const NAME: &str = "protein-ca";
+/// The modality's name: proteins' default design (it was `protein-ca` while under comparison).
+pub const NAME: &str = "protein";
+
+/// The bundled model: `runs/protein-ca-chiral`'s EMA weights (sampling on a power:6 grid).
+static BUNDLED: &[u8] = include_bytes!("../../weights/protein-cath-ca.safetensors");
 
 /// The config `bench` measures.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../../configs/protein-cath-ca.toml");
@@ -43,11 +46,12 @@ const DEFAULT_CONFIG_PATH: &str = "configs/protein-cath-ca.toml";
 
 static INFO: ModalityInfo = ModalityInfo {
     name: NAME,
+    former_names: &["protein-ca"],
     summary: "protein backbones as Cα traces (flow matching, zero centre of mass) with a distance-biased transformer; N, C, O rebuilt; PDB, mmCIF; DSSP, TM-score",
     writers: &["pdb", "mmcif", "trajectory pdb (multi-model)"],
     noun: "backbones",
-    bundled: &[],
-    bundled_summary: "none yet: train one with configs/protein-cath-ca.toml",
+    bundled: BUNDLED,
+    bundled_summary: "Cα flow matching with a distance-biased transformer, trained on CATH S40 train (configs/protein-cath-ca.toml; runs/protein-ca-chiral)",
     variants: &[],
     default_config: (DEFAULT_CONFIG, DEFAULT_CONFIG_PATH),
     options: crate::INFO_OPTIONS,
@@ -74,6 +78,27 @@ impl Pipeline<3> for CaPipeline {
 
     fn info(&self) -> &'static ModalityInfo {
         &INFO
+    }
+
+    /// An angle-model checkpoint written when `protein` was the angle model carries this
+    /// modality's name: it is sent to `protein-angles`, not misread.
+    fn check_checkpoint(
+        &self,
+        checkpoint: &diffgen_core::checkpoint::Checkpoint,
+        origin: &Path,
+    ) -> Result<(), ProteinError> {
+        if crate::holds_angle_model(checkpoint) {
+            return Err(diffgen_core::CoreError::checkpoint(
+                origin,
+                format!(
+                    "holds an angle (torus) model, written when `protein` was that model; \
+                     use `--modality {}`",
+                    crate::NAME
+                ),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     fn init_model(&self, config: &CaConfig, _: &CaStats, device: &Device) -> CaDenoiser {
