@@ -62,31 +62,20 @@ image() {
         --threads "$(nproc)" --num-samples 64 --sample-steps 100)
     echo "$ours"
     echo "$theirs"
-    python3 - "$ours" "$theirs" <<'PY'
-import sys
-ours, theirs = sys.argv[1], sys.argv[2]
-def grab(text, key):
-    for line in text.splitlines():
-        if line.strip().startswith(key):
-            return float(line.split()[-1])
-for key in ["train steps/s", "images/s"]:
-    o, t = grab(ours, key), grab(theirs, key)
-    if o and t:
-        print(f"course UNet {key}: diffgen {o:.4f}, PyTorch {t:.4f}: diffgen/PyTorch = {o / t:.2f}")
-PY
+    ratios "course UNet" "$ours" "$theirs" "train steps/s" "images/s"
 }
 
-# Prints diffgen/PyTorch for train steps/s and backbones/s: the last number on the first
-# line of each output that names the figure.
-backbone_ratios() {
-    python3 - "$1" "$2" "$3" <<'PY'
+# ratios LABEL OURS THEIRS KEY…: prints diffgen/PyTorch for each KEY, read as the last number
+# on the first line of each output that contains it.
+ratios() {
+    python3 - "$@" <<'PY'
 import sys
-label, ours, theirs = sys.argv[1], sys.argv[2], sys.argv[3]
+label, ours, theirs, keys = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 def grab(text, key):
     for line in text.splitlines():
         if key in line:
             return float(line.split()[-1])
-for key in ["train steps/s", "backbones/s"]:
+for key in keys:
     o, t = grab(ours, key), grab(theirs, key)
     if o and t:
         print(f"{label} {key}: diffgen {o:.4f}, PyTorch {t:.4f}: diffgen/PyTorch = {o / t:.2f}")
@@ -101,7 +90,7 @@ protein_angles() {
         --threads "$(nproc)" --num-samples 32 --sample-steps 100)
     echo "$ours"
     echo "$theirs"
-    backbone_ratios "protein angle transformer 4x128" "$ours" "$theirs"
+    ratios "protein angle transformer 4x128" "$ours" "$theirs" "train steps/s" "backbones/s"
 }
 
 protein() {
@@ -114,8 +103,8 @@ protein() {
         --steps "$steps" --batch-size 32 --threads "$(nproc)" --num-samples 32 --sample-steps 100)
     echo "$ours"
     echo "$theirs"
-    backbone_ratios "protein Ca transformer 4x128, chiral readout (configs/protein-cath-ca.toml)" \
-        "$ours" "$theirs"
+    ratios "protein Ca transformer 4x128, chiral readout (configs/protein-cath-ca.toml)" \
+        "$ours" "$theirs" "train steps/s" "backbones/s"
 }
 
 image_layers() {
