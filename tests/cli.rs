@@ -445,10 +445,10 @@ fn the_bundled_molecule_model_makes_stable_valid_molecules_at_its_defaults() {
     assert!(valid >= 0.85, "validity {valid}");
 }
 
-/// The bundled protein (Cα) model at `run`'s defaults (100 Euler steps on its power:6 grid)
-/// keeps its bond geometry and compactness: 16 chains at lengths from the training set give
-/// consecutive CA–CA 3.81 ± 0.05 Å and Rg ratio 0.96; on a uniform grid the spread is
-/// 0.125 Å.
+/// The bundled protein (Cα) model at `run`'s defaults (100 Euler steps on its power:6 grid,
+/// steric push on) keeps its bond geometry and compactness: 16 chains at lengths from the
+/// training set give consecutive CA–CA 3.81 ± 0.05 Å and Rg ratio 0.96; on a uniform grid
+/// the spread is 0.125 Å.
 #[test]
 fn the_bundled_protein_model_makes_compact_chains_with_true_bonds_at_its_defaults() {
     let dir = tempfile::tempdir().unwrap();
@@ -475,6 +475,40 @@ fn the_bundled_protein_model_makes_compact_chains_with_true_bonds_at_its_default
     assert!(sd <= 0.08, "CA–CA spread {sd}");
     let rg = figure("rg_ratio_mean");
     assert!((0.85..=1.15).contains(&rg), "Rg ratio {rg}");
+    // Its default steric push (3.8 Å to the last step) leaves no non-local pair below 3 Å;
+    // the network alone leaves one in most chains.
+    let clashing = figure("clash_rate_structures");
+    assert_eq!(clashing, 0.0, "chains with a clash");
+}
+
+#[test]
+fn steric_options_are_checked_and_belong_to_the_ca_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |modality: &str, opt: &str| {
+        diffgen()
+            .args(["run", "--modality", modality, "--num-samples", "1"])
+            .args(["--length", "20", "--steps", "2", "--quiet", "--no-report"])
+            .args(["--opt", opt, "--out"])
+            .arg(dir.path().join(modality))
+            .output()
+            .unwrap()
+    };
+    for opt in ["steric=9", "steric=nan", "steric_until=2"] {
+        let out = run("protein", opt);
+        assert!(!out.status.success(), "{opt} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("steric"), "{opt}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = run("protein-angles", "steric=3.8");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("steric"));
+    let out = run("protein", "steric=0");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -28,9 +28,15 @@ pub trait NoiseSpace<const D: usize> {
         x
     }
 
-    /// Constrains a prediction of the clean sample (e.g. clamp pixels to [−1, 1]); `None`
-    /// leaves it as it is. Samplers then re-derive ε̂ from the constrained x̂_0.
-    fn constrain_prediction(&self, _x0: &Tensor<D>, _context: &Self::Context) -> Option<Tensor<D>> {
+    /// Constrains a prediction of the clean sample made at time `t` (e.g. clamp pixels to
+    /// [−1, 1]); `None` leaves it as it is. Samplers then re-derive ε̂ from the constrained
+    /// x̂_0.
+    fn constrain_prediction(
+        &self,
+        _x0: &Tensor<D>,
+        _t: f64,
+        _context: &Self::Context,
+    ) -> Option<Tensor<D>> {
         None
     }
 

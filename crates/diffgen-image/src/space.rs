@@ -35,7 +35,12 @@ impl NoiseSpace<4> for PixelSpace {
         source.standard_normal(shape, device)
     }
 
-    fn constrain_prediction(&self, x0: &Tensor<4>, _context: &ImageContext) -> Option<Tensor<4>> {
+    fn constrain_prediction(
+        &self,
+        x0: &Tensor<4>,
+        _t: f64,
+        _context: &ImageContext,
+    ) -> Option<Tensor<4>> {
         self.clamp_x0.then(|| x0.clone().clamp(-1.0, 1.0))
     }
 }

@@ -69,25 +69,47 @@ pub(crate) const LENGTH_STREAM: u64 = 0x4c45_4e47_5448;
 /// Chain length of the bench.
 pub(crate) const BENCH_LENGTH: usize = 128;
 
+const LENGTH_OPTION: OptionSpec = OptionSpec {
+    name: "length",
+    kind: OptionKind::Count { min: 3, max: 1024 },
+    default: "drawn from the training lengths",
+    help: "residues per chain",
+};
+const RESIDUE_OPTION: OptionSpec = OptionSpec {
+    name: "residue",
+    kind: OptionKind::Text,
+    default: "the model's (GLY)",
+    help: "three-letter residue name written for every residue",
+};
+const FORMAT_OPTION: OptionSpec = OptionSpec {
+    name: "format",
+    kind: OptionKind::Choice(&["pdb", "cif", "mmcif", "both"]),
+    default: "pdb",
+    help: "structure files to write (cif/mmcif/both add mmCIF beside the PDB)",
+};
+
 /// The sampling options of every protein model.
-pub(crate) const INFO_OPTIONS: &[OptionSpec] = &[
+pub(crate) const INFO_OPTIONS: &[OptionSpec] = &[LENGTH_OPTION, RESIDUE_OPTION, FORMAT_OPTION];
+
+/// The Cα model's: every protein model's, and its steric repulsion.
+pub(crate) const CA_OPTIONS: &[OptionSpec] = &[
+    LENGTH_OPTION,
+    RESIDUE_OPTION,
+    FORMAT_OPTION,
     OptionSpec {
-        name: "length",
-        kind: OptionKind::Count { min: 3, max: 1024 },
-        default: "drawn from the training lengths",
-        help: "residues per chain",
+        name: "steric",
+        kind: OptionKind::Number {
+            min: 0.0,
+            max: ca::steric::MAX_DISTANCE,
+        },
+        default: "the model's [sampling] steric (bundled: off)",
+        help: "push non-local Cα pairs of each step's estimate apart to this distance (Å; 0: off)",
     },
     OptionSpec {
-        name: "residue",
-        kind: OptionKind::Text,
-        default: "the model's (GLY)",
-        help: "three-letter residue name written for every residue",
-    },
-    OptionSpec {
-        name: "format",
-        kind: OptionKind::Choice(&["pdb", "cif", "mmcif", "both"]),
-        default: "pdb",
-        help: "structure files to write (cif/mmcif/both add mmCIF beside the PDB)",
+        name: "steric_until",
+        kind: OptionKind::Number { min: 0.0, max: 1.0 },
+        default: "the model's, else 0",
+        help: "the time below which the steric push stops (the last steps are the network's)",
     },
 ];
 
@@ -121,6 +143,10 @@ pub struct ProteinOptions {
     pub residue_name: Option<String>,
     /// Write mmCIF beside the PDB.
     pub mmcif: bool,
+    /// Cα model: the steric push's distance (Å; 0 off), None: the model's.
+    pub steric: Option<f64>,
+    /// Cα model: the time below which it stops, None: the model's.
+    pub steric_until: Option<f64>,
 }
 
 /// Whether `checkpoint` holds a Cα model rather than an angle model (both were labelled
@@ -446,6 +472,8 @@ pub(crate) fn protein_options(
         length,
         residue_name,
         mmcif: values.text("format").is_some_and(|f| f != "pdb"),
+        steric: values.number("steric"),
+        steric_until: values.number("steric_until"),
     })
 }
 

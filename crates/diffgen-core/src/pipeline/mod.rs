@@ -193,6 +193,12 @@ pub trait Pipeline<const D: usize>: Send + Sync + Sized + 'static {
     /// The space of `config`'s states.
     fn space(&self, config: &Self::Config, stats: &Self::Stats) -> Self::Space;
 
+    /// The space a loaded model samples in, which sampling options may adjust (a
+    /// constraint on x̂₀, say); by default the training space.
+    fn sampling_space(&self, loaded: &Loaded<Self, D>, _options: &Self::Options) -> Self::Space {
+        self.space(&loaded.config, &loaded.stats)
+    }
+
     /// The parts of `config`'s state (default: one continuous tensor). A product state
     /// names its parts here, with widths from `stats` and settings from `[diffusion.parts]`.
     fn layout(

@@ -164,7 +164,7 @@ pub fn generate<P: Pipeline<D>, const D: usize>(
     device: &Device,
 ) -> Result<Generated<P::Sample>, P::Error> {
     let process = pipeline.process(loaded)?;
-    let space = pipeline.space(&loaded.config, &loaded.stats);
+    let space = pipeline.sampling_space(loaded, options);
     let mut plan: Vec<_> = indices
         .iter()
         .map(|&i| pipeline.plan(loaded, options, i, how.seed))

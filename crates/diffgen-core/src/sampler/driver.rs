@@ -91,7 +91,7 @@ where
             })
             .collect();
         let estimate = self.process.join(parts.iter().map(value).collect());
-        let Some(constrained) = self.space.constrain_prediction(&estimate, self.context) else {
+        let Some(constrained) = self.space.constrain_prediction(&estimate, t, self.context) else {
             return (parts, estimate);
         };
         for (i, (part, c)) in parts

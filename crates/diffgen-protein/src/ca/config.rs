@@ -7,6 +7,7 @@ use diffgen_core::CoreError;
 use serde::{Deserialize, Serialize};
 
 use crate::ca::model::CaDenoiserConfig;
+use crate::ca::steric::StericRepulsion;
 use crate::config::ProteinDataConfig;
 
 /// `[data]`, `[model]`, `[diffusion]`, `[training]`.
@@ -24,6 +25,17 @@ pub struct CaConfig {
     /// Geometric losses beside the process's own (none unless asked for).
     #[serde(default)]
     pub loss: CaLossConfig,
+    /// How the model samples by default (sampling options override it).
+    #[serde(default)]
+    pub sampling: CaSamplingConfig,
+}
+
+/// `[sampling]`: the model's sampling defaults; training never reads them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaSamplingConfig {
+    /// Clashes in each step's x̂₀ pushed apart (none unless asked for).
+    pub steric: Option<StericRepulsion>,
 }
 
 /// `[loss]`: the trace's own auxiliary losses.
@@ -121,6 +133,9 @@ impl CaConfig {
         self.model.validate()?;
         self.diffusion.validate()?;
         self.loss.validate()?;
+        if let Some(steric) = &self.sampling.steric {
+            steric.validate("sampling.steric")?;
+        }
         self.data.validate()
     }
 }

@@ -10,6 +10,7 @@ pub mod data;
 pub mod model;
 pub mod readout;
 pub mod space;
+pub mod steric;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,7 @@ use config::CaConfig;
 use data::{CaData, CaStats, NM_PER_ANGSTROM};
 use model::CaDenoiser;
 use space::CaSpace;
+use steric::StericRepulsion;
 
 /// The registration (`diffgen … --modality protein`).
 pub static MODALITY: Registered<CaPipeline, 3> = Registered(CaPipeline);
@@ -54,7 +56,7 @@ static INFO: ModalityInfo = ModalityInfo {
     bundled_summary: "Cα flow matching with a distance-biased transformer, trained on CATH S40 train (configs/protein-cath-ca.toml; runs/protein-ca-chiral)",
     variants: &[],
     default_config: (DEFAULT_CONFIG, DEFAULT_CONFIG_PATH),
-    options: crate::INFO_OPTIONS,
+    options: crate::CA_OPTIONS,
 };
 
 diffgen_core::modality_config!(CaConfig);
@@ -106,7 +108,29 @@ impl Pipeline<3> for CaPipeline {
     }
 
     fn space(&self, config: &CaConfig, _: &CaStats) -> CaSpace {
-        CaSpace { loss: config.loss }
+        CaSpace {
+            loss: config.loss,
+            steric: config.sampling.steric,
+        }
+    }
+
+    /// The options' steric push over the model's `[sampling] steric`.
+    fn sampling_space(&self, loaded: &LoadedCa, options: &ProteinOptions) -> CaSpace {
+        let model = loaded.config.sampling.steric;
+        let distance = options.steric.or(model.map(|s| s.distance)).unwrap_or(0.0);
+        let until = options
+            .steric_until
+            .or(model.map(|s| s.until))
+            .unwrap_or(0.0);
+        let steric = (distance > 0.0).then(|| StericRepulsion {
+            distance,
+            until,
+            ..model.unwrap_or_else(|| StericRepulsion::new(distance, until))
+        });
+        CaSpace {
+            loss: loaded.config.loss,
+            steric,
+        }
     }
 
     fn load_data(
@@ -248,7 +272,9 @@ impl Pipeline<3> for CaPipeline {
 
     /// The default config's network on random compact traces at the bench length.
     fn bench_cases(&self, _: &BenchRequest) -> Result<Vec<BenchCase<Self, 3>>, ProteinError> {
-        let config: CaConfig = parse_toml(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_PATH))?;
+        let mut config: CaConfig = parse_toml(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_PATH))?;
+        // The network's speed against the PyTorch reference, which has no steric push.
+        config.sampling.steric = None;
         let length = crate::BENCH_LENGTH;
         let mut rng = SeededRng::new(0);
         let chains: Vec<Backbone> = (0..256)

@@ -7,6 +7,7 @@ use diffgen_core::tensor_util::to_vec;
 use diffgen_core::{NoiseSource, NoiseSpace};
 
 use super::config::CaLossConfig;
+use super::steric::StericRepulsion;
 use crate::space::ProteinContext;
 
 /// Cα positions `[B, L, 3]`. A translation carries no information, so states live where
@@ -16,6 +17,8 @@ use crate::space::ProteinContext;
 pub struct CaSpace {
     /// `[loss]`: the geometric losses the config asks for.
     pub loss: CaLossConfig,
+    /// Sampling only: clashes in x̂₀ pushed apart (`[sampling] steric`, `--opt steric`).
+    pub steric: Option<StericRepulsion>,
 }
 
 impl NoiseSpace<3> for CaSpace {
@@ -35,6 +38,15 @@ impl NoiseSpace<3> for CaSpace {
     fn project(&self, x: Tensor<3>, context: &ProteinContext) -> Tensor<3> {
         let mask = context.mask.clone().unsqueeze_dim(2);
         remove_mean_with_mask(x * mask.clone(), mask)
+    }
+
+    fn constrain_prediction(
+        &self,
+        x0: &Tensor<3>,
+        t: f64,
+        context: &ProteinContext,
+    ) -> Option<Tensor<3>> {
+        self.steric.and_then(|s| s.apply(x0, t, context))
     }
 
     fn align_prior(&self, noise: Tensor<3>, x0: &Tensor<3>, context: &ProteinContext) -> Tensor<3> {
@@ -227,6 +239,7 @@ mod tests {
                 }),
                 clashes: None,
             },
+            steric: None,
         };
         let exact = space
             .auxiliary_loss(&|| x0.clone(), &x0, &[0.1, 0.1], &context)
@@ -271,6 +284,7 @@ mod tests {
                     max_time: 0.25,
                 }),
             },
+            steric: None,
         };
         let exact = space
             .auxiliary_loss(&|| x0.clone(), &x0, &[0.1, 0.1], &context)
