@@ -475,10 +475,72 @@ fn the_bundled_protein_model_makes_compact_chains_with_true_bonds_at_its_default
     assert!(sd <= 0.08, "CA–CA spread {sd}");
     let rg = figure("rg_ratio_mean");
     assert!((0.85..=1.15).contains(&rg), "Rg ratio {rg}");
-    // Its default steric push (3.8 Å to the last step) leaves no non-local pair below 3 Å;
-    // the network alone leaves one in most chains.
+    // Its default steric push (3.8 Å to the last step) leaves no non-local pair below 3 Å
+    // by construction (the network alone leaves one in most chains): this checks that the
+    // default stays on.
     let clashing = figure("clash_rate_structures");
     assert_eq!(clashing, 0.0, "chains with a clash");
+}
+
+/// An angle model saved before the rename says `protein`, now the Cα model's name: `sample`
+/// finds `protein-angles` by its content, and `run --modality protein` names that modality.
+#[test]
+fn an_angle_checkpoint_from_before_the_rename_finds_its_modality() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../diffgen-protein/weights/protein-cath.safetensors");
+    let mut checkpoint = diffgen_core::checkpoint::Checkpoint::load(&bundled).unwrap();
+    checkpoint.meta.modality = "protein".into();
+    let old = dir.path().join("old-angles.safetensors");
+    checkpoint.save(&old).unwrap();
+
+    let out = diffgen()
+        .args(["run", "--modality", "protein", "--checkpoint"])
+        .arg(&old)
+        .args(["--out"])
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--modality protein-angles"), "{err}");
+
+    let out = diffgen()
+        .args(["sample", "--checkpoint"])
+        .arg(&old)
+        .args(["--num-samples", "1", "--length", "20", "--steps", "5"])
+        .args(["--quiet", "--no-report", "--out"])
+        .arg(dir.path().join("sample"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("sample").join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["modality"], "protein-angles");
+
+    // Resuming it as the Cα model is refused before anything is read or written.
+    let run = dir.path().join("resume");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::copy(&old, run.join("checkpoint.safetensors")).unwrap();
+    let out = diffgen()
+        .args(["train", "--modality", "protein", "--resume", "--config"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/protein-cath-ca.toml"
+        ))
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--modality protein-angles"), "{err}");
 }
 
 #[test]
@@ -503,6 +565,12 @@ fn steric_options_are_checked_and_belong_to_the_ca_model() {
     let out = run("protein-angles", "steric=3.8");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("steric"));
+    let out = run("protein-angles", "format=pdb");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run("protein", "steric=0");
     assert!(
         out.status.success(),

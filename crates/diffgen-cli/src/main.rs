@@ -382,6 +382,28 @@ fn flag_name(spec: &OptionSpec) -> String {
     spec.name.replace('_', "-")
 }
 
+/// Refuses a checkpoint file that another registered modality loads, naming that one by
+/// its current name (a checkpoint's label may be a former name, or now another model's).
+fn check_checkpoint_modality(chosen: &dyn Modality, path: Option<&std::path::Path>) -> Result<()> {
+    let Some(path) = path.filter(|p| p.is_file()) else {
+        return Ok(());
+    };
+    // Unreadable metadata is the loader's to report, with its reasons.
+    let Ok(meta) = Checkpoint::read_meta(path) else {
+        return Ok(());
+    };
+    match registry::for_checkpoint(&meta) {
+        Some(owner) if owner.name() != chosen.name() => bail!(
+            "{} is a `{}` checkpoint, not `{}`; use `--modality {}` (or `diffgen sample --checkpoint`)",
+            path.display(),
+            owner.name(),
+            chosen.name(),
+            owner.name()
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The modality a `run`/`sample` command line is about, read before clap parses it so
 /// that its options can be added as flags.
 fn modality_of(args: &[String]) -> Option<&'static dyn Modality> {
@@ -397,7 +419,7 @@ fn modality_of(args: &[String]) -> Option<&'static dyn Modality> {
         Some("sample") => {
             let path = value_of("--checkpoint")?;
             let meta = Checkpoint::read_meta(std::path::Path::new(&path)).ok()?;
-            registry::find(&meta.modality)
+            registry::for_checkpoint(&meta).or_else(|| registry::find(&meta.modality))
         }
         _ => None,
     }
@@ -537,6 +559,7 @@ fn run(args: Vec<String>) -> Result<()> {
         Command::Modalities { options } => list_modalities(options),
         Command::Run { modality, sampling } => {
             let m = find(&modality)?;
+            check_checkpoint_modality(m, sampling.checkpoint.as_deref())?;
             let request = sampling.request(m.name(), flags(m))?;
             print_report(&m.sample(&request).map_err(|e| anyhow!(e))?);
             page_after_sampling(&sampling, &request);
@@ -547,8 +570,12 @@ fn run(args: Vec<String>) -> Result<()> {
                 .clone()
                 .ok_or_else(|| anyhow!("`diffgen sample` needs --checkpoint FILE"))?;
             let meta = Checkpoint::read_meta(&path)?;
-            let m =
-                find(&meta.modality).with_context(|| format!("checkpoint {}", path.display()))?;
+            // The modality that recognises it; else its label's, which says why not.
+            let m = match registry::for_checkpoint(&meta) {
+                Some(m) => m,
+                None => find(&meta.modality)
+                    .with_context(|| format!("checkpoint {}", path.display()))?,
+            };
             let request = sampling.request(m.name(), flags(m))?;
             print_report(&m.sample(&request).map_err(|e| anyhow!(e))?);
             page_after_sampling(&sampling, &request);

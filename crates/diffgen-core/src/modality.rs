@@ -247,6 +247,11 @@ pub trait Modality: Send + Sync {
     fn former_names(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Whether it loads a checkpoint with this metadata (its name or a former one on the
+    /// label, and a config it recognises).
+    fn loads(&self, meta: &crate::checkpoint::CheckpointMeta) -> bool {
+        meta.modality == self.name() || self.former_names().contains(&meta.modality.as_str())
+    }
     /// Summary of the bundled model, if any.
     fn bundled(&self) -> Option<&'static str> {
         None

@@ -29,7 +29,7 @@ pub mod write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
-use diffgen_core::checkpoint::Checkpoint;
+use diffgen_core::checkpoint::{Checkpoint, CheckpointMeta};
 use diffgen_core::config::parse_toml;
 use diffgen_core::modality::{BenchRequest, Report, SampleRequest};
 pub use diffgen_core::pipeline::Generation;
@@ -56,8 +56,8 @@ pub static MODALITY: Registered<ProteinPipeline, 3> = Registered(ProteinPipeline
 /// won issue 14's comparison and took that name).
 pub const NAME: &str = "protein-angles";
 
-/// The bundled model: trained by `diffgen train --modality protein --config
-/// configs/protein-cath.toml`.
+/// The bundled model: trained by `diffgen train --modality protein-angles --config
+/// configs/protein-cath.toml` (as `protein`, before the rename).
 static BUNDLED: &[u8] = include_bytes!("../weights/protein-cath.safetensors");
 
 /// The config the bundled model was trained with (and `bench` measures).
@@ -102,7 +102,7 @@ pub(crate) const CA_OPTIONS: &[OptionSpec] = &[
             min: 0.0,
             max: ca::steric::MAX_DISTANCE,
         },
-        default: "the model's [sampling] steric (bundled: off)",
+        default: "the model's [sampling] steric (bundled: 3.8)",
         help: "push non-local Cα pairs of each step's estimate apart to this distance (Å; 0: off)",
     },
     OptionSpec {
@@ -149,19 +149,12 @@ pub struct ProteinOptions {
     pub steric_until: Option<f64>,
 }
 
-/// Whether `checkpoint` holds a Cα model rather than an angle model (both were labelled
+/// Whether a checkpoint holds a Cα model rather than an angle model (both were labelled
 /// `protein` in their time): its stored config sets the radial bases of pairwise distances,
-/// which only the Cα network reads. (The angle config alone would also parse as a Cα one,
-/// every Cα-only field having a default.)
-pub(crate) fn holds_ca_model(checkpoint: &Checkpoint) -> bool {
-    let model = checkpoint.meta.config.get("model");
+/// which only the Cα network reads (`model.rbf`, required in Cα configs).
+pub(crate) fn holds_ca_model(meta: &CheckpointMeta) -> bool {
+    let model = meta.config.get("model");
     model.and_then(|m| m.get("rbf")).is_some()
-}
-
-/// Whether `checkpoint` holds an angle model: not a Cα one, and its config is an angle config.
-pub(crate) fn holds_angle_model(checkpoint: &Checkpoint) -> bool {
-    !holds_ca_model(checkpoint)
-        && serde_json::from_value::<ProteinConfig>(checkpoint.meta.config.clone()).is_ok()
 }
 
 /// Loads a protein checkpoint (file, or the bundled model when `path` is None).
@@ -492,9 +485,13 @@ impl Pipeline<3> for ProteinPipeline {
         &INFO
     }
 
+    fn recognises(&self, meta: &CheckpointMeta) -> bool {
+        !holds_ca_model(meta)
+    }
+
     /// A Cα checkpoint labelled `protein` is sent to that modality, not misread.
     fn check_checkpoint(&self, checkpoint: &Checkpoint, origin: &Path) -> Result<(), ProteinError> {
-        if holds_ca_model(checkpoint) {
+        if holds_ca_model(&checkpoint.meta) {
             return Err(CoreError::checkpoint(
                 origin,
                 format!("holds a Cα model; use `--modality {}`", ca::NAME),

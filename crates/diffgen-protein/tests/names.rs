@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use diffgen_core::checkpoint::Checkpoint;
+use diffgen_core::modality::Modality;
 use diffgen_core::pipeline::{self, Pipeline};
 use diffgen_core::process::TimeGrid;
-use diffgen_protein::ca::CaPipeline;
+use diffgen_protein::ca::{self, CaPipeline};
 use diffgen_protein::ProteinPipeline;
 
 fn weights(file: &str) -> PathBuf {
@@ -22,7 +23,7 @@ fn weights(file: &str) -> PathBuf {
 fn relabelled(file: &str, label: &str, dir: &Path) -> PathBuf {
     let mut checkpoint = Checkpoint::load(&weights(file)).unwrap();
     checkpoint.meta.modality = label.to_string();
-    let path = dir.join(format!("{label}.safetensors"));
+    let path = dir.join(format!("{label}-{file}"));
     checkpoint.save(&path).unwrap();
     path
 }
@@ -55,6 +56,12 @@ fn checkpoints_under_the_old_names_load_where_they_belong() {
     // Angle models trained before the rename say `protein`.
     let angles = relabelled("protein-cath.safetensors", "protein", dir.path());
     pipeline::load(&ProteinPipeline, Some(&angles), &Device::flex()).unwrap();
+    // `diffgen sample` picks the modality that loads each: by label and content.
+    let meta = |path: &Path| Checkpoint::read_meta(path).unwrap();
+    assert!(ca::MODALITY.loads(&meta(&ca)));
+    assert!(!diffgen_protein::MODALITY.loads(&meta(&ca)));
+    assert!(diffgen_protein::MODALITY.loads(&meta(&angles)));
+    assert!(!ca::MODALITY.loads(&meta(&angles)));
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn the_loss_falls_and_the_model_samples_backbones() {
         space: &TorusSpace,
         out_dir: dir.path().to_path_buf(),
         device: device.clone(),
-        modality: "protein".into(),
+        modality: diffgen_protein::NAME.into(),
         former_modalities: &[],
         modality_config: serde_json::to_value(&config).unwrap(),
         data_stats: serde_json::to_value(&stats).unwrap(),

@@ -41,6 +41,12 @@ impl<P: Pipeline<D>, const D: usize> Modality for Registered<P, D> {
         self.0.info().former_names
     }
 
+    fn loads(&self, meta: &crate::checkpoint::CheckpointMeta) -> bool {
+        let info = self.0.info();
+        let label = meta.modality.as_str();
+        (label == info.name || info.former_names.contains(&label)) && self.0.recognises(meta)
+    }
+
     fn summary(&self) -> &'static str {
         self.0.info().summary
     }

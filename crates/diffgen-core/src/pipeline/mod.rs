@@ -215,6 +215,13 @@ pub trait Pipeline<const D: usize>: Send + Sync + Sized + 'static {
         Ok(loaded.config.diffusion().process(layout)?)
     }
 
+    /// Whether a checkpoint carrying this modality's (current or former) name is one it can
+    /// load: two modalities may have carried one name at different times, and `sample`
+    /// picks by this. Default: every one.
+    fn recognises(&self, _meta: &CheckpointMeta) -> bool {
+        true
+    }
+
     /// Refuses checkpoints of this modality that are not diffusion models of it (the image
     /// classifier, say).
     fn check_checkpoint(

@@ -62,6 +62,7 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
         }
         let stored = Checkpoint::load(&path)?;
         stored.expect_modality(info.name, info.former_names, &path)?;
+        pipeline.check_checkpoint(&stored, &path)?;
         let mut original: P::Config = stored.config(&path)?;
         let horizon = stored
             .meta

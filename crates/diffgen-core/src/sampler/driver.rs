@@ -100,7 +100,10 @@ where
             .enumerate()
         {
             if let PartEstimate::Continuous { x0, eps } = part {
-                *eps = (xs[i].clone() - c.clone().mul_scalar(alpha)).div_scalar(sigma);
+                // At σ = 0 (a sampler's call at the data end) x_t is x̂₀: ε̂ stays as it was.
+                if sigma > 0.0 {
+                    *eps = (xs[i].clone() - c.clone().mul_scalar(alpha)).div_scalar(sigma);
+                }
                 *x0 = c;
             }
         }

@@ -15,6 +15,7 @@ pub mod steric;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
+use diffgen_core::checkpoint::{Checkpoint, CheckpointMeta};
 use diffgen_core::config::parse_toml;
 use diffgen_core::modality::{BenchRequest, Report, SampleRequest};
 use diffgen_core::pipeline::{
@@ -22,6 +23,7 @@ use diffgen_core::pipeline::{
     OptionValues, Pipeline, Planned, Registered, RunOutput, TrainSets,
 };
 use diffgen_core::tensor_util::to_vec;
+use diffgen_core::CoreError;
 use diffgen_core::SeededRng;
 
 use crate::space::ProteinContext;
@@ -82,15 +84,15 @@ impl Pipeline<3> for CaPipeline {
         &INFO
     }
 
+    fn recognises(&self, meta: &CheckpointMeta) -> bool {
+        crate::holds_ca_model(meta)
+    }
+
     /// An angle-model checkpoint written when `protein` was the angle model carries this
     /// modality's name: it is sent to `protein-angles`, not misread.
-    fn check_checkpoint(
-        &self,
-        checkpoint: &diffgen_core::checkpoint::Checkpoint,
-        origin: &Path,
-    ) -> Result<(), ProteinError> {
-        if crate::holds_angle_model(checkpoint) {
-            return Err(diffgen_core::CoreError::checkpoint(
+    fn check_checkpoint(&self, checkpoint: &Checkpoint, origin: &Path) -> Result<(), ProteinError> {
+        if !crate::holds_ca_model(&checkpoint.meta) {
+            return Err(CoreError::checkpoint(
                 origin,
                 format!(
                     "holds an angle (torus) model, written when `protein` was that model; \
@@ -125,7 +127,7 @@ impl Pipeline<3> for CaPipeline {
         let steric = (distance > 0.0).then(|| StericRepulsion {
             distance,
             until,
-            ..model.unwrap_or_else(|| StericRepulsion::new(distance, until))
+            rounds: model.map_or(StericRepulsion::new(0.0, 0.0).rounds, |s| s.rounds),
         });
         CaSpace {
             loss: loaded.config.loss,
@@ -175,7 +177,17 @@ impl Pipeline<3> for CaPipeline {
         request: &SampleRequest,
         warnings: &mut Vec<String>,
     ) -> Result<ProteinOptions, ProteinError> {
-        crate::protein_options(values, request, &loaded.stats.lengths, warnings)
+        let options = crate::protein_options(values, request, &loaded.stats.lengths, warnings)?;
+        let steric = options
+            .steric
+            .or(loaded.config.sampling.steric.map(|s| s.distance));
+        if options.steric_until.is_some() && steric.unwrap_or(0.0) <= 0.0 {
+            warnings.push(
+                "--opt steric_until has no effect: the steric push is off (set --opt steric=Å)"
+                    .into(),
+            );
+        }
+        Ok(options)
     }
 
     fn plan(
@@ -272,9 +284,7 @@ impl Pipeline<3> for CaPipeline {
 
     /// The default config's network on random compact traces at the bench length.
     fn bench_cases(&self, _: &BenchRequest) -> Result<Vec<BenchCase<Self, 3>>, ProteinError> {
-        let mut config: CaConfig = parse_toml(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_PATH))?;
-        // The network's speed against the PyTorch reference, which has no steric push.
-        config.sampling.steric = None;
+        let config: CaConfig = parse_toml(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_PATH))?;
         let length = crate::BENCH_LENGTH;
         let mut rng = SeededRng::new(0);
         let chains: Vec<Backbone> = (0..256)
@@ -307,7 +317,12 @@ impl Pipeline<3> for CaPipeline {
         }])
     }
 
+    /// The bench length, and the network alone (the PyTorch reference has no steric push).
     fn bench_options(&self) -> std::collections::BTreeMap<String, String> {
-        [("length".to_string(), crate::BENCH_LENGTH.to_string())].into()
+        [
+            ("length".to_string(), crate::BENCH_LENGTH.to_string()),
+            ("steric".to_string(), "0".to_string()),
+        ]
+        .into()
     }
 }

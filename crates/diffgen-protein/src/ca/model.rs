@@ -38,8 +38,9 @@ pub struct CaDenoiserConfig {
     /// Relative offsets |i − j| beyond this share one learned bias.
     #[serde(default = "default_max_relative")]
     pub max_relative: usize,
-    /// Gaussian radial basis functions per distance, centred on 0 … `rbf_max` nm.
-    #[serde(default = "default_rbf")]
+    /// Gaussian radial basis functions per distance, centred on 0 … `rbf_max` nm. Required:
+    /// it is what tells a Cα config from an angle-model one (whose `[model]` table the rest
+    /// of this one would accept), in TOML files and in checkpoints alike.
     pub rbf: usize,
     /// The farthest centre (nm).
     #[serde(default = "default_rbf_max")]
@@ -57,9 +58,6 @@ fn default_time_features() -> usize {
 }
 fn default_max_relative() -> usize {
     32
-}
-fn default_rbf() -> usize {
-    16
 }
 fn default_rbf_max() -> f64 {
     2.0

@@ -4,8 +4,9 @@
 //! constraint does: on each step's x̂₀ (at times ≥ `until`), non-local pairs (|i − j| ≥ 3)
 //! closer than `distance` are pushed apart along the line between them, each residue by
 //! half the shortfall, for a few rounds; the sampler then re-derives its velocity from the
-//! corrected x̂₀, as image models clamp x̂₀ to the pixel range. Below `until` the last steps
-//! are the network's alone, so what is measured at the end is still the model's output.
+//! corrected x̂₀, as image models clamp x̂₀ to the pixel range. With `until` = 0 (the
+//! bundled default) it acts to the last step, so the output is clash-free by construction;
+//! with `until` > 0 the steps below it are the network's alone.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use diffgen_core::space::remove_mean_with_mask;
@@ -91,17 +92,12 @@ impl StericRepulsion {
         let pairs = real_pairs * non_local(l, &device); // [B, L, L, 1]
         let mut x = x0.clone();
         for _ in 0..self.rounds {
-            let apart = x.clone().unsqueeze_dim::<4>(2) - x.clone().unsqueeze_dim::<4>(1); // [B, L, L, 3]: x_i − x_j
-            let distance = apart
-                .clone()
-                .powi_scalar(2)
-                .sum_dim(3)
-                .add_scalar(1e-12)
-                .sqrt(); // [B, L, L, 1]
-                         // Half the shortfall, as a multiple of the unit vector from j to i.
-            let push = (distance.clone().neg().add_scalar(floor)).clamp_min(0.0) * pairs.clone()
-                / distance
-                * 0.5; // [B, L, L, 1]
+            // x_i − x_j, and half the shortfall as a multiple of it (each residue moves half).
+            let apart = x.clone().unsqueeze_dim::<4>(2) - x.clone().unsqueeze_dim::<4>(1); // [B, L, L, 3]
+            let squared = apart.clone().powi_scalar(2).sum_dim(3); // [B, L, L, 1]
+            let distance = squared.add_scalar(1e-12).sqrt(); // [B, L, L, 1]
+            let shortfall = distance.clone().neg().add_scalar(floor).clamp_min(0.0); // [B, L, L, 1]
+            let push = shortfall * pairs.clone() / distance * 0.5; // [B, L, L, 1]
             let shift = (apart * push).sum_dim(2).reshape([b, l, 3]); // [B, L, 3]
             x = x + shift;
         }
