@@ -407,23 +407,13 @@ fn run_molecule_writes_its_files_with_the_bundled_model() {
     );
 }
 
-/// The bundled molecule model at `run`'s defaults (100 Euler steps on the model's time grid)
-/// keeps its quality: on 64 molecules, well below what 1,000 give (≈ 94 % stable, 96 %
-/// valid on its own bonds) and above what the same model gives on a uniform grid (73 %, 84 %).
-#[test]
-fn the_bundled_molecule_model_makes_stable_valid_molecules_at_its_defaults() {
+/// `diffgen run --modality <modality> --seed 0 --num-samples <n>` at its other defaults: the
+/// figures of its manifest, by name.
+fn figures_at_defaults(modality: &str, samples: &str) -> impl Fn(&str) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let out = diffgen()
-        .args([
-            "run",
-            "--modality",
-            "molecule",
-            "--num-samples",
-            "64",
-            "--seed",
-            "0",
-        ])
-        .args(["--no-report", "--quiet", "--out"])
+        .args(["run", "--modality", modality, "--num-samples", samples])
+        .args(["--seed", "0", "--no-report", "--quiet", "--out"])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -434,11 +424,19 @@ fn the_bundled_molecule_model_makes_stable_valid_molecules_at_its_defaults() {
     );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
-    let figure = |key: &str| {
+    move |key: &str| {
         manifest["metrics"][key]
             .as_f64()
             .unwrap_or_else(|| panic!("{key}"))
-    };
+    }
+}
+
+/// The bundled molecule model at `run`'s defaults (100 Euler steps on the model's time grid)
+/// keeps its quality: on 64 molecules, well below what 1,000 give (≈ 94 % stable, 96 %
+/// valid on its own bonds) and above what the same model gives on a uniform grid (73 %, 84 %).
+#[test]
+fn the_bundled_molecule_model_makes_stable_valid_molecules_at_its_defaults() {
+    let figure = figures_at_defaults("molecule", "64");
     let stable = figure("own bonds: molecule stability");
     let valid = figure("own bonds: validity");
     assert!(stable >= 0.8, "molecule stability {stable}");
@@ -451,25 +449,7 @@ fn the_bundled_molecule_model_makes_stable_valid_molecules_at_its_defaults() {
 /// the spread is 0.125 Å.
 #[test]
 fn the_bundled_protein_model_makes_compact_chains_with_true_bonds_at_its_defaults() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = diffgen()
-        .args(["run", "--modality", "protein", "--num-samples", "16"])
-        .args(["--seed", "0", "--no-report", "--quiet", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
-    let figure = |key: &str| {
-        manifest["metrics"][key]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{key}"))
-    };
+    let figure = figures_at_defaults("protein", "16");
     let (mean, sd) = (figure("ca_ca_mean_A"), figure("ca_ca_sd_A"));
     assert!((3.75..=3.85).contains(&mean), "CA–CA mean {mean}");
     assert!(sd <= 0.08, "CA–CA spread {sd}");
