@@ -27,6 +27,9 @@ pub const RAMA_BINS: usize = 36;
 pub const CLASH_DISTANCE: f64 = 3.0;
 /// Smallest sequence separation |i − j| of a CA pair checked for clashes.
 pub const CLASH_MIN_SEPARATION: usize = 3;
+
+/// Consecutive CA–CA distances counted as a true peptide link (Å): trans 3.80 ± 0.2.
+pub const CA_CA_RANGE: std::ops::RangeInclusive<f64> = 3.6..=4.0;
 /// Rg(CA) ≈ 4.29·L^0.255 Å: the log-log fit over our data set (reference notes §3).
 pub const RG_PREFACTOR: f64 = 4.29;
 /// Exponent of that fit.
@@ -81,6 +84,10 @@ pub struct SetStats {
     pub ca_ca_mean: f64,
     /// Standard deviation of those distances (Å).
     pub ca_ca_sd: f64,
+    /// Fraction of those distances within [`CA_CA_RANGE`] (figures made before it existed
+    /// have none).
+    #[serde(default)]
+    pub ca_ca_in_range: Option<f64>,
     /// Fraction of structures with at least one clash.
     pub clash_structures: f64,
     /// Fraction of non-local CA pairs that clash.
@@ -245,6 +252,10 @@ impl SetStats {
             length_mean: residues as f64 / n,
             ca_ca_mean,
             ca_ca_sd,
+            ca_ca_in_range: Some(
+                bonds.iter().filter(|d| CA_CA_RANGE.contains(d)).count() as f64
+                    / bonds.len().max(1) as f64,
+            ),
             clash_structures: clashing_structures as f64 / n,
             clash_pairs: clash_pairs as f64 / nonlocal_pairs.max(1) as f64,
             rg_ratio_mean: rg_ratio / n,
@@ -273,6 +284,11 @@ impl SetStats {
             row("length_mean", self.length_mean, reference.length_mean),
             row("ca_ca_mean_A", self.ca_ca_mean, reference.ca_ca_mean),
             row("ca_ca_sd_A", self.ca_ca_sd, reference.ca_ca_sd),
+            MetricRow {
+                name: "ca_ca_in_3.6_4.0".to_string(),
+                samples: self.ca_ca_in_range.unwrap_or(f64::NAN),
+                reference: reference.ca_ca_in_range,
+            },
             row(
                 "clash_rate_structures",
                 self.clash_structures,

@@ -20,6 +20,9 @@ fn test_split_against_itself() {
     assert_eq!(get("clash_rate_pairs").samples, 0.0);
     let ca = get("ca_ca_mean_A").samples;
     assert!((ca - 3.803).abs() < 0.005, "{ca}");
+    // Natural peptide links: nearly all within 3.6–4.0 Å (cis peptides are the exception).
+    let linked = get("ca_ca_in_3.6_4.0").samples;
+    assert!(linked > 0.99 && linked < 1.0, "{linked}");
     let helix = get("ss_helix").samples;
     assert!((helix - 0.361).abs() < 0.03, "{helix}");
     let rg = get("rg_ratio_mean").samples;
@@ -62,6 +65,10 @@ fn bundled_reference_matches_the_data() {
     );
     assert_eq!(
         b.rama_hist, n.rama_hist,
+        "rerun examples/reference_stats.rs"
+    );
+    assert_eq!(
+        b.ca_ca_in_range, n.ca_ca_in_range,
         "rerun examples/reference_stats.rs"
     );
     for (name, x, y) in [
@@ -144,6 +151,7 @@ fn bad_samples_against_the_bundled_figures() {
     }
     let e = evaluate(&[squeezed], None, None, dir.path()).unwrap();
     assert_eq!(e.row("clash_rate_structures").unwrap().samples, 1.0);
+    assert_eq!(e.row("ca_ca_in_3.6_4.0").unwrap().samples, 0.0);
     assert!(e.row("clash_rate_pairs").unwrap().samples > 0.0);
     assert!(evaluate(&[], None, None, dir.path()).is_err());
 }
