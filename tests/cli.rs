@@ -432,8 +432,9 @@ fn figures_at_defaults(modality: &str, samples: &str) -> impl Fn(&str) -> f64 {
 }
 
 /// The bundled molecule model at `run`'s defaults (100 Euler steps on the model's time grid)
-/// keeps its quality: on 64 molecules, well below what 1,000 give (≈ 94 % stable, 96 %
-/// valid on its own bonds) and above what the same model gives on a uniform grid (73 %, 84 %).
+/// keeps its quality: on 64 molecules, well below what 1,000 give (≈ 96 % stable, 98 %
+/// valid on its own bonds) and above what the previous bundle gave on a uniform grid (73 %,
+/// 84 %).
 #[test]
 fn the_bundled_molecule_model_makes_stable_valid_molecules_at_its_defaults() {
     let figure = figures_at_defaults("molecule", "64");
