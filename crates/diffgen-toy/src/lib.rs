@@ -12,6 +12,7 @@ pub mod data;
 pub mod io;
 pub mod metrics;
 pub mod model;
+mod reference;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,9 @@ pub use diffgen_core::pipeline::Generation;
 use diffgen_core::process::StateLayout;
 use io::ToySample;
 use model::{ToyContext, ToyDenoiser, ToyShape};
+use reference::{
+    label_agreement, mmd_to, points_of, reference_points, reference_set, REFERENCE_POINTS,
+};
 
 /// The registration: one line in the CLI's registry names it.
 pub static MODALITY: Registered<ToyPipeline, 2> = Registered(ToyPipeline);
@@ -50,11 +54,6 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/toy-ring.toml");
 /// The joint toy: the point and its component label generated together.
 pub const JOINT_CONFIG: &str = include_str!("../../../configs/toy-ring-joint.toml");
 const JOINT_CONFIG_PATH: &str = "configs/toy-ring-joint.toml";
-
-/// Points held out for metrics in `run` and `eval`.
-const REFERENCE_POINTS: usize = 1000;
-/// The stream of the data seed reserved for reference points (train 0, validation 1).
-const REFERENCE_STREAM: u64 = 2;
 
 static INFO: ModalityInfo = ModalityInfo {
     name: "toy",
@@ -184,49 +183,6 @@ fn point_sets(config: &ToyConfig, origin: &Path) -> Result<(PointSet, PointSet),
     })
 }
 
-/// Reference points of a synthetic data set (independent of training and validation data),
-/// with their labels.
-fn reference_set(dataset: &str) -> Option<PointSet> {
-    let source = match dataset {
-        "ring" => DataSource::Ring {
-            radius: 2.0,
-            std: 0.1,
-        },
-        "moons" => DataSource::Moons { noise: 0.05 },
-        _ => return None,
-    };
-    source
-        .points(REFERENCE_POINTS, 12345, REFERENCE_STREAM)
-        .ok()
-}
-
-/// Reference points of a synthetic data set.
-fn reference_points(dataset: &str) -> Option<Vec<[f64; 2]>> {
-    reference_set(dataset).map(|set| set.points)
-}
-
-/// The share of samples whose label is that of the reference point nearest to them (on the
-/// ring: the component their point lies in).
-fn label_agreement(samples: &[ToySample], reference: &PointSet) -> f64 {
-    let agree = samples
-        .iter()
-        .filter(|s| {
-            let nearest = reference
-                .points
-                .iter()
-                .zip(&reference.labels)
-                .min_by(|(a, _), (b, _)| distance2(a, &s.point).total_cmp(&distance2(b, &s.point)))
-                .and_then(|(_, label)| *label);
-            nearest.is_some() && nearest == s.label
-        })
-        .count();
-    agree as f64 / samples.len().max(1) as f64
-}
-
-fn distance2(a: &[f64; 2], b: &[f64; 2]) -> f64 {
-    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
-}
-
 /// The columns of a model's state: the point, and a joint model's label one-hot.
 fn state_width(config: &ToyConfig, stats: &ToyStats) -> Result<usize, ToyError> {
     let layout = ToyPipeline.layout(config, stats)?;
@@ -234,20 +190,6 @@ fn state_width(config: &ToyConfig, stats: &ToyStats) -> Result<usize, ToyError> 
         true => 2,
         false => layout.width(),
     })
-}
-
-/// MMD² of `points` to `reference`, with bandwidths from the reference's spread.
-fn mmd_to(points: &[[f64; 2]], reference: &[[f64; 2]]) -> f64 {
-    let set = PointSet {
-        points: reference.to_vec(),
-        labels: vec![None; reference.len()],
-    };
-    let (_, std) = set.moments();
-    metrics::mmd2(points, reference, 0.5 * (std[0] + std[1]))
-}
-
-fn points_of(samples: &[ToySample]) -> Vec<[f64; 2]> {
-    samples.iter().map(|s| s.point).collect()
 }
 
 impl Pipeline<2> for ToyPipeline {
