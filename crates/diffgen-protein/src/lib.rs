@@ -340,7 +340,8 @@ fn push_evaluation(report: &mut Report, evaluation: &metrics::Evaluation) {
     };
     for row in &evaluation.rows {
         // Fractions of residues or structures print as percentages.
-        match row.name.starts_with("ss_") || row.name.starts_with("clash_rate_") {
+        let share = ["ss_", "clash_rate_", "ca_ca_in_"];
+        match share.iter().any(|prefix| row.name.starts_with(prefix)) {
             true => report.share(row.name.clone(), row.samples),
             false => report.figure(row.name.clone(), row.samples),
         }
