@@ -199,6 +199,7 @@ mod tests {
                 layers = 2
                 heads = 4
                 feed_forward = 64
+                rbf = 16
                 readout = "{readout}"
                 "#
             ),
