@@ -8,6 +8,15 @@ fn diffgen() -> Command {
     Command::new(env!("CARGO_BIN_EXE_diffgen"))
 }
 
+/// Fails the test with the command's stderr unless it exited with status 0.
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn run_toy_writes_its_files_into_out() {
     let out = tempfile::tempdir().unwrap();
@@ -28,11 +37,7 @@ fn run_toy_writes_its_files_into_out() {
         .arg(out.path())
         .output()
         .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert_success(&status);
     let csv = std::fs::read_to_string(out.path().join("samples.csv")).unwrap();
     assert_eq!(
         csv.lines().filter(|l| !l.starts_with('#')).count(),
@@ -54,11 +59,7 @@ fn run_toy_writes_its_files_into_out() {
         .arg(out.path().join("samples.csv"))
         .output()
         .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
+    assert_success(&eval);
 }
 
 fn image_size(path: &std::path::Path) -> (u32, u32) {
@@ -93,11 +94,7 @@ fn shards_reproduce_the_unsharded_run() {
             .arg(dir.path())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
     };
     run(&[]);
     run(&["--shard", "0/2", "--batch-size", "4"]);
@@ -233,11 +230,7 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 
     let out_dir = dir.path().join("samples");
     let run = |extra: &[&str]| {
@@ -260,11 +253,7 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
             .arg(&out_dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     let stdout = run(&["--trajectory"]);
@@ -331,11 +320,7 @@ fn edm_weights_import_and_sample_into_xyz_sdf_and_pdb() {
         .arg(out_dir.join("samples.sdf"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]
@@ -378,11 +363,7 @@ fn run_molecule_writes_its_files_with_the_bundled_model() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for metric in [
         "atom stability",
@@ -417,11 +398,7 @@ fn figures_at_defaults(modality: &str, samples: &str) -> impl Fn(&str) -> f64 {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
     move |key: &str| {
@@ -494,11 +471,7 @@ fn an_angle_checkpoint_from_before_the_rename_finds_its_modality() {
         .arg(dir.path().join("sample"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let manifest: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("sample").join("manifest.json")).unwrap(),
     )
@@ -525,7 +498,7 @@ fn an_angle_checkpoint_from_before_the_rename_finds_its_modality() {
 }
 
 #[test]
-fn steric_options_are_checked_and_belong_to_the_ca_model() {
+fn ca_options_are_checked_and_belong_to_the_ca_model() {
     let dir = tempfile::tempdir().unwrap();
     let run = |modality: &str, opt: &str| {
         diffgen()
@@ -536,28 +509,29 @@ fn steric_options_are_checked_and_belong_to_the_ca_model() {
             .output()
             .unwrap()
     };
-    for opt in ["steric=9", "steric=nan", "steric_until=2"] {
+    for opt in [
+        "steric=9",
+        "steric=nan",
+        "steric_until=2",
+        "fold_class=sheet",
+    ] {
         let out = run("protein", opt);
         assert!(!out.status.success(), "{opt} accepted");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("steric"), "{opt}: {err}");
+        let name = opt.split('=').next().unwrap();
+        assert!(err.contains(name), "{opt}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
-    let out = run("protein-angles", "steric=3.8");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("steric"));
+    for opt in ["steric=3.8", "fold_class=mainly_beta"] {
+        let out = run("protein-angles", opt);
+        assert!(!out.status.success(), "{opt} accepted");
+        let name = opt.split('=').next().unwrap();
+        assert!(String::from_utf8_lossy(&out.stderr).contains(name));
+    }
     let out = run("protein-angles", "format=pdb");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = run("protein", "steric=0");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]
@@ -585,11 +559,7 @@ fn run_protein_writes_pdb_files_and_metrics_with_no_data_present() {
         .arg(dir.path().join("out"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for metric in [
         "ca_ca_mean_A",
@@ -637,11 +607,7 @@ fn eval_of_every_file_a_molecule_run_wrote_gives_the_run_figures() {
         .arg(&run)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let read_json = |path: &std::path::Path| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     };
@@ -723,11 +689,7 @@ fn molecule_shards_and_batches_reproduce_the_unsharded_run() {
             .arg(dir.path())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
     };
     run(&[]);
     run(&["--shard", "0/2", "--batch-size", "3"]);

@@ -135,6 +135,7 @@ fn the_joint_model_trains_from_scratch() {
         .replace("val_every = 2000", "val_every = 150")
         .replace("checkpoint_every = 5000", "checkpoint_every = 0");
     let request = TrainRequest {
+        init_from: None,
         config_text: config,
         config_origin: PathBuf::from("configs/toy-ring-joint.toml"),
         data_dir: None,

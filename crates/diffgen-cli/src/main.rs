@@ -74,6 +74,10 @@ enum Command {
         /// checkpoint's schedule is kept.
         #[arg(long, requires = "resume")]
         reschedule: bool,
+        /// Start a new run from this checkpoint's weights (fine-tuning): parameters the
+        /// config adds keep their fresh values; optimizer and step start anew.
+        #[arg(long, conflicts_with = "resume")]
+        init: Option<PathBuf>,
         /// Override the config's training steps.
         #[arg(long)]
         steps: Option<u64>,
@@ -598,6 +602,7 @@ fn run(args: Vec<String>) -> Result<()> {
             resume,
             overwrite,
             reschedule,
+            init,
             steps,
             stop_at,
             device,
@@ -615,6 +620,7 @@ fn run(args: Vec<String>) -> Result<()> {
                 overwrite,
                 reschedule,
                 backend: device,
+                init_from: init,
                 steps,
                 stop_at,
                 show_progress: !quiet,

@@ -92,6 +92,17 @@ pub struct Checkpoint {
     pub optimizer: Option<Vec<u8>>,
 }
 
+/// What [`Checkpoint::load_module_matching`] took from a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialLoad {
+    /// Parameters read from the checkpoint.
+    pub loaded: usize,
+    /// The model's parameters the checkpoint lacks (they keep their fresh values).
+    pub fresh: Vec<String>,
+    /// Stored tensors the model has no parameter for.
+    pub unused: Vec<String>,
+}
+
 impl Checkpoint {
     /// An empty checkpoint (no tensors, no optimizer record) described by `meta`.
     pub fn new(meta: CheckpointMeta) -> Self {
@@ -131,6 +142,7 @@ impl Checkpoint {
             device,
             stack: Vec::new(),
             problems: Vec::new(),
+            fresh: None,
             used: 0,
         };
         let module = module.map(&mut loader);
@@ -162,6 +174,57 @@ impl Checkpoint {
             ));
         }
         Ok(module)
+    }
+
+    /// Loads the parameters stored under `prefix` into `module` where the model has them,
+    /// to start a new run from another run's weights (`train --init`): parameters the
+    /// checkpoint lacks keep their fresh values and are listed in the outcome, stored
+    /// tensors the model lacks are listed too; a shape that differs is an error.
+    pub fn load_module_matching<M: Module>(
+        &self,
+        prefix: &str,
+        module: M,
+        device: &Device,
+        origin: &Path,
+    ) -> Result<(M, PartialLoad), CoreError> {
+        let mut loader = ParamLoader {
+            source: &self.tensors,
+            prefix,
+            ids: None,
+            device,
+            stack: Vec::new(),
+            problems: Vec::new(),
+            fresh: Some(Vec::new()),
+            used: 0,
+        };
+        let module = module.map(&mut loader);
+        if !loader.problems.is_empty() {
+            return Err(CoreError::checkpoint(
+                origin,
+                format!("does not fit this model: {}", loader.problems.join("; ")),
+            ));
+        }
+        let mut visitor = ParamCollector::default();
+        module.visit(&mut visitor);
+        let ours: std::collections::BTreeSet<String> = visitor
+            .params
+            .into_iter()
+            .map(|(path, _, _)| format!("{prefix}.{path}"))
+            .collect();
+        let unused = self
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(&format!("{prefix}.")) && !ours.contains(*k))
+            .map(|k| k[prefix.len() + 1..].to_string())
+            .collect();
+        Ok((
+            module,
+            PartialLoad {
+                loaded: loader.used,
+                fresh: loader.fresh.unwrap_or_default(),
+                unused,
+            },
+        ))
     }
 
     /// Whether any tensor is stored under `prefix` (e.g. `model`: a training checkpoint).
@@ -434,6 +497,8 @@ struct ParamLoader<'a> {
     device: &'a Device,
     stack: Vec<String>,
     problems: Vec<String>,
+    /// `Some`: a missing parameter keeps its value and is listed here (partial loads).
+    fresh: Option<Vec<String>>,
     used: usize,
 }
 
@@ -453,7 +518,10 @@ impl ModuleMapper for ParamLoader<'_> {
         // that model is allocated, instead of aborting on the allocation.
         let path = self.stack.join(".");
         let Some(stored) = self.source.get(&format!("{}.{path}", self.prefix)) else {
-            self.problems.push(format!("`{path}` is missing"));
+            match &mut self.fresh {
+                Some(fresh) => fresh.push(path),
+                None => self.problems.push(format!("`{path}` is missing")),
+            }
             return param;
         };
         self.used += 1;

@@ -29,6 +29,9 @@ pub struct TrainRequest {
     pub reschedule: bool,
     /// The device to train on.
     pub backend: Backend,
+    /// Start a new run from this checkpoint's (EMA) weights where the model has the same
+    /// parameters (`--init`, fine-tuning); new parameters keep their fresh values.
+    pub init_from: Option<PathBuf>,
     /// Overrides the config's step count.
     pub steps: Option<u64>,
     /// Stop at this step with a checkpoint (resume later with `resume`).

@@ -13,6 +13,7 @@ use diffgen_image::{load_image, MODALITY};
 
 fn request(text: String, data: Option<PathBuf>, out: &Path, steps: u64) -> TrainRequest {
     TrainRequest {
+        init_from: None,
         config_text: text,
         config_origin: PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),

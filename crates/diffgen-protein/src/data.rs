@@ -153,12 +153,18 @@ pub fn angles_of(backbones: &[Backbone], min_length: usize) -> Vec<Vec<Angles>> 
 /// The first `len` residues of `chain`, or a random window of them when the chain is longer
 /// (one draw from the seeded batch stream, none otherwise).
 pub(crate) fn crop_window<'a, T>(chain: &'a [T], len: usize, rng: &mut SeededRng) -> &'a [T] {
-    let start = if chain.len() > len {
-        rng.int_inclusive(0, chain.len() - len)
+    let start = window_start(chain.len(), len, rng);
+    &chain[start..start + len]
+}
+
+/// Where [`crop_window`] starts a window of `len` in a chain of `total` (one draw when
+/// the chain is longer, none otherwise).
+pub(crate) fn window_start(total: usize, len: usize, rng: &mut SeededRng) -> usize {
+    if total > len {
+        rng.int_inclusive(0, total - len)
     } else {
         0
-    };
-    &chain[start..start + len]
+    }
 }
 
 impl TrainData<3> for ProteinData {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod data;
 pub mod dssp;
 pub mod error;
+pub mod fold_class;
 pub mod geometry;
 pub mod io;
 pub mod lengths;
@@ -106,6 +107,12 @@ pub(crate) const CA_OPTIONS: &[OptionSpec] = &[
         help: "push non-local Cα pairs of each step's estimate apart to this distance (Å; 0: off)",
     },
     OptionSpec {
+        name: "fold_class",
+        kind: OptionKind::Choice(&["mainly_alpha", "mainly_beta", "alpha_beta", "few_ss"]),
+        default: "each chain's class drawn from the training set's (fold-class models)",
+        help: "condition every chain on this class (models trained with [model] fold_class; --guidance w > 1 pushes further)",
+    },
+    OptionSpec {
         name: "steric_until",
         kind: OptionKind::Number { min: 0.0, max: 1.0 },
         default: "the model's, else 0",
@@ -147,6 +154,8 @@ pub struct ProteinOptions {
     pub steric: Option<f64>,
     /// Cα model: the time below which it stops, None: the model's.
     pub steric_until: Option<f64>,
+    /// Cα model with fold classes: every chain's class (None: drawn per chain).
+    pub fold_class: Option<fold_class::FoldClass>,
 }
 
 /// Whether a checkpoint holds a Cα model rather than an angle model (both were labelled
@@ -444,12 +453,22 @@ pub(crate) fn protein_options(
     values: &OptionValues,
     request: &SampleRequest,
     trained: &[(usize, u64)],
+    conditional: bool,
     warnings: &mut Vec<String>,
 ) -> Result<ProteinOptions, ProteinError> {
-    if request.guidance.is_some() {
+    if !conditional && request.guidance.is_some() {
         return Err(ProteinError::setting(
             "guidance",
-            "the protein model is unconditional; drop --guidance",
+            "this protein model is unconditional; drop --guidance",
+        ));
+    }
+    let fold_class = values
+        .text("fold_class")
+        .and_then(fold_class::FoldClass::parse);
+    if !conditional && fold_class.is_some() {
+        return Err(ProteinError::setting(
+            "fold_class",
+            "this protein model was trained without fold classes",
         ));
     }
     let residue_name = match values.text("residue") {
@@ -468,6 +487,7 @@ pub(crate) fn protein_options(
         mmcif: values.text("format").is_some_and(|f| f != "pdb"),
         steric: values.number("steric"),
         steric_until: values.number("steric_until"),
+        fold_class,
     })
 }
 
@@ -567,7 +587,7 @@ impl Pipeline<3> for ProteinPipeline {
         request: &SampleRequest,
         warnings: &mut Vec<String>,
     ) -> Result<ProteinOptions, ProteinError> {
-        protein_options(values, request, &loaded.stats.lengths, warnings)
+        protein_options(values, request, &loaded.stats.lengths, false, warnings)
     }
 
     fn plan(

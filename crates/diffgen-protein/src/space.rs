@@ -6,7 +6,7 @@
 
 use std::f64::consts::PI;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use diffgen_core::{NoiseSource, NoiseSpace};
 
 /// A batch of chains padded to one length.
@@ -16,6 +16,9 @@ pub struct ProteinContext {
     pub mask: Tensor<2>,
     /// Residues per chain.
     pub lengths: Vec<usize>,
+    /// `[B]` fold-class labels of a conditional model (the null label allowed; `None`:
+    /// unconditional).
+    pub labels: Option<Tensor<1, Int>>,
 }
 
 impl ProteinContext {
@@ -29,7 +32,18 @@ impl ProteinContext {
         Self {
             mask: Tensor::from_data(TensorData::new(mask, [lengths.len(), l]), device),
             lengths: lengths.to_vec(),
+            labels: None,
         }
+    }
+
+    /// The same chains conditioned on `labels` (one per chain).
+    pub fn with_labels(mut self, labels: &[usize], device: &Device) -> Self {
+        let values: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
+        self.labels = Some(Tensor::from_data(
+            TensorData::new(values, [labels.len()]),
+            device,
+        ));
+        self
     }
 
     /// `[B, L, 1]`, to broadcast over the angle axis.

@@ -37,6 +37,7 @@ fn train_small(steps: u64) -> Option<(tempfile::TempDir, Vec<f64>)> {
         .replace("lr = 5e-4", "lr = 2e-3");
     let dir = tempfile::tempdir().unwrap();
     let request = TrainRequest {
+        init_from: None,
         config_text: text,
         config_origin: PathBuf::from("ca-test.toml"),
         data_dir: Some(root),

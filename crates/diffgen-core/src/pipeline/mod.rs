@@ -199,6 +199,12 @@ pub trait Pipeline<const D: usize>: Send + Sync + Sized + 'static {
         self.space(&loaded.config, &loaded.stats)
     }
 
+    /// The classifier-free guidance scale a loaded model samples with when the request
+    /// names none (a conditional model's config may set one); `None`: the plain model.
+    fn default_guidance(&self, _loaded: &Loaded<Self, D>) -> Option<f64> {
+        None
+    }
+
     /// The parts of `config`'s state (default: one continuous tensor). A product state
     /// names its parts here, with widths from `stats` and settings from `[diffusion.parts]`.
     fn layout(

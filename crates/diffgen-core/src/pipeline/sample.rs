@@ -292,6 +292,8 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
     for w in &warnings {
         eprintln!("warning: {w}");
     }
+    // The model's own default scale (from its config) unless the request sets one.
+    let guidance = request.guidance.or(pipeline.default_guidance(&loaded));
     let process = pipeline.process(&loaded)?;
     let sampler = request
         .sampler
@@ -303,7 +305,7 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
         sampler: SamplerConfig::new(sampler.clone(), request.steps)
             .with_time_grid(request.time_grid),
         seed: request.seed,
-        guidance: request.guidance,
+        guidance,
         batch_size: request.batch_size,
         frames: pipeline.frames(&options, request.trajectory, total_steps),
         progress: request.show_progress,
@@ -357,9 +359,7 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
             .as_ref()
             .map_or(String::new(), |g| format!(" on a {g} time grid")),
         pipeline.describe(&loaded, &options),
-        request
-            .guidance
-            .map_or(String::new(), |g| format!(", guidance {g}")),
+        guidance.map_or(String::new(), |g| format!(", guidance {g}")),
     ));
     report
         .notes
@@ -375,7 +375,7 @@ pub fn sample_command<P: Pipeline<D>, const D: usize>(
         seed: request.seed,
         num_samples: request.num_samples,
         shard: format!("{}/{}", request.shard.index, request.shard.count),
-        guidance: request.guidance,
+        guidance,
         options: values.given().clone(),
         metrics: report.metrics.iter().cloned().collect(),
         shares: report.shares.iter().cloned().collect(),

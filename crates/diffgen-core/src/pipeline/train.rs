@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::{load, to_json, DataRequest, ModalityConfig, Pipeline};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, EMA_PREFIX};
 use crate::config::parse_toml;
 use crate::modality::{Report, TrainRequest};
 use crate::train::{Persistence, TrainOutcome, Trainer};
@@ -40,6 +40,12 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
 ) -> Result<Report, P::Error> {
     if let Some(other) = pipeline.train_other(request) {
         return other;
+    }
+    if request.resume && request.init_from.is_some() {
+        return Err(CoreError::Other(
+            "--init starts a new run from a checkpoint's weights; --resume continues the run in --out: choose one".into(),
+        )
+        .into());
     }
     let info = pipeline.info();
     let mut config: P::Config = parse_toml(&request.config_text, &request.config_origin)?;
@@ -126,6 +132,15 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
     let model = crate::rng::init_seeded(&device, seed, || {
         pipeline.init_model(&config, &sets.stats, &device)
     });
+    let model = match &request.init_from {
+        Some(path) => {
+            let (model, note) = init_from(pipeline, model, path, &device)?;
+            eprintln!("{note}");
+            notes.push(note);
+            model
+        }
+        None => model,
+    };
     let space = pipeline.space(&config, &sets.stats);
     let trainer = Trainer {
         config: config.training(),
@@ -166,6 +181,34 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
         pipeline.after_training(&loaded, &data, out_dir, &device, &mut report)?;
     }
     Ok(report)
+}
+
+/// `model` with the EMA weights of the checkpoint at `path` wherever it has the same
+/// parameter, and a line saying what was taken and what was left fresh.
+fn init_from<P: Pipeline<D>, const D: usize>(
+    pipeline: &P,
+    model: P::Model,
+    path: &Path,
+    device: &burn::tensor::Device,
+) -> Result<(P::Model, String), P::Error> {
+    let info = pipeline.info();
+    let stored = Checkpoint::load(path)?;
+    stored.expect_modality(info.name, info.former_names, path)?;
+    pipeline.check_checkpoint(&stored, path)?;
+    let (model, load) = stored.load_module_matching(EMA_PREFIX, model, device, path)?;
+    let mut note = format!(
+        "init: {} parameters from {} (step {})",
+        load.loaded,
+        path.display(),
+        stored.meta.step
+    );
+    if !load.fresh.is_empty() {
+        note.push_str(&format!("; fresh: {}", load.fresh.join(", ")));
+    }
+    if !load.unused.is_empty() {
+        note.push_str(&format!("; not in this model: {}", load.unused.join(", ")));
+    }
+    Ok((model, note))
 }
 
 /// What every `diffgen train` reports: the trainer's files and the run's figures.

@@ -36,6 +36,10 @@ pub struct CaConfig {
 pub struct CaSamplingConfig {
     /// Clashes in each step's x̂₀ pushed apart (none unless asked for).
     pub steric: Option<StericRepulsion>,
+    /// Classifier-free guidance scale of a fold-class model when `--guidance` is not given
+    /// (none: the plain conditional model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f64>,
 }
 
 /// `[loss]`: the trace's own auxiliary losses.
@@ -135,6 +139,14 @@ impl CaConfig {
         self.loss.validate()?;
         if let Some(steric) = &self.sampling.steric {
             steric.validate("sampling.steric")?;
+        }
+        if let Some(g) = self.sampling.guidance {
+            if !g.is_finite() || self.model.fold_class.is_none() {
+                return Err(CoreError::setting(
+                    "sampling.guidance",
+                    "needs a finite number and a model with [model] fold_class",
+                ));
+            }
         }
         self.data.validate()
     }

@@ -7,6 +7,8 @@ use diffgen_core::SeededRng;
 use nalgebra::{Quaternion, Rotation3, UnitQuaternion, Vector3};
 use serde::{Deserialize, Serialize};
 
+use super::model::{FoldClassConditioning, FOLD_CLASSES};
+use crate::fold_class::FoldClass;
 use crate::space::ProteinContext;
 use crate::structure::Backbone;
 
@@ -23,6 +25,10 @@ pub struct CaStats {
     pub lengths: Vec<(usize, u64)>,
     /// Which data set the model saw.
     pub dataset: String,
+    /// Training chains per fold class, by label index (fold-class models only): sampling
+    /// draws each chain's class from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold_classes: Option<Vec<u64>>,
 }
 
 /// [`CaStats`] as stored, before its checks.
@@ -31,6 +37,8 @@ pub struct CaStats {
 struct StoredCaStats {
     lengths: Vec<(usize, u64)>,
     dataset: String,
+    #[serde(default)]
+    fold_classes: Option<Vec<u64>>,
 }
 
 impl TryFrom<StoredCaStats> for CaStats {
@@ -38,9 +46,17 @@ impl TryFrom<StoredCaStats> for CaStats {
 
     fn try_from(s: StoredCaStats) -> Result<Self, String> {
         crate::lengths::check(&s.lengths)?;
+        if let Some(counts) = &s.fold_classes {
+            if counts.len() != FOLD_CLASSES || counts.iter().sum::<u64>() == 0 {
+                return Err(format!(
+                    "fold_classes must hold {FOLD_CLASSES} counts, not all zero; got {counts:?}"
+                ));
+            }
+        }
         Ok(Self {
             lengths: s.lengths,
             dataset: s.dataset,
+            fold_classes: s.fold_classes,
         })
     }
 }
@@ -50,28 +66,66 @@ impl TryFrom<StoredCaStats> for CaStats {
 pub struct CaData {
     chains: Vec<Vec<[f32; 3]>>,
     max_length: usize,
+    classes: Option<FoldClasses>,
+}
+
+/// What a fold-class model's data keeps: each chain's DSSP string, whose window gives the
+/// label of a crop, and the share of labels dropped.
+struct FoldClasses {
+    dssp: Vec<String>,
+    dropout: f64,
 }
 
 impl CaData {
     /// The Cα traces of `backbones` with at least `min_length` residues.
     pub fn new(backbones: &[Backbone], min_length: usize, max_length: usize) -> Self {
-        let chains = backbones
+        Self::labelled(backbones, min_length, max_length, None)
+    }
+
+    /// As [`new`](Self::new), each crop labelled with its fold class when `conditioning`
+    /// is set (the stored DSSP string, else this crate's DSSP of the chain).
+    pub fn labelled(
+        backbones: &[Backbone],
+        min_length: usize,
+        max_length: usize,
+        conditioning: Option<FoldClassConditioning>,
+    ) -> Self {
+        let kept: Vec<&Backbone> = backbones.iter().filter(|b| b.len() >= min_length).collect();
+        let chains = kept
             .iter()
-            .filter(|b| b.len() >= min_length)
             .map(|b| {
                 b.ca.iter()
                     .map(|p| [p.x as f32, p.y as f32, p.z as f32])
                     .collect()
             })
             .collect();
-        Self { chains, max_length }
+        let classes = conditioning.map(|c| FoldClasses {
+            dssp: kept
+                .iter()
+                .map(|b| b.dssp.clone().unwrap_or_else(|| crate::dssp::dssp(b)))
+                .collect(),
+            dropout: c.dropout,
+        });
+        Self {
+            chains,
+            max_length,
+            classes,
+        }
     }
 
     /// The statistics a checkpoint keeps.
     pub fn stats(&self, dataset: &str) -> CaStats {
+        let fold_classes = self.classes.as_ref().map(|c| {
+            let mut counts = vec![0u64; FOLD_CLASSES];
+            for dssp in &c.dssp {
+                counts[FoldClass::of_dssp(dssp).index()] += 1;
+            }
+            counts
+        });
         CaStats {
             lengths: crate::lengths::histogram(self.chains.iter().map(Vec::len), self.max_length),
             dataset: dataset.to_string(),
+            fold_classes,
         }
     }
 }
@@ -104,8 +158,10 @@ impl TrainData<3> for CaData {
         let lengths: Vec<usize> = indices.iter().map(|&i| self.size(i)).collect();
         let l = lengths.iter().copied().max().unwrap_or(0);
         let mut values = vec![0f32; indices.len() * l * 3];
+        let mut labels = Vec::with_capacity(indices.len());
         for (row, (&i, &len)) in indices.iter().zip(&lengths).enumerate() {
-            let window = crate::data::crop_window(&self.chains[i], len, rng);
+            let start = crate::data::window_start(self.chains[i].len(), len, rng);
+            let window = &self.chains[i][start..start + len];
             let mut centre = Vector3::zeros();
             for p in window {
                 centre += Vector3::new(p[0] as f64, p[1] as f64, p[2] as f64);
@@ -120,8 +176,21 @@ impl TrainData<3> for CaData {
                     values[at + k] = v[k] as f32;
                 }
             }
+            if let Some(classes) = &self.classes {
+                let dropped = classes.dropout > 0.0 && rng.uniform() < classes.dropout;
+                labels.push(if dropped {
+                    FOLD_CLASSES
+                } else {
+                    FoldClass::of_dssp(&classes.dssp[i][start..start + len]).index()
+                });
+            }
         }
         let x = Tensor::from_data(TensorData::new(values, [indices.len(), l, 3]), device);
-        Ok((x, ProteinContext::new(&lengths, device)))
+        let context = ProteinContext::new(&lengths, device);
+        let context = match self.classes {
+            Some(_) => context.with_labels(&labels, device),
+            None => context,
+        };
+        Ok((x, context))
     }
 }

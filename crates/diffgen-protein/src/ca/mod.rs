@@ -26,6 +26,7 @@ use diffgen_core::tensor_util::to_vec;
 use diffgen_core::CoreError;
 use diffgen_core::SeededRng;
 
+use crate::fold_class::FoldClass;
 use crate::space::ProteinContext;
 use crate::structure::{Backbone, Vec3};
 use crate::{ProteinError, ProteinOptions, ProteinSource};
@@ -37,6 +38,22 @@ use steric::StericRepulsion;
 
 /// The registration (`diffgen … --modality protein`).
 pub static MODALITY: Registered<CaPipeline, 3> = Registered(CaPipeline);
+
+/// Salt of the streams fold classes are drawn from (apart from lengths and noise).
+const FOLD_CLASS_STREAM: u64 = 0xf01d_c1a5;
+
+/// A class drawn in proportion to `counts` (by label index).
+fn draw_class(counts: &[u64], rng: &mut SeededRng) -> FoldClass {
+    let total: u64 = counts.iter().sum();
+    let mut left = rng.uniform() * total as f64;
+    for (class, &count) in FoldClass::ALL.into_iter().zip(counts) {
+        left -= count as f64;
+        if left < 0.0 && count > 0 {
+            return class;
+        }
+    }
+    FoldClass::ALL[counts.iter().rposition(|&c| c > 0).unwrap_or(0)]
+}
 
 /// The modality's name: proteins' default design (it was `protein-ca` while under comparison).
 pub const NAME: &str = "protein";
@@ -76,7 +93,7 @@ impl Pipeline<3> for CaPipeline {
     type Model = CaDenoiser;
     type Data = CaData;
     type Options = ProteinOptions;
-    type Condition = ();
+    type Condition = Option<FoldClass>;
     type Sample = Backbone;
     type Error = ProteinError;
 
@@ -127,7 +144,7 @@ impl Pipeline<3> for CaPipeline {
         let steric = (distance > 0.0).then(|| StericRepulsion {
             distance,
             until,
-            rounds: model.map_or(StericRepulsion::new(0.0, 0.0).rounds, |s| s.rounds),
+            rounds: model.map_or(steric::DEFAULT_ROUNDS, |s| s.rounds),
         });
         CaSpace {
             loss: loaded.config.loss,
@@ -146,8 +163,9 @@ impl Pipeline<3> for CaPipeline {
         if let Some(max) = d.max_train_chains {
             train.truncate(max);
         }
-        let train = CaData::new(&train, d.min_length, d.max_length);
-        let valid = CaData::new(&sets.valid, d.min_length, d.max_length);
+        let classes = config.model.fold_class;
+        let train = CaData::labelled(&train, d.min_length, d.max_length, classes);
+        let valid = CaData::labelled(&sets.valid, d.min_length, d.max_length, classes);
         if diffgen_core::train::TrainData::is_empty(&train) {
             return Err(ProteinError::setting(
                 "data",
@@ -177,7 +195,14 @@ impl Pipeline<3> for CaPipeline {
         request: &SampleRequest,
         warnings: &mut Vec<String>,
     ) -> Result<ProteinOptions, ProteinError> {
-        let options = crate::protein_options(values, request, &loaded.stats.lengths, warnings)?;
+        let conditional = loaded.config.model.fold_class.is_some();
+        let options = crate::protein_options(
+            values,
+            request,
+            &loaded.stats.lengths,
+            conditional,
+            warnings,
+        )?;
         let steric = options
             .steric
             .or(loaded.config.sampling.steric.map(|s| s.distance));
@@ -196,25 +221,56 @@ impl Pipeline<3> for CaPipeline {
         options: &ProteinOptions,
         index: usize,
         seed: u64,
-    ) -> Planned<()> {
-        Planned::sized(index, options.length, seed, crate::LENGTH_STREAM, |rng| {
+    ) -> Planned<Option<FoldClass>> {
+        let sized = Planned::sized(index, options.length, seed, crate::LENGTH_STREAM, |rng| {
             crate::lengths::draw(&loaded.stats.lengths, rng)
-        })
+        });
+        // A fold-class model draws each chain's class from the training counts, from a
+        // stream of its own so that lengths and noise do not change with the class.
+        let condition = loaded.stats.fold_classes.as_ref().map(|counts| {
+            options.fold_class.unwrap_or_else(|| {
+                let mut rng = SeededRng::stream(seed ^ FOLD_CLASS_STREAM, index as u64);
+                draw_class(counts, &mut rng)
+            })
+        });
+        Planned {
+            index: sized.index,
+            size: sized.size,
+            condition,
+        }
     }
 
     fn batch(
         &self,
         _: &LoadedCa,
-        items: &[Planned<()>],
+        items: &[Planned<Option<FoldClass>>],
         device: &Device,
     ) -> Result<([usize; 3], ProteinContext), ProteinError> {
         let lengths: Vec<usize> = items.iter().map(|p| p.size).collect();
         let l = lengths.iter().copied().max().unwrap_or(1);
-        Ok(([items.len(), l, 3], ProteinContext::new(&lengths, device)))
+        let context = ProteinContext::new(&lengths, device);
+        let labels: Option<Vec<usize>> = items
+            .iter()
+            .map(|p| p.condition.map(FoldClass::index))
+            .collect();
+        let context = match labels {
+            Some(labels) => context.with_labels(&labels, device),
+            None => context,
+        };
+        Ok(([items.len(), l, 3], context))
+    }
+
+    fn default_guidance(&self, loaded: &LoadedCa) -> Option<f64> {
+        loaded.config.sampling.guidance
     }
 
     /// The trace back in Å, N, C and O rebuilt around it.
-    fn decode(&self, _: &LoadedCa, state: Tensor<3>, items: &[Planned<()>]) -> Vec<Backbone> {
+    fn decode(
+        &self,
+        _: &LoadedCa,
+        state: Tensor<3>,
+        items: &[Planned<Option<FoldClass>>],
+    ) -> Vec<Backbone> {
         let l = state.dims()[1];
         let values = to_vec(state);
         items

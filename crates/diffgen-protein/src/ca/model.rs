@@ -6,15 +6,15 @@
 //! (`readout.rs`) it reads distances only and writes relative vectors; `readout = "chiral"`
 //! adds the trace's handedness (`chirality.rs`).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::chirality::{dihedral_features, DIHEDRAL_FEATURES};
 use super::readout::{local_features, CaReadout, CoordinateReadout};
 use diffgen_core::{CoreError, Denoiser, Objective};
-use diffgen_nn::{sinusoidal_embedding, LayerNorm, LayerNormConfig};
+use diffgen_nn::{sinusoidal_embedding, LabelEmbedding, LayerNorm, LayerNormConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{relative_offsets, validate_transformer, TransformerBlock, LAYER_NORM_EPSILON};
@@ -51,7 +51,22 @@ pub struct CaDenoiserConfig {
     /// How coordinates go in and come out.
     #[serde(default)]
     pub readout: CaReadout,
+    /// Condition on the chain's fold class (absent: unconditional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold_class: Option<FoldClassConditioning>,
 }
+
+/// `[model] fold_class`: a label per chain (its [`FoldClass`](crate::fold_class::FoldClass)
+/// from DSSP), added to the time embedding, with a null label for classifier-free guidance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldClassConditioning {
+    /// Share of training chains shown the null label (the unconditional half of guidance).
+    pub dropout: f64,
+}
+
+/// Fold classes the label embedding knows; the null label is this index.
+pub const FOLD_CLASSES: usize = crate::fold_class::FoldClass::ALL.len();
 
 fn default_time_features() -> usize {
     64
@@ -76,6 +91,14 @@ impl CaDenoiserConfig {
             self.feed_forward,
             self.time_features,
         )?;
+        if let Some(c) = self.fold_class {
+            if !(c.dropout.is_finite() && (0.0..1.0).contains(&c.dropout)) {
+                return Err(CoreError::setting(
+                    "model.fold_class.dropout",
+                    format!("must be at least 0 and below 1, got {}", c.dropout),
+                ));
+            }
+        }
         if self.rbf < 2 || !(self.rbf_max.is_finite() && self.rbf_max > 0.0) {
             return Err(CoreError::setting(
                 "model.rbf/rbf_max",
@@ -114,6 +137,12 @@ impl CaDenoiserConfig {
             output: LinearConfig::new(h, 3).init(device),
             readout: (self.readout != CaReadout::Absolute)
                 .then(|| CoordinateReadout::new(h, self.heads, self.max_relative, chiral, device)),
+            // Zero rows: a network started from an unconditional run's weights (`train
+            // --init`) begins as that network, whatever the label.
+            label: self.fold_class.map(|_| LabelEmbedding {
+                weight: Param::from_tensor(Tensor::zeros([FOLD_CLASSES + 1, h], device)),
+                classes: FOLD_CLASSES,
+            }),
             time_features: self.time_features,
             max_relative: self.max_relative,
             heads: self.heads,
@@ -136,6 +165,7 @@ pub struct CaDenoiser {
     norm_out: LayerNorm,
     output: Linear,
     readout: Option<CoordinateReadout>,
+    label: Option<LabelEmbedding>,
     time_features: usize,
     max_relative: usize,
     heads: usize,
@@ -161,13 +191,15 @@ fn distance_rbf(x: Tensor<3>, centres: usize, farthest: f64) -> Tensor<4> {
 }
 
 impl CaDenoiser {
-    /// `x` `[B, L, 3]` noisy trace (nm), `t` `[B]`, `mask` `[B, L]`, `previous` the last
-    /// estimate of the clean trace (None: first step, or half of training) → x̂₀ `[B, L, 3]`.
+    /// `x` `[B, L, 3]` noisy trace (nm), `t` `[B]`, `mask` `[B, L]`, `labels` `[B]` fold
+    /// classes (None: the null label), `previous` the last estimate of the clean trace
+    /// (None: first step, or half of training) → x̂₀ `[B, L, 3]`.
     pub fn forward(
         &self,
         x: Tensor<3>,
         t: Tensor<1>,
         mask: Tensor<2>,
+        labels: Option<Tensor<1, Int>>,
         previous: Option<Tensor<3>>,
     ) -> Tensor<3> {
         let [b, l, _] = x.dims();
@@ -180,7 +212,12 @@ impl CaDenoiser {
             self.time_in
                 .forward(sinusoidal_embedding(t, self.time_features)),
         );
-        let time = self.time_out.forward(time); // [B, H]
+        let mut time = self.time_out.forward(time); // [B, H]
+        if let Some(embedding) = &self.label {
+            let labels =
+                labels.unwrap_or_else(|| Tensor::<1, Int>::full([b], FOLD_CLASSES as i64, &device));
+            time = time + embedding.forward(labels); // [B, H]
+        }
         let rbf_x = distance_rbf(x.clone(), self.rbf, self.rbf_max); // [B, L, L, K]
         let rbf_previous = distance_rbf(previous.clone(), self.rbf, self.rbf_max);
         let mut h = match &self.readout {
@@ -240,7 +277,16 @@ impl Denoiser<3> for CaDenoiser {
     }
 
     fn predict(&self, x_t: Tensor<3>, t: Tensor<1>, context: &ProteinContext) -> Tensor<3> {
-        self.forward(x_t, t, context.mask.clone(), None)
+        self.forward(x_t, t, context.mask.clone(), context.labels.clone(), None)
+    }
+
+    fn unconditional(&self, context: &ProteinContext) -> Option<ProteinContext> {
+        let labels = context.labels.as_ref()?;
+        let embedding = self.label.as_ref()?;
+        Some(ProteinContext {
+            labels: Some(embedding.null_like(labels)),
+            ..context.clone()
+        })
     }
 
     fn self_conditioned(&self) -> bool {
@@ -254,6 +300,12 @@ impl Denoiser<3> for CaDenoiser {
         context: &ProteinContext,
         previous: Option<Tensor<3>>,
     ) -> Tensor<3> {
-        self.forward(x_t, t, context.mask.clone(), previous)
+        self.forward(
+            x_t,
+            t,
+            context.mask.clone(),
+            context.labels.clone(),
+            previous,
+        )
     }
 }

@@ -304,6 +304,7 @@ mod tests {
             x.clone(),
             t.clone(),
             mask.clone(),
+            None,
             Some(x.clone().mul_scalar(0.9)),
         );
         let x_moved = moved(x);
@@ -311,6 +312,7 @@ mod tests {
             x_moved.clone(),
             t,
             mask.clone(),
+            None,
             Some(x_moved.mul_scalar(0.9)),
         );
         to_vec(out_moved)
@@ -349,6 +351,7 @@ mod tests {
                     x.clone(),
                     t.clone(),
                     mask.clone(),
+                    None,
                     Some(x.clone().mul_scalar(0.9)),
                 );
                 let moved = to_vec(out.clone() - x.clone());

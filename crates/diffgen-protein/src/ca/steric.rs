@@ -37,8 +37,11 @@ pub struct StericRepulsion {
     pub rounds: usize,
 }
 
+/// Rounds per estimate when the config does not say.
+pub const DEFAULT_ROUNDS: usize = 10;
+
 fn default_rounds() -> usize {
-    10
+    DEFAULT_ROUNDS
 }
 
 impl StericRepulsion {
