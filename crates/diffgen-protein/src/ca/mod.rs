@@ -7,6 +7,7 @@
 pub mod chirality;
 pub mod config;
 pub mod data;
+pub mod features;
 pub mod model;
 pub mod readout;
 pub mod space;

@@ -12,7 +12,8 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::chirality::{dihedral_features, DIHEDRAL_FEATURES};
-use super::readout::{local_features, CaReadout, CoordinateReadout};
+use super::features::distance_features;
+use super::readout::{CaReadout, CoordinateReadout};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use diffgen_nn::{sinusoidal_embedding, LabelEmbedding, LayerNorm, LayerNormConfig};
 use serde::{Deserialize, Serialize};
@@ -176,20 +177,6 @@ pub struct CaDenoiser {
     objective: Objective,
 }
 
-/// Gaussian radial basis of pairwise distances: `x` `[B, L, 3]` → `[B, L, L, K]`.
-fn distance_rbf(x: Tensor<3>, centres: usize, farthest: f64) -> Tensor<4> {
-    let [b, l, _] = x.dims();
-    let diff = x.clone().unsqueeze_dim::<4>(2) - x.unsqueeze_dim::<4>(1); // [B, L, L, 3]
-    let distance = diff.powi_scalar(2).sum_dim(3).add_scalar(1e-8).sqrt(); // [B, L, L, 1]
-    let step = farthest / (centres - 1) as f64;
-    let mu = Tensor::<1, burn::tensor::Int>::arange(0..centres as i64, &distance.device())
-        .float()
-        .mul_scalar(step)
-        .reshape([1, 1, 1, centres]);
-    let z = (distance.expand([b, l, l, centres]) - mu).div_scalar(step);
-    z.powi_scalar(2).neg().exp()
-}
-
 impl CaDenoiser {
     /// `x` `[B, L, 3]` noisy trace (nm), `t` `[B]`, `mask` `[B, L]`, `labels` `[B]` fold
     /// classes (None: the null label), `previous` the last estimate of the clean trace
@@ -218,16 +205,10 @@ impl CaDenoiser {
                 labels.unwrap_or_else(|| Tensor::<1, Int>::full([b], FOLD_CLASSES as i64, &device));
             time = time + embedding.forward(labels); // [B, H]
         }
-        let rbf_x = distance_rbf(x.clone(), self.rbf, self.rbf_max); // [B, L, L, K]
-        let rbf_previous = distance_rbf(previous.clone(), self.rbf, self.rbf_max);
+        let distances = distance_features(&x, &previous, &mask, self.rbf, self.rbf_max);
         let mut h = match &self.readout {
             Some(readout) => {
-                let pairs = (mask.clone().unsqueeze_dim::<3>(2) * mask.clone().unsqueeze_dim(1))
-                    .unsqueeze_dim::<4>(3); // [B, L, L, 1]
-                let mut features = vec![
-                    local_features(rbf_x.clone() * pairs.clone()),
-                    local_features(rbf_previous.clone() * pairs),
-                ]; // 2 × [B, L, 7K]
+                let mut features = vec![distances.local]; // [B, L, 14K]
                 if readout.is_chiral() {
                     features.push(dihedral_features(x.clone(), mask.clone())); // [B, L, 12]
                     features.push(dihedral_features(previous.clone(), mask.clone()));
@@ -238,8 +219,7 @@ impl CaDenoiser {
                 .input
                 .forward(Tensor::cat(vec![x.clone(), previous.clone()], 2)),
         }; // [B, L, H]
-        let pair = Tensor::cat(vec![rbf_x, rbf_previous], 3); // [B, L, L, 2K]
-        let biases = self.pair.forward(pair).permute([0, 3, 1, 2]); // [B, layers·heads, L, L]
+        let biases = self.pair.forward(distances.pair).permute([0, 3, 1, 2]); // [B, layers·heads, L, L]
         let relative = relative_offsets(self.max_relative, l, &device);
         let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
         for (k, block) in self.blocks.iter().enumerate() {

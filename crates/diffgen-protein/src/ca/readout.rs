@@ -34,7 +34,7 @@ pub enum CaReadout {
 }
 
 /// Sequence offsets whose distances describe a residue's local shape.
-const LOCAL_OFFSETS: [i64; 6] = [-3, -2, -1, 1, 2, 3];
+pub(crate) const LOCAL_OFFSETS: [i64; 6] = [-3, -2, -1, 1, 2, 3];
 
 /// Per-residue invariant features of one trace from its masked radial basis `rbf`
 /// `[B, L, L, K]` (zero for pairs with padding): the basis of the distances to the residues

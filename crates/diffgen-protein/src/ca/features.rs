@@ -1,0 +1,210 @@
+//! The network's distance inputs, computed on the host in one pass over the pairs: the
+//! Gaussian radial basis of every pairwise distance of the noisy trace and of the previous
+//! estimate (the attention biases read it) and each residue's local features (the readouts
+//! read them). Neither trace carries a gradient (x_t is data plus noise, the estimate is
+//! detached), so nothing here needs autodiff; as tensor operations the same figures took
+//! about ten passes over `[B, L, L, K]` and a concatenation, and `exp` of the far tails
+//! (which underflow to zero) on its slow path.
+
+use burn::tensor::{Tensor, TensorData};
+use diffgen_core::tensor_util::to_vec;
+use rayon::prelude::*;
+
+use super::readout::LOCAL_OFFSETS;
+
+/// Beyond this `z²` a basis function is below 1.7·10⁻³⁸ and is stored as zero: `exp` would
+/// underflow to a subnormal or to zero anyway.
+const NEGLIGIBLE: f32 = 87.0;
+
+/// What [`distance_features`] returns.
+pub struct DistanceFeatures {
+    /// `[B, L, L, 2K]`: the basis of |x_i − x_j| (first K) and of the estimate's (last K),
+    /// padding included (the attention's key mask hides it).
+    pub pair: Tensor<4>,
+    /// `[B, L, 14K]`: for x, then for the estimate, the basis of the distances to the
+    /// residues i − 3 … i + 3 (zero where there is none) and the neighbour histogram (the
+    /// basis summed over the chain's residues, over 8); what
+    /// [`local_features`](super::readout::local_features) gives for each trace.
+    pub local: Tensor<3>,
+}
+
+/// The radial-basis features of `x` and `previous` (`[B, L, 3]`, nm) with `centres`
+/// Gaussians on 0 … `farthest` nm, `mask` `[B, L]`.
+pub fn distance_features(
+    x: &Tensor<3>,
+    previous: &Tensor<3>,
+    mask: &Tensor<2>,
+    centres: usize,
+    farthest: f64,
+) -> DistanceFeatures {
+    let [b, l, _] = x.dims();
+    let device = x.device();
+    let k = centres;
+    let step = (farthest / (centres - 1) as f64) as f32;
+    let traces = [to_vec(x.clone()), to_vec(previous.clone())];
+    let mask = to_vec(mask.clone());
+    let local_width = (LOCAL_OFFSETS.len() + 1) * k;
+    let mut pair = vec![0f32; b * l * l * 2 * k];
+    let mut local = vec![0f32; b * l * 2 * local_width];
+    if b * l > 0 {
+        pair.par_chunks_mut(l * l * 2 * k)
+            .zip(local.par_chunks_mut(l * 2 * local_width))
+            .enumerate()
+            .for_each(|(item, (pair, local))| {
+                let mask = &mask[item * l..(item + 1) * l];
+                for (t, trace) in traces.iter().enumerate() {
+                    let coords = &trace[item * l * 3..(item + 1) * l * 3];
+                    chain_features(
+                        coords,
+                        mask,
+                        Basis { centres: k, step },
+                        Slots {
+                            pair,
+                            pair_offset: t * k,
+                            local,
+                            local_offset: t * local_width,
+                        },
+                    );
+                }
+            });
+    }
+    DistanceFeatures {
+        pair: Tensor::from_data(TensorData::new(pair, [b, l, l, 2 * k]), &device),
+        local: Tensor::from_data(TensorData::new(local, [b, l, 2 * local_width]), &device),
+    }
+}
+
+/// Gaussians exp(−((d − μ_c)/Δ)²) with μ_c = c·Δ.
+#[derive(Clone, Copy)]
+struct Basis {
+    centres: usize,
+    step: f32,
+}
+
+/// Where one trace's figures go in one chain's rows.
+struct Slots<'a> {
+    /// `[L, L, 2K]`; this trace's K start at `pair_offset`.
+    pair: &'a mut [f32],
+    pair_offset: usize,
+    /// `[L, 14K]`; this trace's 7K start at `local_offset`.
+    local: &'a mut [f32],
+    local_offset: usize,
+}
+
+/// One chain's pairs for one trace (`coords` `[L, 3]`, `mask` `[L]`).
+fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, slots: Slots<'_>) {
+    let l = mask.len();
+    let k = basis.centres;
+    let pair_width = slots.pair.len() / (l * l).max(1);
+    let local_width = slots.local.len() / l.max(1);
+    let histogram_slot = LOCAL_OFFSETS.len();
+    let mut values = vec![0f32; k];
+    for i in 0..l {
+        let p = &coords[i * 3..i * 3 + 3];
+        for j in 0..l {
+            let q = &coords[j * 3..j * 3 + 3];
+            let (dx, dy, dz) = (p[0] - q[0], p[1] - q[1], p[2] - q[2]);
+            // The order of the tensor formulation: squares summed, then ε, then the root.
+            let d = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
+            for (c, v) in values.iter_mut().enumerate() {
+                let z = (d - c as f32 * basis.step) / basis.step;
+                let z2 = z * z;
+                *v = if z2 > NEGLIGIBLE { 0.0 } else { (-z2).exp() };
+            }
+            let at = (i * l + j) * pair_width + slots.pair_offset;
+            slots.pair[at..at + k].copy_from_slice(&values);
+            let both = mask[i] * mask[j];
+            if both == 0.0 {
+                continue;
+            }
+            let row = i * local_width + slots.local_offset;
+            let histogram =
+                &mut slots.local[row + histogram_slot * k..row + (histogram_slot + 1) * k];
+            for (h, v) in histogram.iter_mut().zip(&values) {
+                *h += v * both;
+            }
+            let offset = j as i64 - i as i64;
+            if let Some(slot) = LOCAL_OFFSETS.iter().position(|&o| o == offset) {
+                let cell = &mut slots.local[row + slot * k..row + (slot + 1) * k];
+                for (c, v) in cell.iter_mut().zip(&values) {
+                    *c = v * both;
+                }
+            }
+        }
+        let row = i * local_width + slots.local_offset;
+        for h in &mut slots.local[row + histogram_slot * k..row + (histogram_slot + 1) * k] {
+            *h /= 8.0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+    use diffgen_core::tensor_util::tensor_from_vec;
+    use diffgen_core::SeededRng;
+
+    use crate::ca::readout::local_features;
+    use crate::space::ProteinContext;
+
+    /// Gaussian radial basis of pairwise distances: `x` `[B, L, 3]` → `[B, L, L, K]`; the
+    /// tensor formulation [`distance_features`] is checked against.
+    fn distance_rbf(x: Tensor<3>, centres: usize, farthest: f64) -> Tensor<4> {
+        let [b, l, _] = x.dims();
+        let diff = x.clone().unsqueeze_dim::<4>(2) - x.unsqueeze_dim::<4>(1); // [B, L, L, 3]
+        let distance = diff.powi_scalar(2).sum_dim(3).add_scalar(1e-8).sqrt(); // [B, L, L, 1]
+        let step = farthest / (centres - 1) as f64;
+        let mu = Tensor::<1, burn::tensor::Int>::arange(0..centres as i64, &distance.device())
+            .float()
+            .mul_scalar(step)
+            .reshape([1, 1, 1, centres]);
+        let z = (distance.expand([b, l, l, centres]) - mu).div_scalar(step);
+        z.powi_scalar(2).neg().exp()
+    }
+
+    #[test]
+    fn the_host_pass_gives_the_tensor_formulations_figures() {
+        let device = Device::flex();
+        let lengths = [9usize, 5, 1];
+        let l = 9;
+        let mut rng = SeededRng::new(11);
+        let mut trace = || {
+            let mut values = vec![0f32; 3 * l * 3];
+            for (row, &n) in lengths.iter().enumerate() {
+                for v in &mut values[row * l * 3..(row * l + n) * 3] {
+                    *v = (0.5 * rng.normal()) as f32;
+                }
+            }
+            tensor_from_vec(values, [3, l, 3], &device)
+        };
+        let (x, previous) = (trace(), trace());
+        let mask = ProteinContext::new(&lengths, &device).mask;
+        let ours = distance_features(&x, &previous, &mask, 16, 2.0);
+
+        let (rbf_x, rbf_p) = (distance_rbf(x, 16, 2.0), distance_rbf(previous, 16, 2.0));
+        let pairs =
+            (mask.clone().unsqueeze_dim::<3>(2) * mask.unsqueeze_dim(1)).unsqueeze_dim::<4>(3);
+        let local = Tensor::cat(
+            vec![
+                local_features(rbf_x.clone() * pairs.clone()),
+                local_features(rbf_p.clone() * pairs),
+            ],
+            2,
+        );
+        let pair = Tensor::cat(vec![rbf_x, rbf_p], 3);
+        for (what, a, b) in [
+            ("pair", to_vec(ours.pair), to_vec(pair)),
+            ("local", to_vec(ours.local), to_vec(local)),
+        ] {
+            assert_eq!(a.len(), b.len(), "{what}");
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-5, "{what}: {worst}");
+            assert!(b.iter().any(|v| *v > 0.1), "{what}: a trivial case");
+        }
+    }
+}
