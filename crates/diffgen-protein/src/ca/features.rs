@@ -91,48 +91,103 @@ struct Slots<'a> {
     local_offset: usize,
 }
 
-/// One chain's pairs for one trace (`coords` `[L, 3]`, `mask` `[L]`).
+/// The basis of one distance `d`: with z = d/Δ = c₀ + u (c₀ the nearest centre),
+/// exp(−(u − m)²) = exp(−u²)·exp(2u)^m·exp(−m²), so each value follows from its neighbour
+/// by one product: two `exp` per distance instead of one per centre.
+fn radial_basis(d: f32, step: f32, out: &mut [f32]) {
+    let last = out.len() - 1;
+    let z = d / step;
+    let nearest = (z.round().max(0.0) as usize).min(last);
+    let u = z - nearest as f32;
+    out.fill(0.0);
+    if u * u > NEGLIGIBLE {
+        return;
+    }
+    let (at_nearest, ratio) = ((-u * u).exp(), (2.0 * u).exp());
+    out[nearest] = at_nearest;
+    let mut value = at_nearest;
+    for m in 1..=last - nearest {
+        value *= ratio * DECAY[m.min(DECAY.len() - 1)];
+        if value < TINY {
+            break;
+        }
+        out[nearest + m] = value;
+    }
+    let (mut value, inverse) = (at_nearest, 1.0 / ratio);
+    for m in 1..=nearest {
+        value *= inverse * DECAY[m.min(DECAY.len() - 1)];
+        if value < TINY {
+            break;
+        }
+        out[nearest - m] = value;
+    }
+}
+
+/// exp(−(2m − 1)), the step from exp(−(m − 1)²) to exp(−m²); beyond the table every value
+/// is below [`TINY`] anyway.
+const DECAY: [f32; 12] = [
+    1.0,
+    0.367_879_45,
+    0.049_787_07,
+    0.006_737_947,
+    0.000_911_882,
+    0.000_123_409_8,
+    1.670_170_1e-5,
+    2.260_329_4e-6,
+    3.059_023_2e-7,
+    4.139_938_e-8,
+    5.602_796_4e-9,
+    7.582_560_4e-10,
+];
+
+/// Values below this are stored as zero (and stop the recurrence before subnormals).
+const TINY: f32 = 1e-30;
+
+/// One chain's pairs for one trace (`coords` `[L, 3]`, `mask` `[L]`); the basis of each
+/// unordered pair is computed once and written for both orders.
 fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, slots: Slots<'_>) {
     let l = mask.len();
     let k = basis.centres;
     let pair_width = slots.pair.len() / (l * l).max(1);
     let local_width = slots.local.len() / l.max(1);
-    let histogram_slot = LOCAL_OFFSETS.len();
+    let histogram = LOCAL_OFFSETS.len() * k;
+    let slot_of = |offset: i64| LOCAL_OFFSETS.iter().position(|&o| o == offset);
     let mut values = vec![0f32; k];
     for i in 0..l {
         let p = &coords[i * 3..i * 3 + 3];
-        for j in 0..l {
+        for j in i..l {
             let q = &coords[j * 3..j * 3 + 3];
             let (dx, dy, dz) = (p[0] - q[0], p[1] - q[1], p[2] - q[2]);
             // The order of the tensor formulation: squares summed, then ε, then the root.
             let d = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
-            for (c, v) in values.iter_mut().enumerate() {
-                let z = (d - c as f32 * basis.step) / basis.step;
-                let z2 = z * z;
-                *v = if z2 > NEGLIGIBLE { 0.0 } else { (-z2).exp() };
+            radial_basis(d, basis.step, &mut values);
+            for (a, b) in [(i, j), (j, i)] {
+                let at = (a * l + b) * pair_width + slots.pair_offset;
+                slots.pair[at..at + k].copy_from_slice(&values);
             }
-            let at = (i * l + j) * pair_width + slots.pair_offset;
-            slots.pair[at..at + k].copy_from_slice(&values);
             let both = mask[i] * mask[j];
             if both == 0.0 {
                 continue;
             }
-            let row = i * local_width + slots.local_offset;
-            let histogram =
-                &mut slots.local[row + histogram_slot * k..row + (histogram_slot + 1) * k];
-            for (h, v) in histogram.iter_mut().zip(&values) {
-                *h += v * both;
-            }
-            let offset = j as i64 - i as i64;
-            if let Some(slot) = LOCAL_OFFSETS.iter().position(|&o| o == offset) {
-                let cell = &mut slots.local[row + slot * k..row + (slot + 1) * k];
-                for (c, v) in cell.iter_mut().zip(&values) {
-                    *c = v * both;
+            let ends: &[(usize, usize)] = if i == j { &[(i, j)] } else { &[(i, j), (j, i)] };
+            for &(a, b) in ends {
+                let row = a * local_width + slots.local_offset;
+                let cells = &mut slots.local[row + histogram..row + histogram + k];
+                for (h, v) in cells.iter_mut().zip(&values) {
+                    *h += v * both;
+                }
+                if let Some(slot) = slot_of(b as i64 - a as i64) {
+                    let cells = &mut slots.local[row + slot * k..row + (slot + 1) * k];
+                    for (c, v) in cells.iter_mut().zip(&values) {
+                        *c = v * both;
+                    }
                 }
             }
         }
+    }
+    for i in 0..l {
         let row = i * local_width + slots.local_offset;
-        for h in &mut slots.local[row + histogram_slot * k..row + (histogram_slot + 1) * k] {
+        for h in &mut slots.local[row + histogram..row + histogram + k] {
             *h /= 8.0;
         }
     }
@@ -161,6 +216,24 @@ mod tests {
             .reshape([1, 1, 1, centres]);
         let z = (distance.expand([b, l, l, centres]) - mu).div_scalar(step);
         z.powi_scalar(2).neg().exp()
+    }
+
+    #[test]
+    fn the_recurrence_gives_every_centres_gaussian() {
+        let step = 2.0f32 / 15.0;
+        let mut out = [0f32; 16];
+        for k in 0..400 {
+            let d = k as f32 * 0.013;
+            radial_basis(d, step, &mut out);
+            for (c, v) in out.iter().enumerate() {
+                let z = (d - c as f32 * step) / step;
+                let exact = (-z * z).exp();
+                assert!(
+                    (v - exact).abs() <= 1e-5 * exact.max(1e-4),
+                    "d {d}, centre {c}: {v} against {exact}"
+                );
+            }
+        }
     }
 
     #[test]
