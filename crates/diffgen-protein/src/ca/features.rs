@@ -94,7 +94,7 @@ struct Slots<'a> {
 /// The basis of one distance `d`: with z = d/Δ = c₀ + u (c₀ the nearest centre),
 /// exp(−(u − m)²) = exp(−u²)·exp(2u)^m·exp(−m²), so each value follows from its neighbour
 /// by one product: two `exp` per distance instead of one per centre.
-fn radial_basis(d: f32, step: f32, out: &mut [f32]) {
+fn radial_basis(d: f32, step: f32, decay: &[f32; 12], out: &mut [f32]) {
     let last = out.len() - 1;
     let z = d / step;
     let nearest = (z.round().max(0.0) as usize).min(last);
@@ -107,7 +107,7 @@ fn radial_basis(d: f32, step: f32, out: &mut [f32]) {
     out[nearest] = at_nearest;
     let mut value = at_nearest;
     for m in 1..=last - nearest {
-        value *= ratio * DECAY[m.min(DECAY.len() - 1)];
+        value *= ratio * decay[m.min(decay.len() - 1)];
         if value < TINY {
             break;
         }
@@ -115,7 +115,7 @@ fn radial_basis(d: f32, step: f32, out: &mut [f32]) {
     }
     let (mut value, inverse) = (at_nearest, 1.0 / ratio);
     for m in 1..=nearest {
-        value *= inverse * DECAY[m.min(DECAY.len() - 1)];
+        value *= inverse * decay[m.min(decay.len() - 1)];
         if value < TINY {
             break;
         }
@@ -123,22 +123,17 @@ fn radial_basis(d: f32, step: f32, out: &mut [f32]) {
     }
 }
 
-/// exp(−(2m − 1)), the step from exp(−(m − 1)²) to exp(−m²); beyond the table every value
-/// is below [`TINY`] anyway.
-const DECAY: [f32; 12] = [
-    1.0,
-    0.367_879_45,
-    0.049_787_07,
-    0.006_737_947,
-    0.000_911_882,
-    0.000_123_409_8,
-    1.670_170_1e-5,
-    2.260_329_4e-6,
-    3.059_023_2e-7,
-    4.139_938_e-8,
-    5.602_796_4e-9,
-    7.582_560_4e-10,
-];
+/// exp(−(2m − 1)) for m = 0 … 11, the step from exp(−(m − 1)²) to exp(−m²); beyond the table
+/// every value is below [`TINY`] anyway.
+fn decay_table() -> [f32; 12] {
+    std::array::from_fn(|m| {
+        if m == 0 {
+            1.0
+        } else {
+            (-(2.0 * m as f32 - 1.0)).exp()
+        }
+    })
+}
 
 /// Values below this are stored as zero (and stop the recurrence before subnormals).
 const TINY: f32 = 1e-30;
@@ -153,6 +148,7 @@ fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, slots: Slots<'_>) 
     let histogram = LOCAL_OFFSETS.len() * k;
     let slot_of = |offset: i64| LOCAL_OFFSETS.iter().position(|&o| o == offset);
     let mut values = vec![0f32; k];
+    let decay = decay_table();
     for i in 0..l {
         let p = &coords[i * 3..i * 3 + 3];
         for j in i..l {
@@ -160,7 +156,7 @@ fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, slots: Slots<'_>) 
             let (dx, dy, dz) = (p[0] - q[0], p[1] - q[1], p[2] - q[2]);
             // The order of the tensor formulation: squares summed, then ε, then the root.
             let d = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
-            radial_basis(d, basis.step, &mut values);
+            radial_basis(d, basis.step, &decay, &mut values);
             for (a, b) in [(i, j), (j, i)] {
                 let at = (a * l + b) * pair_width + slots.pair_offset;
                 slots.pair[at..at + k].copy_from_slice(&values);
@@ -224,7 +220,7 @@ mod tests {
         let mut out = [0f32; 16];
         for k in 0..400 {
             let d = k as f32 * 0.013;
-            radial_basis(d, step, &mut out);
+            radial_basis(d, step, &decay_table(), &mut out);
             for (c, v) in out.iter().enumerate() {
                 let z = (d - c as f32 * step) / step;
                 let exact = (-z * z).exp();
