@@ -33,7 +33,9 @@ whose weights average the trace: field_i = Σ_h g_ih (Σ_j w_hij x_j − x_i) + 
 bonds x_{i+1} − x_i, x_{i−1} − x_i and their normal (cross product over the lengths' product
 + 1e-6); the field masked and centred; x̂₀ = x + field (objective `sample`). Linear(128, 3)
 exists in every readout (unused but for the absolute one), as in the Rust model, so the
-parameter counts agree.
+parameter counts agree. With `[model] fold_class` (a label per chain), an Embedding(5, 128)
+(zero-initialised; index 4 the null label) is added to the time embedding; the timed steps
+draw random classes (dropped at the config's rate), sampling draws one class per chain.
 
 The step: a batch of chains, each centred, rotated uniformly at random and scaled Å → nm;
 t per chain from the config's time distribution (Beta(1, 2), clamped to [1e-5, 1 − 1e-5]);
@@ -104,6 +106,7 @@ NM_PER_ANGSTROM = 0.1
 LOCAL_OFFSETS = [-3, -2, -1, 1, 2, 3]  # readout.rs
 DIHEDRAL_WINDOWS = [-3, -2, -1, 0]  # chirality.rs
 DIHEDRAL_FEATURES = 3 * len(DIHEDRAL_WINDOWS)
+FOLD_CLASSES = 4  # fold_class::FoldClass::ALL (mainly α, mainly β, α/β, few SS); index 4 is null
 WARMUP_STEPS = 2  # pipeline/bench.rs
 CHAINS = 256  # ca/mod.rs bench_cases
 
@@ -121,6 +124,7 @@ class Settings:
         self.rbf, self.rbf_max = m.get("rbf", 16), float(m.get("rbf_max", 2.0))
         self.self_conditioning = m.get("self_conditioning", True)
         self.readout = m.get("readout", "absolute")
+        self.fold_class = m.get("fold_class")  # {dropout}: a label per chain, or None
         d = toml["diffusion"]
         if "flow" not in d:
             raise SystemExit("only flow matching ([diffusion.flow]) is modelled, as the Cα configs use")
@@ -384,6 +388,10 @@ class CaDenoiser(nn.Module):
         self.output = nn.Linear(h, 3)
         self.readout = (CoordinateReadout(h, s.heads, s.max_relative, readout == "chiral")
                         if readout != "absolute" else None)
+        # Fold classes (4 and a null label), zero-initialised as in ca/model.rs.
+        self.label = nn.Embedding(FOLD_CLASSES + 1, h) if s.fold_class else None
+        if self.label is not None:
+            nn.init.zeros_(self.label.weight)
 
     def embed(self, t):
         """diffgen_nn::sinusoidal_embedding."""
@@ -392,13 +400,18 @@ class CaDenoiser(nn.Module):
         angles = 1000.0 * t[:, None] * freqs[None]
         return torch.cat([angles.sin(), angles.cos()], 1)
 
-    def forward(self, x, t, mask, previous=None):
-        """x [B, L, 3] noisy trace (nm), t [B], mask [B, L], previous the last x̂₀ or None."""
+    def forward(self, x, t, mask, previous=None, labels=None):
+        """x [B, L, 3] noisy trace (nm), t [B], mask [B, L], previous the last x̂₀ or None,
+        labels [B] fold classes (None: the null label)."""
         s = self.s
         b, l, _ = x.shape
         if not s.self_conditioning or previous is None:
             previous = torch.zeros_like(x)
         time = self.time_out(F.silu(self.time_in(self.embed(t))))  # [B, H]
+        if self.label is not None:
+            if labels is None:
+                labels = torch.full((b,), FOLD_CLASSES, dtype=torch.long)
+            time = time + self.label(labels)
         rbf_x = distance_rbf(x, s.rbf, s.rbf_max)
         rbf_previous = distance_rbf(previous, s.rbf, s.rbf_max)
         if self.readout is not None:
@@ -471,10 +484,11 @@ def sample(model, s, n, length, steps):
     x = remove_mean_with_mask(torch.randn(n, length, 3) * m3, m3)
     x = remove_mean_with_mask(x * m3, m3)
     previous = None
+    labels = torch.randint(0, FOLD_CLASSES, (n,)) if s.fold_class else None
     grid = [k / steps for k in range(steps, -1, -1)]
     for t, s_next in zip(grid[:-1], grid[1:]):
         alpha, sigma = 1.0 - t, t
-        prediction = model(x, torch.full((n,), t), mask, previous)
+        prediction = model(x, torch.full((n,), t), mask, previous, labels)
         if s.objective == "sample":
             x0, eps = prediction, (x - prediction * alpha) / sigma
         else:
@@ -552,11 +566,16 @@ def main():
         alpha3, sigma3 = alpha.float().view(n, 1, 1), sigma.float().view(n, 1, 1)
         x_t = remove_mean_with_mask((alpha3 * x0 + sigma3 * eps) * m3, m3)
         t32 = t.float()
+        labels = None
+        if s.fold_class:
+            # Random classes stand in for the data's (speed does not depend on them).
+            labels = torch.randint(0, FOLD_CLASSES, (n,))
+            labels[torch.rand(n) < s.fold_class.get("dropout", 0.0)] = FOLD_CLASSES
         previous = None
         if s.self_conditioning and self_condition:
             with torch.no_grad():
-                previous = estimate(s, x_t, model(x_t, t32, mask, None), sigma3)
-        prediction = model(x_t, t32, mask, previous)
+                previous = estimate(s, x_t, model(x_t, t32, mask, None, labels), sigma3)
+        prediction = model(x_t, t32, mask, previous, labels)
         target = x0 if s.objective == "sample" else eps - x0
         loss = (((prediction - target) ** 2) * m3).sum((1, 2)) / (mask.sum(1).clamp(min=1) * 3) * weights
         if s.local is not None:
