@@ -21,20 +21,7 @@ use diffgen_protein::ProteinOptions;
 /// Trains a small Cα model on CATH train for `steps`; the run directory and its losses.
 fn train_small(steps: u64) -> Option<(tempfile::TempDir, Vec<f64>)> {
     let root = common::data_root()?;
-    let text = include_str!("../../../configs/protein-cath-ca.toml")
-        .replace("hidden = 128", "hidden = 64")
-        .replace("layers = 4", "layers = 2")
-        .replace("feed_forward = 256", "feed_forward = 128")
-        .replace(
-            "max_length = 128",
-            "max_length = 64\nmax_train_chains = 600",
-        )
-        .replace("batch_size = 32", "batch_size = 16")
-        .replace("log_every = 50", "log_every = 10")
-        .replace("val_every = 500", "val_every = 0")
-        .replace("checkpoint_every = 500", "checkpoint_every = 0")
-        .replace("warmup_steps = 500", "warmup_steps = 10")
-        .replace("lr = 5e-4", "lr = 2e-3");
+    let text = common::small_ca_config("");
     let dir = tempfile::tempdir().unwrap();
     let request = TrainRequest {
         init_from: None,

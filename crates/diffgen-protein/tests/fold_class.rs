@@ -52,24 +52,6 @@ fn the_class_rule_gives_the_data_sets_ss_class() {
     assert_eq!(checked, 5961);
 }
 
-/// The small test recipe (as `tests/ca.rs`'s), with `extra` appended to `[model]`.
-fn small_config(model_extra: &str) -> String {
-    include_str!("../../../configs/protein-cath-ca.toml")
-        .replace("hidden = 128", &format!("hidden = 64{model_extra}"))
-        .replace("layers = 4", "layers = 2")
-        .replace("feed_forward = 256", "feed_forward = 128")
-        .replace(
-            "max_length = 128",
-            "max_length = 64\nmax_train_chains = 600",
-        )
-        .replace("batch_size = 32", "batch_size = 16")
-        .replace("log_every = 50", "log_every = 10")
-        .replace("val_every = 500", "val_every = 0")
-        .replace("checkpoint_every = 500", "checkpoint_every = 0")
-        .replace("warmup_steps = 500", "warmup_steps = 10")
-        .replace("lr = 5e-4", "lr = 2e-3")
-}
-
 fn train(text: String, root: &Path, out: PathBuf, steps: u64, init: Option<PathBuf>) {
     let request = TrainRequest {
         config_text: text,
@@ -104,12 +86,18 @@ fn fine_tuning_adds_fold_classes_that_steer_the_model() {
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     let plain_run = dir.path().join("plain");
-    train(small_config(""), &root, plain_run.clone(), 20, None);
+    train(
+        common::small_ca_config(""),
+        &root,
+        plain_run.clone(),
+        20,
+        None,
+    );
     let plain_file = plain_run.join("model.safetensors");
     let plain = pipeline::load(&CaPipeline, Some(&plain_file), &device).unwrap();
 
     // Started from the plain run, the new network is the plain one for every label.
-    let text = small_config("\nfold_class = { dropout = 0.2 }");
+    let text = common::small_ca_config("\nfold_class = { dropout = 0.2 }");
     let config: CaConfig = parse_toml(&text, Path::new("fold-class-test.toml")).unwrap();
     let fresh = config.model.init(Objective::Sample, &device);
     let (started, load) = Checkpoint::load(&plain_file)

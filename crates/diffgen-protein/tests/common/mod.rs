@@ -45,3 +45,23 @@ pub fn sample_pdbs() -> Option<Vec<(PathBuf, Backbone)>> {
             .collect(),
     )
 }
+
+/// The Cα recipe shrunk for tests (2 × 64 wide, chains ≤ 64, 600 of them, batches of 16, no
+/// validation or checkpoints on the way, a fast schedule), with `model_extra` added to
+/// `[model]`.
+pub fn small_ca_config(model_extra: &str) -> String {
+    include_str!("../../../../configs/protein-cath-ca.toml")
+        .replace("hidden = 128", &format!("hidden = 64{model_extra}"))
+        .replace("layers = 4", "layers = 2")
+        .replace("feed_forward = 256", "feed_forward = 128")
+        .replace(
+            "max_length = 128",
+            "max_length = 64\nmax_train_chains = 600",
+        )
+        .replace("batch_size = 32", "batch_size = 16")
+        .replace("log_every = 50", "log_every = 10")
+        .replace("val_every = 500", "val_every = 0")
+        .replace("checkpoint_every = 500", "checkpoint_every = 0")
+        .replace("warmup_steps = 500", "warmup_steps = 10")
+        .replace("lr = 5e-4", "lr = 2e-3")
+}
