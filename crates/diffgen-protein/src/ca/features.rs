@@ -26,6 +26,8 @@ pub struct DistanceFeatures {
     /// basis summed over the chain's residues, over 8); what
     /// [`local_features`](super::readout::local_features) gives for each trace.
     pub local: Tensor<3>,
+    /// `[B, L, L]`: |x_i − x_j| (nm), for the readout's radial field.
+    pub distance: Tensor<3>,
 }
 
 /// The radial-basis features of `x` and `previous` (`[B, L, 3]`, nm) with `centres`
@@ -46,11 +48,13 @@ pub fn distance_features(
     let local_width = (LOCAL_OFFSETS.len() + 1) * k;
     let mut pair = vec![0f32; b * l * l * 2 * k];
     let mut local = vec![0f32; b * l * 2 * local_width];
+    let mut distance = vec![0f32; b * l * l];
     if b * l > 0 {
         pair.par_chunks_mut(l * l * 2 * k)
             .zip(local.par_chunks_mut(l * 2 * local_width))
+            .zip(distance.par_chunks_mut(l * l))
             .enumerate()
-            .for_each(|(item, (pair, local))| {
+            .for_each(|(item, ((pair, local), distance))| {
                 let mask = &mask[item * l..(item + 1) * l];
                 for (t, trace) in traces.iter().enumerate() {
                     let coords = &trace[item * l * 3..(item + 1) * l * 3];
@@ -63,6 +67,7 @@ pub fn distance_features(
                             pair_offset: t * k,
                             local,
                             local_offset: t * local_width,
+                            distance: (t == 0).then_some(&mut *distance),
                         },
                     );
                 }
@@ -71,6 +76,7 @@ pub fn distance_features(
     DistanceFeatures {
         pair: Tensor::from_data(TensorData::new(pair, [b, l, l, 2 * k]), &device),
         local: Tensor::from_data(TensorData::new(local, [b, l, 2 * local_width]), &device),
+        distance: Tensor::from_data(TensorData::new(distance, [b, l, l]), &device),
     }
 }
 
@@ -89,6 +95,8 @@ struct Slots<'a> {
     /// `[L, 14K]`; this trace's 7K start at `local_offset`.
     local: &'a mut [f32],
     local_offset: usize,
+    /// `[L, L]` distances, for one of the traces.
+    distance: Option<&'a mut [f32]>,
 }
 
 /// The basis of one distance `d`: with z = d/Δ = c₀ + u (c₀ the nearest centre),
@@ -140,7 +148,7 @@ const TINY: f32 = 1e-30;
 
 /// One chain's pairs for one trace (`coords` `[L, 3]`, `mask` `[L]`); the basis of each
 /// unordered pair is computed once and written for both orders.
-fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, slots: Slots<'_>) {
+fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, mut slots: Slots<'_>) {
     let l = mask.len();
     let k = basis.centres;
     let pair_width = slots.pair.len() / (l * l).max(1);
@@ -157,6 +165,10 @@ fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, slots: Slots<'_>) 
             // The order of the tensor formulation: squares summed, then ε, then the root.
             let d = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
             radial_basis(d, basis.step, &decay, &mut values);
+            if let Some(distance) = slots.distance.as_deref_mut() {
+                distance[i * l + j] = d;
+                distance[j * l + i] = d;
+            }
             for (a, b) in [(i, j), (j, i)] {
                 let at = (a * l + b) * pair_width + slots.pair_offset;
                 slots.pair[at..at + k].copy_from_slice(&values);
@@ -251,6 +263,13 @@ mod tests {
         let mask = ProteinContext::new(&lengths, &device).mask;
         let ours = distance_features(&x, &previous, &mask, 16, 2.0);
 
+        let diff = x.clone().unsqueeze_dim::<4>(2) - x.clone().unsqueeze_dim::<4>(1);
+        let distance = diff
+            .powi_scalar(2)
+            .sum_dim(3)
+            .add_scalar(1e-8)
+            .sqrt()
+            .reshape([3, l, l]);
         let (rbf_x, rbf_p) = (distance_rbf(x, 16, 2.0), distance_rbf(previous, 16, 2.0));
         let pairs =
             (mask.clone().unsqueeze_dim::<3>(2) * mask.unsqueeze_dim(1)).unsqueeze_dim::<4>(3);
@@ -265,6 +284,7 @@ mod tests {
         for (what, a, b) in [
             ("pair", to_vec(ours.pair), to_vec(pair)),
             ("local", to_vec(ours.local), to_vec(local)),
+            ("distance", to_vec(ours.distance), to_vec(distance)),
         ] {
             assert_eq!(a.len(), b.len(), "{what}");
             let worst = a

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::chirality::{dihedral_features, DIHEDRAL_FEATURES};
 use super::features::distance_features;
-use super::readout::{CaReadout, CoordinateReadout};
+use super::readout::{CaReadout, CoordinateReadout, RadialInputs};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use diffgen_nn::{sinusoidal_embedding, LabelEmbedding, LayerNorm, LayerNormConfig};
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,10 @@ pub struct CaDenoiserConfig {
     /// How coordinates go in and come out.
     #[serde(default)]
     pub readout: CaReadout,
+    /// The readout also moves each residue along its lines to the residues its heads pick,
+    /// by a learned function of their distance (the equivariant and chiral readouts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub radial_field: bool,
     /// Condition on the chain's fold class (absent: unconditional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold_class: Option<FoldClassConditioning>,
@@ -100,6 +104,12 @@ impl CaDenoiserConfig {
                 ));
             }
         }
+        if self.radial_field && self.readout == CaReadout::Absolute {
+            return Err(CoreError::setting(
+                "model.radial_field",
+                "needs readout = \"equivariant\" or \"chiral\"",
+            ));
+        }
         if self.rbf < 2 || !(self.rbf_max.is_finite() && self.rbf_max > 0.0) {
             return Err(CoreError::setting(
                 "model.rbf/rbf_max",
@@ -136,8 +146,10 @@ impl CaDenoiserConfig {
                 .with_epsilon(LAYER_NORM_EPSILON)
                 .init(device),
             output: LinearConfig::new(h, 3).init(device),
-            readout: (self.readout != CaReadout::Absolute)
-                .then(|| CoordinateReadout::new(h, self.heads, self.max_relative, chiral, device)),
+            readout: (self.readout != CaReadout::Absolute).then(|| {
+                let radial = self.radial_field.then_some(self.rbf);
+                CoordinateReadout::new(h, self.heads, self.max_relative, chiral, radial, device)
+            }),
             // Zero rows: a network started from an unconditional run's weights (`train
             // --init`) begins as that network, whatever the label.
             label: self.fold_class.map(|_| LabelEmbedding {
@@ -219,6 +231,7 @@ impl CaDenoiser {
                 .input
                 .forward(Tensor::cat(vec![x.clone(), previous.clone()], 2)),
         }; // [B, L, H]
+        let radial_basis = distances.pair.clone();
         let biases = self.pair.forward(distances.pair).permute([0, 3, 1, 2]); // [B, layers·heads, L, L]
         let relative = relative_offsets(self.max_relative, l, &device);
         let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
@@ -238,7 +251,11 @@ impl CaDenoiser {
                 let layers = self.blocks.len();
                 let bias = biases.narrow(1, layers * self.heads, self.heads);
                 // x̂₀ is the trace moved along the field; other objectives are the field.
-                let field = readout.forward(h, x.clone(), bias, relative, key_mask, mask); // [B, L, 3]
+                let radial = readout.has_radial_field().then(|| RadialInputs {
+                    basis: radial_basis.narrow(3, 0, self.rbf),
+                    distance: distances.distance,
+                });
+                let field = readout.forward(h, x.clone(), bias, relative, key_mask, mask, radial); // [B, L, 3]
                 match self.objective {
                     Objective::Sample => x + field,
                     _ => field,

@@ -83,17 +83,30 @@ pub struct CoordinateReadout {
     relative_bias: Embedding,
     /// Chiral readout: gates on each residue's two bonds and their normal.
     frame_gates: Option<Linear>,
+    /// Radial field: per head, a function of distance (in the radial basis) along each
+    /// pair's line, so a head can hold a partner at a set distance (a β-ladder's 4.4–5.5 Å).
+    radial: Option<Linear>,
     heads: usize,
+}
+
+/// What the radial field reads: the noisy trace's pairwise distances and their basis.
+pub struct RadialInputs {
+    /// `[B, L, L, K]` radial basis of |x_i − x_j|.
+    pub basis: Tensor<4>,
+    /// `[B, L, L]` |x_i − x_j| (nm).
+    pub distance: Tensor<3>,
 }
 
 impl CoordinateReadout {
     /// A readout with `heads` heads over features of width `hidden`, offsets clipped to
-    /// ±`max_relative`; `chiral`: with gates on the bond frame.
+    /// ±`max_relative`; `chiral`: with gates on the bond frame; `radial`: with a radial field
+    /// over that many basis functions.
     pub fn new(
         hidden: usize,
         heads: usize,
         max_relative: usize,
         chiral: bool,
+        radial: Option<usize>,
         device: &Device,
     ) -> Self {
         let zero_gates = |n: usize| {
@@ -108,8 +121,21 @@ impl CoordinateReadout {
             gates: zero_gates(heads + 1),
             relative_bias: EmbeddingConfig::new(2 * max_relative + 1, heads).init(device),
             frame_gates: chiral.then(|| zero_gates(3)),
+            // Zero: a network started from one without the field (`train --init`) begins as
+            // that network.
+            radial: radial.map(|k| {
+                LinearConfig::new(k, heads)
+                    .with_bias(false)
+                    .with_initializer(Initializer::Zeros)
+                    .init(device)
+            }),
             heads,
         }
+    }
+
+    /// Whether it has the radial field (and so needs [`RadialInputs`]).
+    pub fn has_radial_field(&self) -> bool {
+        self.radial.is_some()
     }
 
     /// Whether it sees handedness (and so its network reads the pseudo-dihedrals).
@@ -119,8 +145,8 @@ impl CoordinateReadout {
 
     /// `h` `[B, L, H]` features, `x` `[B, L, 3]` the trace, `bias` `[B, heads, L, L]` from its
     /// distances, `relative` `[1, L·L]` clipped offsets, `key_mask` `[B, L]` (0 real, −1e4
-    /// padding), `mask` `[B, L]` → a vector field `[B, L, 3]` with zero mean over real
-    /// residues, zero on padding.
+    /// padding), `mask` `[B, L]`, `radial` the radial field's inputs (when it has one) → a
+    /// vector field `[B, L, 3]` with zero mean over real residues, zero on padding.
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
@@ -130,6 +156,7 @@ impl CoordinateReadout {
         relative: Tensor<2, Int>,
         key_mask: Tensor<2>,
         mask: Tensor<2>,
+        radial: Option<RadialInputs>,
     ) -> Tensor<3> {
         let [b, l, hidden] = h.dims();
         let heads = self.heads;
@@ -148,6 +175,10 @@ impl CoordinateReadout {
             + offsets
             + key_mask.reshape([b, 1, 1, l]); // [B, h, L, L]
         let weights = softmax(logits, 3);
+        let radial_field = match (&self.radial, radial) {
+            (Some(layer), Some(inputs)) => Some(radial_field(layer, &weights, &x, inputs)),
+            _ => None,
+        };
         let positions = x.clone().unsqueeze_dim::<4>(1).expand([b, heads, l, 3]);
         let toward = weights.matmul(positions) - x.clone().unsqueeze_dim::<4>(1); // [B, h, L, 3]
         let gates = self.gates.forward(h.clone()); // [B, L, 1 + h]
@@ -157,6 +188,9 @@ impl CoordinateReadout {
             .swap_dims(1, 2)
             .unsqueeze_dim::<4>(3); // [B, h, L, 1]
         let mut field = (toward * per_head).sum_dim(1).reshape([b, l, 3]) + x.clone() * scale;
+        if let Some(radial) = radial_field {
+            field = field + radial;
+        }
         if let Some(frame_gates) = &self.frame_gates {
             let gates = frame_gates.forward(h); // [B, L, 3]
             for (k, direction) in bond_frame(x, mask.clone()).into_iter().enumerate() {
@@ -166,6 +200,23 @@ impl CoordinateReadout {
         let mask = mask.unsqueeze_dim(2); // [B, L, 1]
         remove_mean_with_mask(field * mask.clone(), mask)
     }
+}
+
+/// Σ_h Σ_j w_hij ψ_h(d_ij) (x_i − x_j)/d_ij with ψ_h = `layer` over the radial basis and w
+/// the attention weights `[B, h, L, L]`, as x_i Σ_j M_ij − Σ_j M_ij x_j with M the pairs'
+/// coefficients over their distances, the diagonal left out → `[B, L, 3]`.
+fn radial_field(
+    layer: &Linear,
+    weights: &Tensor<4>,
+    x: &Tensor<3>,
+    inputs: RadialInputs,
+) -> Tensor<3> {
+    let [b, l, _] = x.dims();
+    let psi = layer.forward(inputs.basis).permute([0, 3, 1, 2]); // [B, h, L, L]
+    let coefficients = (weights.clone() * psi).sum_dim(1).reshape([b, l, l]); // [B, L, L]
+    let off_diagonal = Tensor::<2>::ones([l, l], &x.device()) - Tensor::<2>::eye(l, &x.device());
+    let m = coefficients / inputs.distance * off_diagonal.unsqueeze_dim::<3>(0); // [B, L, L]
+    x.clone() * m.clone().sum_dim(2) - m.matmul(x.clone()) // [B, L, 3]
 }
 
 #[cfg(test)]
@@ -201,6 +252,7 @@ mod tests {
                 feed_forward = 64
                 rbf = 16
                 readout = "{readout}"
+                radial_field = true
                 "#
             ),
             std::path::Path::new("test.toml"),
