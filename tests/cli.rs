@@ -170,6 +170,36 @@ fn bad_input_fails_with_a_clear_message() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("class"));
+
+    // `--init` starts a new run: it cannot also resume one, and its file must exist.
+    let toy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/toy-ring.toml");
+    let train = |extra: &[&str]| {
+        diffgen()
+            .args([
+                "train",
+                "--modality",
+                "toy",
+                "--config",
+                toy,
+                "--steps",
+                "2",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join("init"))
+            .output()
+            .unwrap()
+    };
+    let missing = dir.path().join("missing.safetensors");
+    let missing = missing.to_str().unwrap();
+    let out = train(&["--init", missing, "--resume"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--init"));
+    let out = train(&["--init", missing]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.safetensors"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

@@ -125,6 +125,8 @@ class Settings:
         self.self_conditioning = m.get("self_conditioning", True)
         self.readout = m.get("readout", "absolute")
         self.fold_class = m.get("fold_class")  # {dropout}: a label per chain, or None
+        if m.get("radial_field"):
+            raise SystemExit("radial_field is not written here yet: the reference would time another network")
         d = toml["diffusion"]
         if "flow" not in d:
             raise SystemExit("only flow matching ([diffusion.flow]) is modelled, as the Cα configs use")

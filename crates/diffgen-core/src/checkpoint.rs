@@ -135,41 +135,14 @@ impl Checkpoint {
         device: &Device,
         origin: &Path,
     ) -> Result<M, CoreError> {
-        let mut loader = ParamLoader {
-            source: &self.tensors,
-            prefix,
-            ids,
-            device,
-            stack: Vec::new(),
-            problems: Vec::new(),
-            fresh: None,
-            used: 0,
-        };
-        let module = module.map(&mut loader);
-        if !loader.problems.is_empty() {
-            let shown: Vec<_> = loader.problems.iter().take(5).cloned().collect();
-            let more = loader.problems.len().saturating_sub(5);
-            let suffix = if more > 0 {
-                format!(" (and {more} more)")
-            } else {
-                String::new()
-            };
-            return Err(CoreError::checkpoint(
-                origin,
-                format!("does not fit this model: {}{suffix}", shown.join("; ")),
-            ));
-        }
-        let stored = self
-            .tensors
-            .keys()
-            .filter(|k| k.starts_with(&format!("{prefix}.")))
-            .count();
-        if stored != loader.used {
+        let (module, outcome) = self.map_params(prefix, module, ids, device, origin, false)?;
+        let stored = self.stored_under(prefix).count();
+        if stored != outcome.used {
             return Err(CoreError::checkpoint(
                 origin,
                 format!(
                     "does not fit this model: it stores {stored} `{prefix}` tensors, the model has {}",
-                    loader.used
+                    outcome.used
                 ),
             ));
         }
@@ -187,42 +160,72 @@ impl Checkpoint {
         device: &Device,
         origin: &Path,
     ) -> Result<(M, PartialLoad), CoreError> {
-        let mut loader = ParamLoader {
-            source: &self.tensors,
-            prefix,
-            ids: None,
-            device,
-            stack: Vec::new(),
-            problems: Vec::new(),
-            fresh: Some(Vec::new()),
-            used: 0,
-        };
-        let module = module.map(&mut loader);
-        if !loader.problems.is_empty() {
-            return Err(CoreError::checkpoint(
-                origin,
-                format!("does not fit this model: {}", loader.problems.join("; ")),
-            ));
-        }
-        let mut visitor = ParamCollector::default();
-        module.visit(&mut visitor);
-        let ours: std::collections::BTreeSet<String> = visitor
-            .params
-            .into_iter()
-            .map(|(path, _, _)| format!("{prefix}.{path}"))
-            .collect();
+        let (module, outcome) = self.map_params(prefix, module, None, device, origin, true)?;
         let unused = self
-            .tensors
-            .keys()
-            .filter(|k| k.starts_with(&format!("{prefix}.")) && !ours.contains(*k))
-            .map(|k| k[prefix.len() + 1..].to_string())
+            .stored_under(prefix)
+            .map(|k| &k[prefix.len() + 1..])
+            .filter(|path| !outcome.seen.contains(*path))
+            .map(str::to_string)
             .collect();
         Ok((
             module,
             PartialLoad {
-                loaded: loader.used,
-                fresh: loader.fresh.unwrap_or_default(),
+                loaded: outcome.used,
+                fresh: outcome.fresh,
                 unused,
+            },
+        ))
+    }
+
+    /// The stored tensor names under `prefix`.
+    fn stored_under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+        self.tensors
+            .keys()
+            .filter(move |k| k.strip_prefix(prefix).is_some_and(|r| r.starts_with('.')))
+    }
+
+    /// `module` with every parameter stored under `prefix` put in; a shape that differs is
+    /// an error (the first five named), a missing parameter too unless `partial`.
+    fn map_params<M: Module>(
+        &self,
+        prefix: &str,
+        module: M,
+        ids: Option<&BTreeMap<String, u64>>,
+        device: &Device,
+        origin: &Path,
+        partial: bool,
+    ) -> Result<(M, LoadOutcome), CoreError> {
+        let mut loader = ParamLoader {
+            source: &self.tensors,
+            prefix,
+            ids,
+            device,
+            stack: Vec::new(),
+            problems: Vec::new(),
+            fresh: partial.then(Vec::new),
+            seen: std::collections::BTreeSet::new(),
+            used: 0,
+        };
+        let module = module.map(&mut loader);
+        if !loader.problems.is_empty() {
+            let shown: Vec<_> = loader.problems.iter().take(5).cloned().collect();
+            let more = loader.problems.len().saturating_sub(5);
+            let suffix = if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            };
+            return Err(CoreError::checkpoint(
+                origin,
+                format!("does not fit this model: {}{suffix}", shown.join("; ")),
+            ));
+        }
+        Ok((
+            module,
+            LoadOutcome {
+                used: loader.used,
+                fresh: loader.fresh.unwrap_or_default(),
+                seen: loader.seen,
             },
         ))
     }
@@ -499,7 +502,16 @@ struct ParamLoader<'a> {
     problems: Vec<String>,
     /// `Some`: a missing parameter keeps its value and is listed here (partial loads).
     fresh: Option<Vec<String>>,
+    /// Every parameter path of the module.
+    seen: std::collections::BTreeSet<String>,
     used: usize,
+}
+
+/// What [`Checkpoint::map_params`] did besides the module.
+struct LoadOutcome {
+    used: usize,
+    fresh: Vec<String>,
+    seen: std::collections::BTreeSet<String>,
 }
 
 impl ModuleMapper for ParamLoader<'_> {
@@ -517,6 +529,7 @@ impl ModuleMapper for ParamLoader<'_> {
         // declares an enormous model (sizes its tensors do not have) is refused here, before
         // that model is allocated, instead of aborting on the allocation.
         let path = self.stack.join(".");
+        self.seen.insert(path.clone());
         let Some(stored) = self.source.get(&format!("{}.{path}", self.prefix)) else {
             match &mut self.fresh {
                 Some(fresh) => fresh.push(path),

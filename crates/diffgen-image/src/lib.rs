@@ -828,6 +828,11 @@ fn write_summary(summary: &SampleSummary, out: &mut RunOutput) -> Result<(), Ima
 
 /// Trains the MNIST classifier the metrics use (`task = "classifier"`).
 fn train_classifier(request: &TrainRequest) -> Result<Report, ImageError> {
+    if request.init_from.is_some() || request.resume {
+        return Err(ImageError::Data(
+            "the classifier trains in one go: --init and --resume are for diffusion models".into(),
+        ));
+    }
     let mut file: ClassifierFile = parse_toml(&request.config_text, &request.config_origin)?;
     if let Some(steps) = request.steps {
         file.training.steps = steps;

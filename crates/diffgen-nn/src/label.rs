@@ -36,6 +36,15 @@ impl LabelEmbeddingConfig {
             classes: self.classes,
         }
     }
+
+    /// A table of zeros: added to another embedding, it leaves a network started from one
+    /// without labels (fine-tuning) unchanged until training moves it.
+    pub fn init_zeros(&self, device: &Device) -> LabelEmbedding {
+        LabelEmbedding {
+            weight: Param::from_tensor(Tensor::zeros([self.classes + 1, self.width], device)),
+            classes: self.classes,
+        }
+    }
 }
 
 impl LabelEmbedding {

@@ -8,6 +8,9 @@ use std::fmt;
 
 use crate::dssp::three_state;
 
+/// Classes a fold-class model's label embedding knows; the null label is this index.
+pub const FOLD_CLASSES: usize = FoldClass::ALL.len();
+
 /// The four classes, in the order of the model's label embedding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FoldClass {
@@ -106,5 +109,18 @@ mod tests {
             assert_eq!(FoldClass::ALL[class.index()], class);
         }
         assert_eq!(FoldClass::parse("beta"), None);
+    }
+
+    #[test]
+    fn the_option_offers_exactly_the_classes() {
+        let spec = crate::CA_OPTIONS
+            .iter()
+            .find(|o| o.name == "fold_class")
+            .expect("a fold_class option");
+        let diffgen_core::pipeline::OptionKind::Choice(choices) = spec.kind else {
+            panic!("fold_class is not a choice");
+        };
+        let names: Vec<&str> = FoldClass::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(choices, names.as_slice());
     }
 }

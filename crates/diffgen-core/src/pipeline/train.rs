@@ -38,14 +38,14 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
     pipeline: &P,
     request: &TrainRequest,
 ) -> Result<Report, P::Error> {
-    if let Some(other) = pipeline.train_other(request) {
-        return other;
-    }
     if request.resume && request.init_from.is_some() {
         return Err(CoreError::Other(
             "--init starts a new run from a checkpoint's weights; --resume continues the run in --out: choose one".into(),
         )
         .into());
+    }
+    if let Some(other) = pipeline.train_other(request) {
+        return other;
     }
     let info = pipeline.info();
     let mut config: P::Config = parse_toml(&request.config_text, &request.config_origin)?;
@@ -134,9 +134,11 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
     });
     let model = match &request.init_from {
         Some(path) => {
-            let (model, note) = init_from(pipeline, model, path, &device)?;
-            eprintln!("{note}");
-            notes.push(note);
+            let (model, init_notes) = init_from(pipeline, model, &config, path, &device)?;
+            for note in init_notes {
+                eprintln!("{note}");
+                notes.push(note);
+            }
             model
         }
         None => model,
@@ -184,18 +186,27 @@ pub fn train_command<P: Pipeline<D>, const D: usize>(
 }
 
 /// `model` with the EMA weights of the checkpoint at `path` wherever it has the same
-/// parameter, and a line saying what was taken and what was left fresh.
+/// parameter, and lines saying what was taken, what was left fresh, and which settings
+/// outside `[training]` differ from the checkpoint's (the new config's apply).
 fn init_from<P: Pipeline<D>, const D: usize>(
     pipeline: &P,
     model: P::Model,
+    config: &P::Config,
     path: &Path,
     device: &burn::tensor::Device,
-) -> Result<(P::Model, String), P::Error> {
+) -> Result<(P::Model, Vec<String>), P::Error> {
     let info = pipeline.info();
     let stored = Checkpoint::load(path)?;
     stored.expect_modality(info.name, info.former_names, path)?;
     pipeline.check_checkpoint(&stored, path)?;
     let (model, load) = stored.load_module_matching(EMA_PREFIX, model, device, path)?;
+    if load.loaded == 0 {
+        return Err(CoreError::checkpoint(
+            path,
+            "shares no parameter with this config's model; nothing to start from",
+        )
+        .into());
+    }
     let mut note = format!(
         "init: {} parameters from {} (step {})",
         load.loaded,
@@ -208,7 +219,18 @@ fn init_from<P: Pipeline<D>, const D: usize>(
     if !load.unused.is_empty() {
         note.push_str(&format!("; not in this model: {}", load.unused.join(", ")));
     }
-    Ok((model, note))
+    let mut notes = vec![note];
+    notes.extend(
+        differences(&stored.meta.config, &to_json(config)?, "")
+            .into_iter()
+            .filter(|(key, _)| !key.starts_with("training."))
+            .map(|(key, change)| {
+                format!(
+                    "init: `{key}` differs from the checkpoint's ({change}); this config's applies"
+                )
+            }),
+    );
+    Ok((model, notes))
 }
 
 /// What every `diffgen train` reports: the trainer's files and the run's figures.

@@ -141,11 +141,27 @@ impl CaConfig {
             steric.validate("sampling.steric")?;
         }
         if let Some(g) = self.sampling.guidance {
-            if !g.is_finite() || self.model.fold_class.is_none() {
+            if !g.is_finite() {
                 return Err(CoreError::setting(
                     "sampling.guidance",
-                    "needs a finite number and a model with [model] fold_class",
+                    format!("{g} is not a finite number"),
                 ));
+            }
+            match self.model.fold_class {
+                None => {
+                    return Err(CoreError::setting(
+                        "sampling.guidance",
+                        "guides a fold-class model; this one has no [model] fold_class",
+                    ))
+                }
+                Some(c) if c.dropout == 0.0 => {
+                    return Err(CoreError::setting(
+                        "sampling.guidance",
+                        "needs model.fold_class.dropout > 0: without dropped labels the \
+                         unconditional half of guidance is never trained",
+                    ))
+                }
+                Some(_) => {}
             }
         }
         self.data.validate()

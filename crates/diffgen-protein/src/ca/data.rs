@@ -7,8 +7,8 @@ use diffgen_core::SeededRng;
 use nalgebra::{Quaternion, Rotation3, UnitQuaternion, Vector3};
 use serde::{Deserialize, Serialize};
 
-use super::model::{FoldClassConditioning, FOLD_CLASSES};
-use crate::fold_class::FoldClass;
+use super::model::FoldClassConditioning;
+use crate::fold_class::{FoldClass, FOLD_CLASSES};
 use crate::space::ProteinContext;
 use crate::structure::Backbone;
 
@@ -181,7 +181,9 @@ impl TrainData<3> for CaData {
                 labels.push(if dropped {
                     FOLD_CLASSES
                 } else {
-                    FoldClass::of_dssp(&classes.dssp[i][start..start + len]).index()
+                    // The crop's own class (the whole chain's if the string is not ASCII).
+                    let dssp = &classes.dssp[i];
+                    FoldClass::of_dssp(dssp.get(start..start + len).unwrap_or(dssp)).index()
                 });
             }
         }

@@ -1,16 +1,17 @@
-//! The network's distance inputs, computed on the host in one pass over the pairs: the
-//! Gaussian radial basis of every pairwise distance of the noisy trace and of the previous
-//! estimate (the attention biases read it) and each residue's local features (the readouts
-//! read them). Neither trace carries a gradient (x_t is data plus noise, the estimate is
-//! detached), so nothing here needs autodiff; as tensor operations the same figures took
-//! about ten passes over `[B, L, L, K]` and a concatenation, and `exp` of the far tails
-//! (which underflow to zero) on its slow path.
+//! The network's distance inputs: the Gaussian radial basis of every pairwise distance of
+//! the noisy trace and of the previous estimate (the attention biases read it) and each
+//! residue's local features (the readouts read them). Neither trace carries a gradient (x_t
+//! is data plus noise, the estimate is detached), so on the CPU they are computed on the host
+//! in one pass over the pairs: as tensor operations the same figures took about ten passes
+//! over `[B, L, L, K]` and a concatenation, and `exp` of the far tails on its slow path.
+//! Other backends (a GPU) keep the tensor formulation, which a test holds the two to.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use diffgen_core::tensor_util::to_vec;
+use diffgen_nn::cpu::takes_fused_path;
 use rayon::prelude::*;
 
-use super::readout::LOCAL_OFFSETS;
+use super::readout::{local_features, LOCAL_OFFSETS};
 
 /// Beyond this `z²` a basis function is below 1.7·10⁻³⁸ and is stored as zero: `exp` would
 /// underflow to a subnormal or to zero anyway.
@@ -26,23 +27,97 @@ pub struct DistanceFeatures {
     /// basis summed over the chain's residues, over 8); what
     /// [`local_features`](super::readout::local_features) gives for each trace.
     pub local: Tensor<3>,
-    /// `[B, L, L]`: |x_i − x_j| (nm), for the readout's radial field.
-    pub distance: Tensor<3>,
+    /// `[B, L, L]`: |x_i − x_j| (nm), for the readout's radial field (when asked for).
+    pub distance: Option<Tensor<3>>,
 }
 
-/// The radial-basis features of `x` and `previous` (`[B, L, 3]`, nm) with `centres`
-/// Gaussians on 0 … `farthest` nm, `mask` `[B, L]`.
+/// What [`distance_features`] computes.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureSpec {
+    /// Gaussians per distance, centred on 0 … `farthest` nm.
+    pub centres: usize,
+    /// The farthest centre (nm).
+    pub farthest: f64,
+    /// Also return the noisy trace's distances.
+    pub distances: bool,
+}
+
+/// The radial-basis features of `x` and `previous` (`[B, L, 3]`, nm), `mask` `[B, L]`: on
+/// the host on the CPU, as tensor operations elsewhere.
 pub fn distance_features(
     x: &Tensor<3>,
     previous: &Tensor<3>,
     mask: &Tensor<2>,
-    centres: usize,
-    farthest: f64,
+    spec: FeatureSpec,
+) -> DistanceFeatures {
+    if takes_fused_path(&x.device(), x.dtype()) {
+        host_features(x, previous, mask, spec)
+    } else {
+        tensor_features(x, previous, mask, spec)
+    }
+}
+
+/// The tensor formulation: the basis of each trace, masked for the local features.
+pub fn tensor_features(
+    x: &Tensor<3>,
+    previous: &Tensor<3>,
+    mask: &Tensor<2>,
+    spec: FeatureSpec,
+) -> DistanceFeatures {
+    let distance = pairwise_distances(x.clone()); // [B, L, L]
+    let rbf_x = radial_basis_tensor(distance.clone(), spec);
+    let rbf_p = radial_basis_tensor(pairwise_distances(previous.clone()), spec);
+    let pairs =
+        (mask.clone().unsqueeze_dim::<3>(2) * mask.clone().unsqueeze_dim(1)).unsqueeze_dim::<4>(3); // [B, L, L, 1]
+    let local = Tensor::cat(
+        vec![
+            local_features(rbf_x.clone() * pairs.clone()),
+            local_features(rbf_p.clone() * pairs),
+        ],
+        2,
+    ); // [B, L, 14K]
+    DistanceFeatures {
+        pair: Tensor::cat(vec![rbf_x, rbf_p], 3),
+        local,
+        distance: spec.distances.then_some(distance),
+    }
+}
+
+/// `[B, L, 3]` → `[B, L, L]`: √(|x_i − x_j|² + 10⁻⁸).
+fn pairwise_distances(x: Tensor<3>) -> Tensor<3> {
+    let [b, l, _] = x.dims();
+    let diff = x.clone().unsqueeze_dim::<4>(2) - x.unsqueeze_dim::<4>(1); // [B, L, L, 3]
+    diff.powi_scalar(2)
+        .sum_dim(3)
+        .add_scalar(1e-8)
+        .sqrt()
+        .reshape([b, l, l])
+}
+
+/// `[B, L, L]` distances → `[B, L, L, K]` Gaussians.
+fn radial_basis_tensor(distance: Tensor<3>, spec: FeatureSpec) -> Tensor<4> {
+    let [b, l, _] = distance.dims();
+    let k = spec.centres;
+    let step = spec.farthest / (k - 1) as f64;
+    let mu = Tensor::<1, Int>::arange(0..k as i64, &distance.device())
+        .float()
+        .mul_scalar(step)
+        .reshape([1, 1, 1, k]);
+    let z = (distance.unsqueeze_dim::<4>(3).expand([b, l, l, k]) - mu).div_scalar(step);
+    z.powi_scalar(2).neg().exp()
+}
+
+/// The host pass.
+fn host_features(
+    x: &Tensor<3>,
+    previous: &Tensor<3>,
+    mask: &Tensor<2>,
+    spec: FeatureSpec,
 ) -> DistanceFeatures {
     let [b, l, _] = x.dims();
     let device = x.device();
-    let k = centres;
-    let step = (farthest / (centres - 1) as f64) as f32;
+    let k = spec.centres;
+    let step = (spec.farthest / (k - 1) as f64) as f32;
     let traces = [to_vec(x.clone()), to_vec(previous.clone())];
     let mask = to_vec(mask.clone());
     let local_width = (LOCAL_OFFSETS.len() + 1) * k;
@@ -76,7 +151,9 @@ pub fn distance_features(
     DistanceFeatures {
         pair: Tensor::from_data(TensorData::new(pair, [b, l, l, 2 * k]), &device),
         local: Tensor::from_data(TensorData::new(local, [b, l, 2 * local_width]), &device),
-        distance: Tensor::from_data(TensorData::new(distance, [b, l, l]), &device),
+        distance: spec
+            .distances
+            .then(|| Tensor::from_data(TensorData::new(distance, [b, l, l]), &device)),
     }
 }
 
@@ -112,6 +189,9 @@ fn radial_basis(d: f32, step: f32, decay: &[f32; 12], out: &mut [f32]) {
         return;
     }
     let (at_nearest, ratio) = ((-u * u).exp(), (2.0 * u).exp());
+    if at_nearest < TINY {
+        return;
+    }
     out[nearest] = at_nearest;
     let mut value = at_nearest;
     for m in 1..=last - nearest {
@@ -131,8 +211,9 @@ fn radial_basis(d: f32, step: f32, decay: &[f32; 12], out: &mut [f32]) {
     }
 }
 
-/// exp(−(2m − 1)) for m = 0 … 11, the step from exp(−(m − 1)²) to exp(−m²); beyond the table
-/// every value is below [`TINY`] anyway.
+/// exp(−(2m − 1)) for m = 0 … 11, the step from exp(−(m − 1)²) to exp(−m²). The recurrence
+/// never reaches the end: with |u| ≤ ½ (or u beyond the last centre, smaller still) the
+/// value 9 centres away is below e^(−72) < [`TINY`], and it stops there.
 fn decay_table() -> [f32; 12] {
     std::array::from_fn(|m| {
         if m == 0 {
@@ -208,23 +289,7 @@ mod tests {
     use diffgen_core::tensor_util::tensor_from_vec;
     use diffgen_core::SeededRng;
 
-    use crate::ca::readout::local_features;
     use crate::space::ProteinContext;
-
-    /// Gaussian radial basis of pairwise distances: `x` `[B, L, 3]` → `[B, L, L, K]`; the
-    /// tensor formulation [`distance_features`] is checked against.
-    fn distance_rbf(x: Tensor<3>, centres: usize, farthest: f64) -> Tensor<4> {
-        let [b, l, _] = x.dims();
-        let diff = x.clone().unsqueeze_dim::<4>(2) - x.unsqueeze_dim::<4>(1); // [B, L, L, 3]
-        let distance = diff.powi_scalar(2).sum_dim(3).add_scalar(1e-8).sqrt(); // [B, L, L, 1]
-        let step = farthest / (centres - 1) as f64;
-        let mu = Tensor::<1, burn::tensor::Int>::arange(0..centres as i64, &distance.device())
-            .float()
-            .mul_scalar(step)
-            .reshape([1, 1, 1, centres]);
-        let z = (distance.expand([b, l, l, centres]) - mu).div_scalar(step);
-        z.powi_scalar(2).neg().exp()
-    }
 
     #[test]
     fn the_recurrence_gives_every_centres_gaussian() {
@@ -261,30 +326,21 @@ mod tests {
         };
         let (x, previous) = (trace(), trace());
         let mask = ProteinContext::new(&lengths, &device).mask;
-        let ours = distance_features(&x, &previous, &mask, 16, 2.0);
-
-        let diff = x.clone().unsqueeze_dim::<4>(2) - x.clone().unsqueeze_dim::<4>(1);
-        let distance = diff
-            .powi_scalar(2)
-            .sum_dim(3)
-            .add_scalar(1e-8)
-            .sqrt()
-            .reshape([3, l, l]);
-        let (rbf_x, rbf_p) = (distance_rbf(x, 16, 2.0), distance_rbf(previous, 16, 2.0));
-        let pairs =
-            (mask.clone().unsqueeze_dim::<3>(2) * mask.unsqueeze_dim(1)).unsqueeze_dim::<4>(3);
-        let local = Tensor::cat(
-            vec![
-                local_features(rbf_x.clone() * pairs.clone()),
-                local_features(rbf_p.clone() * pairs),
-            ],
-            2,
-        );
-        let pair = Tensor::cat(vec![rbf_x, rbf_p], 3);
+        let spec = FeatureSpec {
+            centres: 16,
+            farthest: 2.0,
+            distances: true,
+        };
+        let ours = host_features(&x, &previous, &mask, spec);
+        let theirs = tensor_features(&x, &previous, &mask, spec);
         for (what, a, b) in [
-            ("pair", to_vec(ours.pair), to_vec(pair)),
-            ("local", to_vec(ours.local), to_vec(local)),
-            ("distance", to_vec(ours.distance), to_vec(distance)),
+            ("pair", to_vec(ours.pair), to_vec(theirs.pair)),
+            ("local", to_vec(ours.local), to_vec(theirs.local)),
+            (
+                "distance",
+                to_vec(ours.distance.unwrap()),
+                to_vec(theirs.distance.unwrap()),
+            ),
         ] {
             assert_eq!(a.len(), b.len(), "{what}");
             let worst = a

@@ -226,11 +226,14 @@ impl Pipeline<3> for CaPipeline {
         let sized = Planned::sized(index, options.length, seed, crate::LENGTH_STREAM, |rng| {
             crate::lengths::draw(&loaded.stats.lengths, rng)
         });
-        // A fold-class model draws each chain's class from the training counts, from a
-        // stream of its own so that lengths and noise do not change with the class.
-        let condition = loaded.stats.fold_classes.as_ref().map(|counts| {
+        // A fold-class model draws each chain's class from the training counts (uniformly
+        // if the checkpoint has none), from a stream of its own so that lengths and noise do
+        // not change with the class.
+        let condition = loaded.config.model.fold_class.map(|_| {
             options.fold_class.unwrap_or_else(|| {
                 let mut rng = SeededRng::stream(seed ^ FOLD_CLASS_STREAM, index as u64);
+                let uniform = [1; crate::fold_class::FOLD_CLASSES];
+                let counts = loaded.stats.fold_classes.as_deref().unwrap_or(&uniform);
                 draw_class(counts, &mut rng)
             })
         });

@@ -6,16 +6,20 @@
 //! (`readout.rs`) it reads distances only and writes relative vectors; `readout = "chiral"`
 //! adds the trace's handedness (`chirality.rs`).
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::chirality::{dihedral_features, DIHEDRAL_FEATURES};
-use super::features::distance_features;
+use super::features::{distance_features, FeatureSpec};
 use super::readout::{CaReadout, CoordinateReadout, RadialInputs};
 use diffgen_core::{CoreError, Denoiser, Objective};
-use diffgen_nn::{sinusoidal_embedding, LabelEmbedding, LayerNorm, LayerNormConfig};
+use diffgen_nn::{
+    sinusoidal_embedding, LabelEmbedding, LabelEmbeddingConfig, LayerNorm, LayerNormConfig,
+};
+
+use crate::fold_class::FOLD_CLASSES;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{relative_offsets, validate_transformer, TransformerBlock, LAYER_NORM_EPSILON};
@@ -69,9 +73,6 @@ pub struct FoldClassConditioning {
     /// Share of training chains shown the null label (the unconditional half of guidance).
     pub dropout: f64,
 }
-
-/// Fold classes the label embedding knows; the null label is this index.
-pub const FOLD_CLASSES: usize = crate::fold_class::FoldClass::ALL.len();
 
 fn default_time_features() -> usize {
     64
@@ -152,10 +153,9 @@ impl CaDenoiserConfig {
             }),
             // Zero rows: a network started from an unconditional run's weights (`train
             // --init`) begins as that network, whatever the label.
-            label: self.fold_class.map(|_| LabelEmbedding {
-                weight: Param::from_tensor(Tensor::zeros([FOLD_CLASSES + 1, h], device)),
-                classes: FOLD_CLASSES,
-            }),
+            label: self
+                .fold_class
+                .map(|_| LabelEmbeddingConfig::new(FOLD_CLASSES, h).init_zeros(device)),
             time_features: self.time_features,
             max_relative: self.max_relative,
             heads: self.heads,
@@ -217,7 +217,16 @@ impl CaDenoiser {
                 labels.unwrap_or_else(|| Tensor::<1, Int>::full([b], FOLD_CLASSES as i64, &device));
             time = time + embedding.forward(labels); // [B, H]
         }
-        let distances = distance_features(&x, &previous, &mask, self.rbf, self.rbf_max);
+        let radial = self
+            .readout
+            .as_ref()
+            .is_some_and(CoordinateReadout::has_radial_field);
+        let spec = FeatureSpec {
+            centres: self.rbf,
+            farthest: self.rbf_max,
+            distances: radial,
+        };
+        let distances = distance_features(&x, &previous, &mask, spec);
         let mut h = match &self.readout {
             Some(readout) => {
                 let mut features = vec![distances.local]; // [B, L, 14K]
@@ -251,9 +260,9 @@ impl CaDenoiser {
                 let layers = self.blocks.len();
                 let bias = biases.narrow(1, layers * self.heads, self.heads);
                 // x̂₀ is the trace moved along the field; other objectives are the field.
-                let radial = readout.has_radial_field().then(|| RadialInputs {
+                let radial = distances.distance.map(|distance| RadialInputs {
                     basis: radial_basis.narrow(3, 0, self.rbf),
-                    distance: distances.distance,
+                    distance,
                 });
                 let field = readout.forward(h, x.clone(), bias, relative, key_mask, mask, radial); // [B, L, 3]
                 match self.objective {
