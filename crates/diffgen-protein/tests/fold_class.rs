@@ -86,18 +86,16 @@ fn fine_tuning_adds_fold_classes_that_steer_the_model() {
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     let plain_run = dir.path().join("plain");
-    train(
-        common::small_ca_config(""),
-        &root,
-        plain_run.clone(),
-        20,
-        None,
-    );
+    // The recipe without its labels: an unconditional run to start from.
+    let unlabelled = common::small_ca_config("").replace("fold_class = { dropout = 0.2 }\n", "");
+    assert!(!unlabelled.contains("fold_class = "));
+    train(unlabelled, &root, plain_run.clone(), 20, None);
     let plain_file = plain_run.join("model.safetensors");
     let plain = pipeline::load(&CaPipeline, Some(&plain_file), &device).unwrap();
 
     // Started from the plain run, the new network is the plain one for every label.
-    let text = common::small_ca_config("\nfold_class = { dropout = 0.2 }");
+    let text = common::small_ca_config("");
+    assert!(text.contains("fold_class = { dropout = 0.2 }"));
     let config: CaConfig = parse_toml(&text, Path::new("fold-class-test.toml")).unwrap();
     let fresh = config.model.init(Objective::Sample, &device);
     let (started, load) = Checkpoint::load(&plain_file)

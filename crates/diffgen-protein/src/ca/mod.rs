@@ -59,7 +59,8 @@ fn draw_class(counts: &[u64], rng: &mut SeededRng) -> FoldClass {
 /// The modality's name: proteins' default design (it was `protein-ca` while under comparison).
 pub const NAME: &str = "protein";
 
-/// The bundled model: `runs/protein-ca-chiral`'s EMA weights (sampling on a power:6 grid).
+/// The bundled model: `runs/protein-ca-fold`'s EMA weights (fold classes; sampling on a power:6 grid
+/// with the steric push).
 static BUNDLED: &[u8] = include_bytes!("../../weights/protein-cath-ca.safetensors");
 
 /// The config `bench` measures.
@@ -73,7 +74,7 @@ static INFO: ModalityInfo = ModalityInfo {
     writers: &["pdb", "mmcif", "trajectory pdb (multi-model)"],
     noun: "backbones",
     bundled: BUNDLED,
-    bundled_summary: "Cα flow matching with a distance-biased transformer, trained on CATH S40 train (configs/protein-cath-ca.toml; runs/protein-ca-chiral)",
+    bundled_summary: "Cα flow matching with a distance-biased transformer, with fold-class labels, trained on CATH S40 train (configs/protein-cath-ca.toml; runs/protein-ca-chiral, then runs/protein-ca-fold)",
     variants: &[],
     default_config: (DEFAULT_CONFIG, DEFAULT_CONFIG_PATH),
     options: crate::CA_OPTIONS,
