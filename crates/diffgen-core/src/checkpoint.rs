@@ -135,7 +135,8 @@ impl Checkpoint {
         device: &Device,
         origin: &Path,
     ) -> Result<M, CoreError> {
-        let (module, outcome) = self.map_params(prefix, module, ids, device, origin, false)?;
+        let (module, outcome) =
+            self.map_params(prefix, module, ids, device, origin, Missing::Refused)?;
         let stored = self.stored_under(prefix).count();
         if stored != outcome.used {
             return Err(CoreError::checkpoint(
@@ -160,7 +161,8 @@ impl Checkpoint {
         device: &Device,
         origin: &Path,
     ) -> Result<(M, PartialLoad), CoreError> {
-        let (module, outcome) = self.map_params(prefix, module, None, device, origin, true)?;
+        let (module, outcome) =
+            self.map_params(prefix, module, None, device, origin, Missing::KeptFresh)?;
         let unused = self
             .stored_under(prefix)
             .map(|k| &k[prefix.len() + 1..])
@@ -185,7 +187,7 @@ impl Checkpoint {
     }
 
     /// `module` with every parameter stored under `prefix` put in; a shape that differs is
-    /// an error (the first five named), a missing parameter too unless `partial`.
+    /// an error (the first five named), a missing parameter as `missing` says.
     fn map_params<M: Module>(
         &self,
         prefix: &str,
@@ -193,7 +195,7 @@ impl Checkpoint {
         ids: Option<&BTreeMap<String, u64>>,
         device: &Device,
         origin: &Path,
-        partial: bool,
+        missing: Missing,
     ) -> Result<(M, LoadOutcome), CoreError> {
         let mut loader = ParamLoader {
             source: &self.tensors,
@@ -202,7 +204,7 @@ impl Checkpoint {
             device,
             stack: Vec::new(),
             problems: Vec::new(),
-            fresh: partial.then(Vec::new),
+            fresh: (missing == Missing::KeptFresh).then(Vec::new),
             seen: std::collections::BTreeSet::new(),
             used: 0,
         };
@@ -505,6 +507,15 @@ struct ParamLoader<'a> {
     /// Every parameter path of the module.
     seen: std::collections::BTreeSet<String>,
     used: usize,
+}
+
+/// What a load does with a parameter the checkpoint lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// An error: the checkpoint must hold the whole model.
+    Refused,
+    /// The parameter keeps its fresh value and is listed (starting from another model).
+    KeptFresh,
 }
 
 /// What [`Checkpoint::map_params`] did besides the module.
