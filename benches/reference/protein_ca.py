@@ -36,6 +36,8 @@ exists in every readout (unused but for the absolute one), as in the Rust model,
 parameter counts agree. With `[model] fold_class` (a label per chain), an Embedding(5, 128)
 (zero-initialised; index 4 the null label) is added to the time embedding; the timed steps
 draw random classes (dropped at the config's rate), sampling draws one class per chain.
+With `[model] radial_field`, the readout adds Σ_h Σ_j w_hij ψ_h(d_ij)(x_i − x_j)/d_ij, ψ_h a
+bias-free Linear(16, 4) of the trace's radial basis (zero-initialised), the diagonal left out.
 
 The step: a batch of chains, each centred, rotated uniformly at random and scaled Å → nm;
 t per chain from the config's time distribution (Beta(1, 2), clamped to [1e-5, 1 − 1e-5]);
@@ -125,8 +127,7 @@ class Settings:
         self.self_conditioning = m.get("self_conditioning", True)
         self.readout = m.get("readout", "absolute")
         self.fold_class = m.get("fold_class")  # {dropout}: a label per chain, or None
-        if m.get("radial_field"):
-            raise SystemExit("radial_field is not written here yet: the reference would time another network")
+        self.radial_field = m.get("radial_field", False)
         d = toml["diffusion"]
         if "flow" not in d:
             raise SystemExit("only flow matching ([diffusion.flow]) is modelled, as the Cα configs use")
@@ -341,15 +342,21 @@ class CoordinateReadout(nn.Module):
     """readout.rs CoordinateReadout: attention whose weights average the trace's positions,
     per-head gates, a gate on the position itself and (chiral) gates on the bond frame."""
 
-    def __init__(self, h, heads, max_relative, chiral):
+    def __init__(self, h, heads, max_relative, chiral, radial_basis=None):
         super().__init__()
         self.heads = heads
         self.query, self.key = nn.Linear(h, h), nn.Linear(h, h)
         self.gates = zero_linear(h, heads + 1)
         self.relative_bias = nn.Embedding(2 * max_relative + 1, heads)
         self.frame_gates = zero_linear(h, 3) if chiral else None
+        # The radial field: per head a function of distance over the radial basis (no bias).
+        self.radial = None
+        if radial_basis:
+            self.radial = nn.Linear(radial_basis, heads, bias=False)
+            nn.init.zeros_(self.radial.weight)
 
-    def forward(self, h, x, bias, relative, key_mask, mask):
+    def forward(self, h, x, bias, relative, key_mask, mask, radial=None):
+        """radial: (basis [B, L, L, K], distance [B, L, L]) of the trace, with a radial field."""
         b, l, c = h.shape
         dh = c // self.heads
         split = lambda y: y.view(b, l, self.heads, dh).transpose(1, 2)
@@ -361,6 +368,12 @@ class CoordinateReadout(nn.Module):
         gates = self.gates(h)  # [B, L, 1 + h]
         per_head = gates[:, :, 1:].transpose(1, 2).unsqueeze(3)  # [B, h, L, 1]
         field = (toward * per_head).sum(1) + x * gates[:, :, :1]
+        if self.radial is not None:
+            basis, distance = radial
+            psi = self.radial(basis).permute(0, 3, 1, 2)  # [B, h, L, L]
+            eye = torch.eye(l, dtype=x.dtype).unsqueeze(0)
+            m = (weights * psi).sum(1) / distance * (1.0 - eye)  # [B, L, L]
+            field = field + x * m.sum(2, keepdim=True) - m @ x
         if self.frame_gates is not None:
             frame = self.frame_gates(h)  # [B, L, 3]
             for k, direction in enumerate(bond_frame(x, mask)):
@@ -388,7 +401,8 @@ class CaDenoiser(nn.Module):
         self.blocks = nn.ModuleList(Block(h, s.heads, s.feed_forward, s.max_relative) for _ in range(s.layers))
         self.norm_out = nn.LayerNorm(h, eps=LAYER_NORM_EPSILON)
         self.output = nn.Linear(h, 3)
-        self.readout = (CoordinateReadout(h, s.heads, s.max_relative, readout == "chiral")
+        self.readout = (CoordinateReadout(h, s.heads, s.max_relative, readout == "chiral",
+                                          s.rbf if s.radial_field else None)
                         if readout != "absolute" else None)
         # Fold classes (4 and a null label), zero-initialised as in ca/model.rs.
         self.label = nn.Embedding(FOLD_CLASSES + 1, h) if s.fold_class else None
@@ -433,7 +447,11 @@ class CaDenoiser(nn.Module):
         if self.readout is None:
             return self.output(h) * mask.unsqueeze(2)
         bias = biases[:, s.layers * s.heads :]
-        field = self.readout(h, x, bias, relative, key_mask, mask)
+        radial = None
+        if self.readout.radial is not None:
+            distance = torch.sqrt(((x.unsqueeze(2) - x.unsqueeze(1)) ** 2).sum(3) + 1e-8)
+            radial = (rbf_x, distance)
+        field = self.readout(h, x, bias, relative, key_mask, mask, radial)
         return x + field if s.objective == "sample" else field
 
 
