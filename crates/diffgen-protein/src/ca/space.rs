@@ -63,6 +63,7 @@ impl NoiseSpace<3> for CaSpace {
         let CaLossConfig {
             local_distances,
             clashes,
+            contacts,
         } = self.loss;
         let gate = |max_time: f64| -> Vec<f32> {
             t.iter()
@@ -72,6 +73,7 @@ impl NoiseSpace<3> for CaSpace {
         let latest = [
             local_distances.map(|l| l.max_time),
             clashes.map(|c| c.max_time),
+            contacts.map(|c| c.max_time),
         ]
         .into_iter()
         .flatten()
@@ -105,10 +107,16 @@ impl NoiseSpace<3> for CaSpace {
             });
         };
         if let Some(local) = local_distances {
-            let (mask, counts) = data.within(local.cutoff);
+            let (mask, counts) = data.within(local.cutoff, 1);
             let target = pairs(data.distances.clone());
             let summed = per_chain((distance.clone() - target).powi_scalar(2) * pairs(mask));
             add(scaled(summed, local.weight, local.max_time, &counts));
+        }
+        if let Some(contact) = contacts {
+            let (mask, counts) = data.within(contact.cutoff, contact.min_separation);
+            let target = pairs(data.distances.clone());
+            let summed = per_chain((distance.clone() - target).powi_scalar(2) * pairs(mask));
+            add(scaled(summed, contact.weight, contact.max_time, &counts));
         }
         if let Some(clash) = clashes {
             let floor = pairs(data.clash_floors(clash.distance));
@@ -179,12 +187,13 @@ impl DataPairs {
             })
     }
 
-    /// The pairs closer than `cutoff` in the data (`[B·L·L]` mask) and their count per chain.
-    fn within(&self, cutoff: f64) -> (Vec<f32>, Vec<usize>) {
+    /// The pairs at least `min_separation` apart in sequence and closer than `cutoff` in the
+    /// data (`[B·L·L]` mask), and their count per chain.
+    fn within(&self, cutoff: f64, min_separation: usize) -> (Vec<f32>, Vec<usize>) {
         let mut mask = vec![0f32; self.distances.len()];
         let mut counts = vec![0usize; self.lengths.len()];
-        for (chain, _, _, k) in self.real_pairs() {
-            if (self.distances[k] as f64) < cutoff {
+        for (chain, i, j, k) in self.real_pairs() {
+            if i.abs_diff(j) >= min_separation && (self.distances[k] as f64) < cutoff {
                 mask[k] = 1.0;
                 counts[chain] += 1;
             }
@@ -208,7 +217,7 @@ impl DataPairs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ca::config::{ClashLoss, LocalDistanceLoss};
+    use crate::ca::config::{ClashLoss, ContactLoss, LocalDistanceLoss};
     use diffgen_core::tensor_util::tensor_from_vec;
 
     /// Two chains padded to 4: a straight line of 3 residues 0.38 nm apart, and 4 residues
@@ -238,6 +247,7 @@ mod tests {
                     max_time: 0.25,
                 }),
                 clashes: None,
+                contacts: None,
             },
             steric: None,
         };
@@ -260,7 +270,7 @@ mod tests {
             "{loss:?}"
         );
         assert_eq!(loss[1], 0.0, "t above max_time pays nothing");
-        let (_, counts) = pairwise_on_host(&x0, &context.lengths).within(0.6);
+        let (_, counts) = pairwise_on_host(&x0, &context.lengths).within(0.6, 1);
         assert_eq!(counts, vec![4, 6]);
 
         assert!(space
@@ -283,6 +293,7 @@ mod tests {
                     distance: 0.38,
                     max_time: 0.25,
                 }),
+                contacts: None,
             },
             steric: None,
         };
@@ -313,5 +324,55 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(late[1], 0.0, "t above max_time pays nothing");
+    }
+
+    #[test]
+    fn the_contact_loss_sees_non_local_contacts_only() {
+        let device = Device::flex();
+        // Four residues on a line 0.38 nm apart and a fifth folded back to 0.5 nm from the
+        // first: (0, 4) is the one pair at least 4 apart within 0.6 nm.
+        let mut data = Vec::new();
+        for k in 0..4 {
+            data.extend([k as f32 * 0.38, 0.0, 0.0]);
+        }
+        data.extend([0.0, 0.5, 0.0]);
+        let context = ProteinContext::new(&[5], &device);
+        let x0 = tensor_from_vec(data.clone(), [1, 5, 3], &device);
+        let contacts = |min_separation| CaSpace {
+            loss: CaLossConfig {
+                local_distances: None,
+                clashes: None,
+                contacts: Some(ContactLoss {
+                    weight: 3.0,
+                    cutoff: 0.6,
+                    min_separation,
+                    max_time: 0.25,
+                }),
+            },
+            steric: None,
+        };
+        // The fifth residue moved to 0.6 nm from the first: that pair errs by 0.1 nm (both
+        // ways, over the 2 counted pairs); its moves toward residues 2–4 are local.
+        let mut moved = data;
+        moved[4 * 3 + 1] = 0.6;
+        let moved = tensor_from_vec(moved, [1, 5, 3], &device);
+        let loss = to_vec(
+            contacts(4)
+                .auxiliary_loss(&|| moved.clone(), &x0, &[0.1], &context)
+                .unwrap(),
+        );
+        assert!((loss[0] - 3.0 * 0.01).abs() < 1e-5, "{loss:?}");
+        let none = to_vec(
+            contacts(5)
+                .auxiliary_loss(&|| moved.clone(), &x0, &[0.1], &context)
+                .unwrap(),
+        );
+        assert_eq!(none[0], 0.0, "no pair 5 apart");
+        let late = to_vec(
+            contacts(4)
+                .auxiliary_loss(&|| moved.clone(), &x0, &[0.3], &context)
+                .unwrap_or_else(|| Tensor::zeros([1], &device)),
+        );
+        assert_eq!(late[0], 0.0, "t above max_time pays nothing");
     }
 }
