@@ -12,7 +12,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::chirality::{dihedral_features, DIHEDRAL_FEATURES};
-use super::features::{distance_features, FeatureSpec};
+use super::features::{distance_features, project_pairs, FeatureSpec};
 use super::readout::{CaReadout, CoordinateReadout, RadialInputs};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use diffgen_nn::{
@@ -240,12 +240,14 @@ impl CaDenoiser {
                 .input
                 .forward(Tensor::cat(vec![x.clone(), previous.clone()], 2)),
         }; // [B, L, H]
-        let radial_basis = distances.pair.clone();
-        let biases = self.pair.forward(distances.pair).permute([0, 3, 1, 2]); // [B, layers·heads, L, L]
+           // Set k of the distance biases: block k's heads (the readout's last).
+        let heads = self.heads;
+        let bias_set =
+            |k: usize| project_pairs(&self.pair, &distances.pair, k * heads..(k + 1) * heads); // [B, heads, L, L]
         let relative = relative_offsets(self.max_relative, l, &device);
         let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
         for (k, block) in self.blocks.iter().enumerate() {
-            let bias = biases.clone().narrow(1, k * self.heads, self.heads); // [B, heads, L, L]
+            let bias = bias_set(k);
             h = block.forward(
                 h,
                 time.clone(),
@@ -257,11 +259,10 @@ impl CaDenoiser {
         let h = self.norm_out.forward(h);
         match &self.readout {
             Some(readout) => {
-                let layers = self.blocks.len();
-                let bias = biases.narrow(1, layers * self.heads, self.heads);
+                let bias = bias_set(self.blocks.len());
                 // x̂₀ is the trace moved along the field; other objectives are the field.
                 let radial = distances.distance.map(|distance| RadialInputs {
-                    basis: radial_basis.narrow(3, 0, self.rbf),
+                    basis: distances.pair,
                     distance,
                 });
                 let field = readout.forward(h, x.clone(), bias, relative, key_mask, mask, radial); // [B, L, 3]

@@ -15,6 +15,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use diffgen_core::space::remove_mean_with_mask;
 
 use super::chirality::bond_frame;
+use super::features::project_pairs;
 use serde::{Deserialize, Serialize};
 
 /// How the Cα denoiser reads and writes coordinates (`[model] readout`).
@@ -91,7 +92,8 @@ pub struct CoordinateReadout {
 
 /// What the radial field reads: the noisy trace's pairwise distances and their basis.
 pub struct RadialInputs {
-    /// `[B, L, L, K]` radial basis of |x_i − x_j|.
+    /// `[B, 2K, L, L]` the pair features, channel first: the first K are the radial basis
+    /// of |x_i − x_j|.
     pub basis: Tensor<4>,
     /// `[B, L, L]` |x_i − x_j| (nm).
     pub distance: Tensor<3>,
@@ -212,7 +214,8 @@ fn radial_field(
     inputs: RadialInputs,
 ) -> Tensor<3> {
     let [b, l, _] = x.dims();
-    let psi = layer.forward(inputs.basis).permute([0, 3, 1, 2]); // [B, h, L, L]
+    let heads = layer.weight.dims()[1];
+    let psi = project_pairs(layer, &inputs.basis, 0..heads); // [B, h, L, L]
     let coefficients = (weights.clone() * psi).sum_dim(1).reshape([b, l, l]); // [B, L, L]
     let off_diagonal = Tensor::<2>::ones([l, l], &x.device()) - Tensor::<2>::eye(l, &x.device());
     let m = coefficients / inputs.distance * off_diagonal.unsqueeze_dim::<3>(0); // [B, L, L]
