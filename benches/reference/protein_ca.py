@@ -46,7 +46,8 @@ x_t = (1 − t)·x₀ + t·ε, centred; self-conditioning in every other step (d
 p = 1/2): one pass without gradients whose x̂₀ is fed back; squared error of the objective's
 target averaged over residues × 3, times the weighting (flow_velocity: min(1/t², 100));
 plus the local-distance loss (weight 25 · Σ (|x̂_i − x̂_j| − d⁰_ij)² over the pairs i ≠ j
-within 0.6 nm in the data, over their count, for chains with t < 0.25); mean over the batch;
+within 0.6 nm in the data, over their count, for chains with t < 0.25; `[loss] contacts`:
+the same over the pairs |i − j| ≥ 4 alone); mean over the batch;
 AdamW (lr 5e-4, warm-up and cosine decay over the run, weight decay 0), gradient norm
 clipped at 1.0, EMA 0.999 with diffusers' warm-up. Sampling: Euler over `--sample-steps`
 evenly spaced times from 1 to 0 with the EMA weights, each state centred, the previous x̂₀
@@ -139,9 +140,13 @@ class Settings:
         self.flow_steps = flow.get("steps", 100)
         self.align_prior = flow.get("align_prior", False)
         self.weighting = d.get("weighting", {"kind": "uniform"})
-        self.local = toml.get("loss", {}).get("local_distances")
+        loss = toml.get("loss", {})
+        self.local = loss.get("local_distances")
         if self.local is not None:
-            self.local = {"cutoff": 0.6, "max_time": 0.25, **self.local}
+            self.local = {"cutoff": 0.6, "max_time": 0.25, "min_separation": 1, **self.local}
+        self.contacts = loss.get("contacts")
+        if self.contacts is not None:
+            self.contacts = {"cutoff": 0.6, "max_time": 0.25, "min_separation": 4, **self.contacts}
         t = toml["training"]
         o = t.get("optimizer", {})
         self.lr = o.get("lr", 1e-4)
@@ -460,16 +465,19 @@ def estimate(s, x_t, prediction, sigma):
     return prediction if s.objective == "sample" else x_t - prediction * sigma
 
 
-def local_distance_loss(s, clean, x0, t, mask):
-    """ca/space.rs auxiliary_loss: [B], or None when no chain has t < max_time."""
-    local = s.local
+def local_distance_loss(local, clean, x0, t, mask):
+    """One distance term of ca/space.rs auxiliary_loss (`local_distances`, or `contacts`:
+    pairs at least `min_separation` apart in sequence): [B], or None when no chain has
+    t < max_time."""
     gate = (t < local["max_time"]).float()
     if not bool(gate.any()):
         return None
     with torch.no_grad():  # diffgen computes the data's side on the host
         target = (x0.unsqueeze(2) - x0.unsqueeze(1)).pow(2).sum(3).sqrt()  # [B, L, L]
         l = x0.shape[1]
-        pairs = (mask.unsqueeze(2) * mask.unsqueeze(1)) * (1.0 - torch.eye(l))
+        index = torch.arange(l)
+        apart = ((index.unsqueeze(1) - index.unsqueeze(0)).abs() >= local["min_separation"]).float()
+        pairs = (mask.unsqueeze(2) * mask.unsqueeze(1)) * apart
         pairs = pairs * (target < local["cutoff"]).float()
         counts = pairs.sum((1, 2))
     distance = ((clean.unsqueeze(2) - clean.unsqueeze(1)).pow(2).sum(3) + 1e-10).sqrt()
@@ -598,8 +606,10 @@ def main():
         prediction = model(x_t, t32, mask, previous, labels)
         target = x0 if s.objective == "sample" else eps - x0
         loss = (((prediction - target) ** 2) * m3).sum((1, 2)) / (mask.sum(1).clamp(min=1) * 3) * weights
-        if s.local is not None:
-            extra = local_distance_loss(s, estimate(s, x_t, prediction, sigma3), x0, t, mask)
+        for term in (s.local, s.contacts):
+            if term is None:
+                continue
+            extra = local_distance_loss(term, estimate(s, x_t, prediction, sigma3), x0, t, mask)
             if extra is not None:
                 loss = loss + extra
         loss = loss.mean()

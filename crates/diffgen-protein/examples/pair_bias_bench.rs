@@ -118,4 +118,34 @@ fn main() {
         let ms = start.elapsed().as_secs_f64() * 1e3 / reps as f64;
         println!("{ms:8.1} ms  {name}");
     }
+    linear_rows_cases();
+}
+
+/// A Linear on `[B, L, H]` rows: burn's batched product per item, or one product over the
+/// rows flattened to `[B·L, H]`.
+fn linear_rows_cases() {
+    use burn::nn::LinearConfig;
+    let device = Device::flex().autodiff();
+    let normal = Distribution::Normal(0.0, 1.0);
+    let (b, l, h, o) = (32, 128, 128, 256);
+    let layer = LinearConfig::new(h, o).init(&device);
+    let x = Tensor::<3>::random([b, l, h], normal, &device).require_grad();
+    let g = Tensor::<3>::random([b, l, o], normal, &device);
+    for (name, flat) in [("batched [B, L, H]", false), ("flattened [B·L, H]", true)] {
+        let run = || {
+            let y = match flat {
+                true => layer
+                    .forward(x.clone().reshape([b * l, h]))
+                    .reshape([b, l, o]),
+                false => layer.forward(x.clone()),
+            };
+            let _ = (y * g.clone()).sum().backward();
+        };
+        run();
+        let start = Instant::now();
+        for _ in 0..20 {
+            run();
+        }
+        println!("{:8.2} ms  linear {h}→{o}, {name}", start.elapsed().as_secs_f64() * 1e3 / 20.0);
+    }
 }
