@@ -16,6 +16,7 @@
 //! | [`Conv2d`] | 2-D convolution (im2col + one matrix product per image on Flex) |
 //! | [`attention()`] | scaled dot-product attention with a head bias and a key bias |
 //! | [`gelu()`] | GELU, erf form |
+//! | [`softmax()`] | softmax (over the last dimension fused: one pass per row each way) |
 //! | [`LabelEmbedding`] | class labels with a learned null label (classifier-free guidance) |
 //! | [`sinusoidal_embedding`] | the transformer-style embedding of the noise level |
 
@@ -30,7 +31,7 @@ pub mod kernels;
 pub mod label;
 pub mod norm;
 
-pub use activation::gelu;
+pub use activation::{gelu, softmax};
 pub use attention::{attention, attention_composed};
 pub use conv::{Conv2d, Conv2dConfig};
 pub use embedding::sinusoidal_embedding;

@@ -41,6 +41,35 @@ fn gelu_matches_burn() {
     assert!(max_rel_diff(&g1, &g2) < 1e-5, "{}", max_rel_diff(&g1, &g2));
 }
 
+/// Values and gradients of the fused softmax against burn's, with rows of very different
+/// scales, a padded key's −10⁴ logit, and more rows than one rayon task takes.
+#[test]
+fn softmax_matches_burn() {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let x = Tensor::<4>::random([3, 4, 70, 37], Distribution::Normal(0.0, 4.0), &device);
+    let padded = Tensor::<4>::zeros([3, 4, 70, 1], &device).add_scalar(-1e4);
+    let x = Tensor::cat(vec![x, padded], 3);
+    let w = x.random_like(Distribution::Normal(0.0, 1.0));
+    let run = |fused: bool| {
+        let x = x.clone().require_grad();
+        let y = if fused {
+            diffgen_nn::softmax(x.clone(), 3)
+        } else {
+            burn::tensor::activation::softmax(x.clone(), 3)
+        };
+        let grads = (y.clone() * w.clone()).sum().backward();
+        (to_vec(y), to_vec(x.grad(&grads).expect("gradient")))
+    };
+    let ((y1, g1), (y2, g2)) = (run(true), run(false));
+    assert!(max_rel_diff(&y1, &y2) < 1e-5, "{}", max_rel_diff(&y1, &y2));
+    assert!(max_rel_diff(&g1, &g2) < 1e-5, "{}", max_rel_diff(&g1, &g2));
+    // Rows sum to one.
+    for row in y1.chunks(38) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+}
+
 #[test]
 fn layer_norm_matches_burn() {
     let device = Device::flex().autodiff();

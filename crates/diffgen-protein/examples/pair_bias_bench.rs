@@ -146,6 +146,9 @@ fn linear_rows_cases() {
         for _ in 0..20 {
             run();
         }
-        println!("{:8.2} ms  linear {h}→{o}, {name}", start.elapsed().as_secs_f64() * 1e3 / 20.0);
+        println!(
+            "{:8.2} ms  linear {h}→{o}, {name}",
+            start.elapsed().as_secs_f64() * 1e3 / 20.0
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The fused operations behind this crate's layers, as one burn backend extension for Flex
 //! (burn's CPU backend) and autodiff over Flex, with hand-written backward passes: attention,
-//! GELU, layer norm, convolution (im2col) and group norm (optionally fused with the SiLU that
+//! GELU, softmax, layer norm, convolution (im2col) and group norm (optionally fused with the SiLU that
 //! follows it). The submodules hold the kernels proper, on row-major f32 slices; this module
 //! registers them with burn.
 //!
@@ -16,6 +16,7 @@ pub mod conv;
 pub mod gelu;
 pub mod group_norm;
 pub mod layer_norm;
+pub mod softmax;
 
 use std::sync::Arc;
 
@@ -80,6 +81,9 @@ pub trait KernelOps: Backend {
 
     /// GELU, erf form, elementwise.
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Softmax over the last dimension.
+    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// Layer norm over the last dimension: `x` `[…, D]`, `gamma`, `beta` `[D]`.
     fn layer_norm(
@@ -202,6 +206,12 @@ impl KernelOps for Flex {
         flex(gelu::forward(&host(&x)), dims(&x))
     }
 
+    fn softmax_last(x: FlexTensor) -> FlexTensor {
+        let shape = dims(&x);
+        let width = shape.last().copied().unwrap_or(1);
+        flex(softmax::forward(&host(&x), width), shape)
+    }
+
     fn layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f32) -> FlexTensor {
         let out = layer_norm::forward(&host(&x), &host(&gamma), &host(&beta), epsilon);
         flex(out, dims(&x))
@@ -236,6 +246,22 @@ impl Backward<Flex, 1> for GeluBackward {
         let d_out = grads.consume::<Flex>(&ops.node);
         let dx = gelu::backward(&host(&ops.state), &host(&d_out));
         crate::register_gradients!(grads, ops.parents, [flex(dx, dims(&ops.state))]);
+    }
+}
+
+#[derive(Debug)]
+struct SoftmaxBackward;
+
+impl Backward<Flex, 1> for SoftmaxBackward {
+    /// The forward pass's output: the backward pass needs nothing else.
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let d_out = grads.consume::<Flex>(&ops.node);
+        let shape = dims(&ops.state);
+        let width = shape.last().copied().unwrap_or(1);
+        let dx = softmax::backward(&host(&ops.state), &host(&d_out), width);
+        crate::register_gradients!(grads, ops.parents, [flex(dx, shape)]);
     }
 }
 
@@ -366,6 +392,19 @@ impl<C: CheckpointStrategy> KernelOps for Autodiff<Flex, C> {
         let out = <Flex as KernelOps>::gelu(x.clone());
         match GeluBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(x, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [x.node()];
+        let out = <Flex as KernelOps>::softmax_last(x.into_primitive());
+        match SoftmaxBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(out.clone(), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }

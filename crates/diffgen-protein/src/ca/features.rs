@@ -31,8 +31,9 @@ pub struct DistanceFeatures {
     /// basis summed over the chain's residues, over 8); what
     /// [`local_features`](super::readout::local_features) gives for each trace.
     pub local: Tensor<3>,
-    /// `[B, L, L]`: |x_i − x_j| (nm), for the readout's radial field (when asked for).
-    pub distance: Option<Tensor<3>>,
+    /// `[B, L, L]`: 1/|x_i − x_j| (1/nm), zero on the diagonal, for the readout's radial
+    /// field (when asked for): it divides by distances and leaves each residue's own pair out.
+    pub inverse_distance: Option<Tensor<3>>,
 }
 
 /// What [`distance_features`] computes.
@@ -42,7 +43,7 @@ pub struct FeatureSpec {
     pub centres: usize,
     /// The farthest centre (nm).
     pub farthest: f64,
-    /// Also return the noisy trace's distances.
+    /// Also return the noisy trace's inverse distances.
     pub distances: bool,
 }
 
@@ -83,7 +84,12 @@ pub fn tensor_features(
     DistanceFeatures {
         pair: Tensor::cat(vec![rbf_x, rbf_p], 3).permute([0, 3, 1, 2]),
         local,
-        distance: spec.distances.then_some(distance),
+        inverse_distance: spec.distances.then(|| {
+            let l = distance.dims()[1];
+            let device = distance.device();
+            let off_diagonal = Tensor::<2>::ones([l, l], &device) - Tensor::<2>::eye(l, &device);
+            distance.recip() * off_diagonal.unsqueeze_dim::<3>(0)
+        }),
     }
 }
 
@@ -170,7 +176,7 @@ fn host_features(
                             pair_offset: t * k,
                             local,
                             local_offset: t * local_width,
-                            distance: (t == 0).then_some(&mut *distance),
+                            inverse_distance: (t == 0).then_some(&mut *distance),
                         },
                     );
                 }
@@ -179,7 +185,7 @@ fn host_features(
     DistanceFeatures {
         pair: Tensor::from_data(TensorData::new(pair, [b, 2 * k, l, l]), &device),
         local: Tensor::from_data(TensorData::new(local, [b, l, 2 * local_width]), &device),
-        distance: spec
+        inverse_distance: spec
             .distances
             .then(|| Tensor::from_data(TensorData::new(distance, [b, l, l]), &device)),
     }
@@ -200,8 +206,8 @@ struct Slots<'a> {
     /// `[L, 14K]`; this trace's 7K start at `local_offset`.
     local: &'a mut [f32],
     local_offset: usize,
-    /// `[L, L]` distances, for one of the traces.
-    distance: Option<&'a mut [f32]>,
+    /// `[L, L]` inverse distances (zero on the diagonal), for one of the traces.
+    inverse_distance: Option<&'a mut [f32]>,
 }
 
 /// The basis of one distance `d`: with z = d/Δ = c₀ + u (c₀ the nearest centre),
@@ -273,9 +279,10 @@ fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, mut slots: Slots<'
             // The order of the tensor formulation: squares summed, then ε, then the root.
             let d = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
             radial_basis(d, basis.step, &decay, &mut values);
-            if let Some(distance) = slots.distance.as_deref_mut() {
-                distance[i * l + j] = d;
-                distance[j * l + i] = d;
+            if let Some(inverse) = slots.inverse_distance.as_deref_mut() {
+                let value = if i == j { 0.0 } else { 1.0 / d };
+                inverse[i * l + j] = value;
+                inverse[j * l + i] = value;
             }
             for (c, &v) in values.iter().enumerate() {
                 let plane = (slots.pair_offset + c) * l * l;
@@ -365,16 +372,17 @@ mod tests {
             ("pair", to_vec(ours.pair), to_vec(theirs.pair)),
             ("local", to_vec(ours.local), to_vec(theirs.local)),
             (
-                "distance",
-                to_vec(ours.distance.unwrap()),
-                to_vec(theirs.distance.unwrap()),
+                "inverse distance",
+                to_vec(ours.inverse_distance.unwrap()),
+                to_vec(theirs.inverse_distance.unwrap()),
             ),
         ] {
             assert_eq!(a.len(), b.len(), "{what}");
+            // Relative where values exceed 1: padding's inverse distances reach 10⁴.
             let worst = a
                 .iter()
                 .zip(&b)
-                .map(|(a, b)| (a - b).abs())
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
                 .fold(0.0, f32::max);
             assert!(worst < 1e-5, "{what}: {worst}");
             assert!(b.iter().any(|v| *v > 0.1), "{what}: a trivial case");

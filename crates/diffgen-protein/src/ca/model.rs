@@ -261,10 +261,12 @@ impl CaDenoiser {
             Some(readout) => {
                 let bias = bias_set(self.blocks.len());
                 // x̂₀ is the trace moved along the field; other objectives are the field.
-                let radial = distances.distance.map(|distance| RadialInputs {
-                    basis: distances.pair,
-                    distance,
-                });
+                let radial = distances
+                    .inverse_distance
+                    .map(|inverse_distance| RadialInputs {
+                        basis: distances.pair,
+                        inverse_distance,
+                    });
                 let field = readout.forward(h, x.clone(), bias, relative, key_mask, mask, radial); // [B, L, 3]
                 match self.objective {
                     Objective::Sample => x + field,

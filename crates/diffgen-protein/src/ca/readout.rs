@@ -10,9 +10,9 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use diffgen_core::space::remove_mean_with_mask;
+use diffgen_nn::softmax;
 
 use super::chirality::bond_frame;
 use super::features::project_pairs;
@@ -90,13 +90,13 @@ pub struct CoordinateReadout {
     heads: usize,
 }
 
-/// What the radial field reads: the noisy trace's pairwise distances and their basis.
+/// What the radial field reads: the noisy trace's inverse pairwise distances and their basis.
 pub struct RadialInputs {
     /// `[B, 2K, L, L]` the pair features, channel first: the first K are the radial basis
     /// of |x_i − x_j|.
     pub basis: Tensor<4>,
-    /// `[B, L, L]` |x_i − x_j| (nm).
-    pub distance: Tensor<3>,
+    /// `[B, L, L]` 1/|x_i − x_j| (1/nm), zero on the diagonal.
+    pub inverse_distance: Tensor<3>,
 }
 
 impl CoordinateReadout {
@@ -217,8 +217,7 @@ fn radial_field(
     let heads = layer.weight.dims()[1];
     let psi = project_pairs(layer, &inputs.basis, 0..heads); // [B, h, L, L]
     let coefficients = (weights.clone() * psi).sum_dim(1).reshape([b, l, l]); // [B, L, L]
-    let off_diagonal = Tensor::<2>::ones([l, l], &x.device()) - Tensor::<2>::eye(l, &x.device());
-    let m = coefficients / inputs.distance * off_diagonal.unsqueeze_dim::<3>(0); // [B, L, L]
+    let m = coefficients * inputs.inverse_distance; // [B, L, L]
     x.clone() * m.clone().sum_dim(2) - m.matmul(x.clone()) // [B, L, 3]
 }
 
