@@ -11,14 +11,11 @@ use std::ops::Range;
 use burn::nn::Linear;
 use burn::tensor::{Int, Tensor, TensorData};
 use diffgen_core::tensor_util::to_vec;
-use diffgen_nn::cpu::takes_fused_path;
+use diffgen_nn::cpu::{dot, exp, takes_fused_path};
+use diffgen_nn::with_best_isa;
 use rayon::prelude::*;
 
 use super::readout::{local_features, LOCAL_OFFSETS};
-
-/// Beyond this `z²` a basis function is below 1.7·10⁻³⁸ and is stored as zero: `exp` would
-/// underflow to a subnormal or to zero anyway.
-const NEGLIGIBLE: f32 = 87.0;
 
 /// What [`distance_features`] returns.
 pub struct DistanceFeatures {
@@ -94,19 +91,25 @@ pub fn tensor_features(
 }
 
 /// `layer`'s output columns `columns` applied to every pair's features `pair`
-/// `[B, C, L, L]` (channel first; C = `layer`'s inputs, or its first channels) →
+/// `[B, C', L, L]` (channel first; the layer reads the first C ≤ C' channels) →
 /// `[B, columns.len(), L, L]`. One matrix product, W_colsᵀ `[n, C]` · `[B, C, L·L]`, per call:
 /// projecting every set of biases at once and cutting each block's heads out of the result
 /// made burn's backward build a whole-sized zero gradient per cut, and the projection of
 /// `[B, L, L, C]` rows needed a permute after it; together 104 against 58 ms per train step's
 /// forward and backward at batch 32 × 128 (`examples/pair_bias_bench.rs`).
 pub fn project_pairs(layer: &Linear, pair: &Tensor<4>, columns: Range<usize>) -> Tensor<4> {
-    let [b, _, l, _] = pair.dims();
+    let [b, channels, l, _] = pair.dims();
     let n = columns.len();
     let weight = layer.weight.val(); // [C, S]
     let c = weight.dims()[0];
-    let weight = weight.narrow(1, columns.start, n).transpose(); // [n, C]
-    let features = pair.clone().narrow(1, 0, c).reshape([b, c, l * l]); // [B, C, L·L]
+    let mut weight = weight.narrow(1, columns.start, n).transpose(); // [n, C]
+    if c < channels {
+        // Zero weights for the channels the layer does not read: cutting those channels out
+        // of the features instead would copy them, element by element.
+        let rest = Tensor::zeros([n, channels - c], &weight.device());
+        weight = Tensor::cat(vec![weight, rest], 1); // [n, channels]
+    }
+    let features = pair.clone().reshape([b, channels, l * l]); // [B, channels, L·L]
     let out = weight
         .unsqueeze::<3>()
         .matmul(features)
@@ -167,18 +170,15 @@ fn host_features(
                 let mask = &mask[item * l..(item + 1) * l];
                 for (t, trace) in traces.iter().enumerate() {
                     let coords = &trace[item * l * 3..(item + 1) * l * 3];
-                    chain_features(
-                        coords,
-                        mask,
-                        Basis { centres: k, step },
-                        Slots {
-                            pair,
-                            pair_offset: t * k,
-                            local,
-                            local_offset: t * local_width,
-                            inverse_distance: (t == 0).then_some(&mut *distance),
-                        },
-                    );
+                    let slots = Slots {
+                        pair,
+                        pair_offset: t * k,
+                        local,
+                        local_offset: t * local_width,
+                        inverse_distance: (t == 0).then_some(&mut *distance),
+                    };
+                    let basis = Basis { centres: k, step };
+                    with_best_isa!(chain_features(coords, mask, basis, slots));
                 }
             });
     }
@@ -210,109 +210,54 @@ struct Slots<'a> {
     inverse_distance: Option<&'a mut [f32]>,
 }
 
-/// The basis of one distance `d`: with z = d/Δ = c₀ + u (c₀ the nearest centre),
-/// exp(−(u − m)²) = exp(−u²)·exp(2u)^m·exp(−m²), so each value follows from its neighbour
-/// by one product: two `exp` per distance instead of one per centre.
-fn radial_basis(d: f32, step: f32, decay: &[f32; 12], out: &mut [f32]) {
-    let last = out.len() - 1;
-    let z = d / step;
-    let nearest = (z.round().max(0.0) as usize).min(last);
-    let u = z - nearest as f32;
-    out.fill(0.0);
-    if u * u > NEGLIGIBLE {
-        return;
-    }
-    let (at_nearest, ratio) = ((-u * u).exp(), (2.0 * u).exp());
-    if at_nearest < TINY {
-        return;
-    }
-    out[nearest] = at_nearest;
-    let mut value = at_nearest;
-    for m in 1..=last - nearest {
-        value *= ratio * decay[m.min(decay.len() - 1)];
-        if value < TINY {
-            break;
-        }
-        out[nearest + m] = value;
-    }
-    let (mut value, inverse) = (at_nearest, 1.0 / ratio);
-    for m in 1..=nearest {
-        value *= inverse * decay[m.min(decay.len() - 1)];
-        if value < TINY {
-            break;
-        }
-        out[nearest - m] = value;
-    }
-}
-
-/// exp(−(2m − 1)) for m = 0 … 11, the step from exp(−(m − 1)²) to exp(−m²). The recurrence
-/// never reaches the end: with |u| ≤ ½ (or u beyond the last centre, smaller still) the
-/// value 9 centres away is below e^(−72) < [`TINY`], and it stops there.
-fn decay_table() -> [f32; 12] {
-    std::array::from_fn(|m| {
-        if m == 0 {
-            1.0
-        } else {
-            (-(2.0 * m as f32 - 1.0)).exp()
-        }
-    })
-}
-
-/// Values below this are stored as zero (and stop the recurrence before subnormals).
-const TINY: f32 = 1e-30;
-
-/// One chain's pairs for one trace (`coords` `[L, 3]`, `mask` `[L]`); the basis of each
-/// unordered pair is computed once and written for both orders.
+/// One chain's pairs for one trace (`coords` `[L, 3]`, `mask` `[L]`), a row at a time:
+/// residue i's distances to every j, then each centre's Gaussians along that row of the
+/// centre's plane, with the vectorisable `exp` — contiguous stores, a lane per pair. (Each
+/// unordered pair once, by a recurrence over the centres, wrote half its values down
+/// columns and vectorised nothing.)
+#[inline(always)]
 fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, mut slots: Slots<'_>) {
     let l = mask.len();
     let k = basis.centres;
     let local_width = slots.local.len() / l.max(1);
     let histogram = LOCAL_OFFSETS.len() * k;
-    let slot_of = |offset: i64| LOCAL_OFFSETS.iter().position(|&o| o == offset);
-    let mut values = vec![0f32; k];
-    let decay = decay_table();
+    let mut z = vec![0f32; l];
     for i in 0..l {
         let p = &coords[i * 3..i * 3 + 3];
-        for j in i..l {
+        for (j, z) in z.iter_mut().enumerate() {
             let q = &coords[j * 3..j * 3 + 3];
             let (dx, dy, dz) = (p[0] - q[0], p[1] - q[1], p[2] - q[2]);
             // The order of the tensor formulation: squares summed, then ε, then the root.
-            let d = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
-            radial_basis(d, basis.step, &decay, &mut values);
-            if let Some(inverse) = slots.inverse_distance.as_deref_mut() {
-                let value = if i == j { 0.0 } else { 1.0 / d };
-                inverse[i * l + j] = value;
-                inverse[j * l + i] = value;
-            }
-            for (c, &v) in values.iter().enumerate() {
-                let plane = (slots.pair_offset + c) * l * l;
-                slots.pair[plane + i * l + j] = v;
-                slots.pair[plane + j * l + i] = v;
-            }
-            let both = mask[i] * mask[j];
-            if both == 0.0 {
-                continue;
-            }
-            let ends: &[(usize, usize)] = if i == j { &[(i, j)] } else { &[(i, j), (j, i)] };
-            for &(a, b) in ends {
-                let row = a * local_width + slots.local_offset;
-                let cells = &mut slots.local[row + histogram..row + histogram + k];
-                for (h, v) in cells.iter_mut().zip(&values) {
-                    *h += v * both;
-                }
-                if let Some(slot) = slot_of(b as i64 - a as i64) {
-                    let cells = &mut slots.local[row + slot * k..row + (slot + 1) * k];
-                    for (c, v) in cells.iter_mut().zip(&values) {
-                        *c = v * both;
-                    }
-                }
+            *z = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
+        }
+        if let Some(inverse) = slots.inverse_distance.as_deref_mut() {
+            for (j, (v, &d)) in inverse[i * l..(i + 1) * l].iter_mut().zip(&z).enumerate() {
+                *v = if i == j { 0.0 } else { 1.0 / d };
             }
         }
-    }
-    for i in 0..l {
+        for z in z.iter_mut() {
+            *z /= basis.step;
+        }
         let row = i * local_width + slots.local_offset;
-        for h in &mut slots.local[row + histogram..row + histogram + k] {
-            *h /= 8.0;
+        for c in 0..k {
+            let start = (slots.pair_offset + c) * l * l + i * l;
+            let plane = &mut slots.pair[start..start + l];
+            let centre = c as f32;
+            for (v, &z) in plane.iter_mut().zip(&z) {
+                let u = z - centre;
+                *v = exp(-u * u);
+            }
+            if mask[i] == 0.0 {
+                continue;
+            }
+            slots.local[row + histogram + c] = dot(plane, mask) * mask[i] / 8.0;
+            for (slot, &offset) in LOCAL_OFFSETS.iter().enumerate() {
+                let j = i as i64 + offset;
+                if (0..l as i64).contains(&j) {
+                    let j = j as usize;
+                    slots.local[row + slot * k + c] = plane[j] * mask[i] * mask[j];
+                }
+            }
         }
     }
 }
@@ -325,24 +270,6 @@ mod tests {
     use diffgen_core::SeededRng;
 
     use crate::space::ProteinContext;
-
-    #[test]
-    fn the_recurrence_gives_every_centres_gaussian() {
-        let step = 2.0f32 / 15.0;
-        let mut out = [0f32; 16];
-        for k in 0..400 {
-            let d = k as f32 * 0.013;
-            radial_basis(d, step, &decay_table(), &mut out);
-            for (c, v) in out.iter().enumerate() {
-                let z = (d - c as f32 * step) / step;
-                let exact = (-z * z).exp();
-                assert!(
-                    (v - exact).abs() <= 1e-5 * exact.max(1e-4),
-                    "d {d}, centre {c}: {v} against {exact}"
-                );
-            }
-        }
-    }
 
     #[test]
     fn the_host_pass_gives_the_tensor_formulations_figures() {
