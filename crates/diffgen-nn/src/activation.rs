@@ -15,11 +15,11 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as KernelOps>::gelu(x.into_dispatch()))
 }
 
-/// Softmax over dimension `dim`: the fused kernel (one pass per row each way) for the last
-/// dimension where [`takes_fused_path`] says so, burn's
+/// Softmax over dimension `dim`: the fused kernel (one pass per row each way) for a
+/// non-empty last dimension where [`takes_fused_path`] says so, burn's
 /// [`softmax`](burn::tensor::activation::softmax) elsewhere.
 pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
-    if dim + 1 != D || !takes_fused_path(&x.device(), x.dtype()) {
+    if dim + 1 != D || x.dims()[dim] == 0 || !takes_fused_path(&x.device(), x.dtype()) {
         return burn::tensor::activation::softmax(x, dim);
     }
     Tensor::from_dispatch(<Dispatch as KernelOps>::softmax_last(x.into_dispatch()))
