@@ -106,17 +106,19 @@ impl NoiseSpace<3> for CaSpace {
                 None => term,
             });
         };
-        if let Some(local) = local_distances {
-            let (mask, counts) = data.within(local.cutoff, 1);
-            let target = pairs(data.distances.clone());
-            let summed = per_chain((distance.clone() - target).powi_scalar(2) * pairs(mask));
-            add(scaled(summed, local.weight, local.max_time, &counts));
-        }
-        if let Some(contact) = contacts {
-            let (mask, counts) = data.within(contact.cutoff, contact.min_separation);
-            let target = pairs(data.distances.clone());
-            let summed = per_chain((distance.clone() - target).powi_scalar(2) * pairs(mask));
-            add(scaled(summed, contact.weight, contact.max_time, &counts));
+        // The local-distance and contact losses: one squared distance error, each term
+        // averaging it over its own pairs (cutoff, smallest sequence separation).
+        let distance_terms = [
+            local_distances.map(|l| (l.cutoff, 1, l.weight, l.max_time)),
+            contacts.map(|c| (c.cutoff, c.min_separation, c.weight, c.max_time)),
+        ];
+        if distance_terms.iter().any(Option::is_some) {
+            let error = (distance.clone() - pairs(data.distances.clone())).powi_scalar(2);
+            for (cutoff, min_separation, weight, max_time) in distance_terms.into_iter().flatten() {
+                let (mask, counts) = data.within(cutoff, min_separation);
+                let summed = per_chain(error.clone() * pairs(mask));
+                add(scaled(summed, weight, max_time, &counts));
+            }
         }
         if let Some(clash) = clashes {
             let floor = pairs(data.clash_floors(clash.distance));
