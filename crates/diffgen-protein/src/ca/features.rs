@@ -31,7 +31,16 @@ pub struct DistanceFeatures {
     /// `[B, L, L]`: 1/|x_i − x_j| (1/nm), zero on the diagonal, for the readout's radial
     /// field (when asked for): it divides by distances and leaves each residue's own pair out.
     pub inverse_distance: Option<Tensor<3>>,
+    /// `[B, 4K, L, L]` (when asked for): the basis of each pair's distances averaged along
+    /// the chain in both directions — over (i + s, j − s), an antiparallel ladder, then over
+    /// (i + s, j + s), a parallel one, s = −2 … 2 within the chain — for x, then for the
+    /// estimate. A β-ladder is a run of such pairs at 4.5–5.5 Å; one noisy distance hides
+    /// it, five averaged along the run show it (`[model] ladder_features`).
+    pub ladders: Option<Tensor<4>>,
 }
+
+/// Residues on each side of a pair that its ladder features average over.
+const LADDER_REACH: usize = 2;
 
 /// What [`distance_features`] computes.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +51,8 @@ pub struct FeatureSpec {
     pub farthest: f64,
     /// Also return the noisy trace's inverse distances.
     pub distances: bool,
+    /// Also return the ladder features.
+    pub ladders: bool,
 }
 
 /// The radial-basis features of `x` and `previous` (`[B, L, 3]`, nm), `mask` `[B, L]`: on
@@ -74,11 +85,23 @@ pub fn tensor_features(
     let local = Tensor::cat(
         vec![
             local_features(rbf_x.clone() * pairs.clone()),
-            local_features(rbf_p.clone() * pairs),
+            local_features(rbf_p.clone() * pairs.clone()),
         ],
         2,
     ); // [B, L, 14K]
+    let ladders = spec.ladders.then(|| {
+        let pairs = pairs.squeeze_dim::<3>(3); // [B, L, L]
+        let previous_distance = pairwise_distances(previous.clone());
+        Tensor::cat(
+            vec![
+                ladder_basis_tensor(distance.clone(), pairs.clone(), spec),
+                ladder_basis_tensor(previous_distance, pairs, spec),
+            ],
+            1,
+        ) // [B, 4K, L, L]
+    });
     DistanceFeatures {
+        ladders,
         pair: Tensor::cat(vec![rbf_x, rbf_p], 3).permute([0, 3, 1, 2]),
         local,
         inverse_distance: spec.distances.then(|| {
@@ -131,6 +154,39 @@ fn pairwise_distances(x: Tensor<3>) -> Tensor<3> {
         .reshape([b, l, l])
 }
 
+/// `[B, L, L]` distances and pair mask → `[B, 2K, L, L]`: the basis of the distances
+/// averaged along the antiparallel, then the parallel diagonal through each pair.
+fn ladder_basis_tensor(distance: Tensor<3>, pairs: Tensor<3>, spec: FeatureSpec) -> Tensor<4> {
+    let [b, l, _] = distance.dims();
+    let r = LADDER_REACH;
+    let device = distance.device();
+    // Zero margins of `r` on both residue axes, so that every shifted window exists.
+    let pad = |t: Tensor<3>| {
+        let rows = Tensor::zeros([b, r, l], &device);
+        let t = Tensor::cat(vec![rows.clone(), t, rows], 1); // [B, L + 2r, L]
+        let columns = Tensor::zeros([b, l + 2 * r, r], &device);
+        Tensor::cat(vec![columns.clone(), t, columns], 2) // [B, L + 2r, L + 2r]
+    };
+    let weighted = pad(distance * pairs.clone());
+    let weights = pad(pairs);
+    let window = |t: &Tensor<3>, rows: usize, columns: usize| {
+        t.clone().narrow(1, rows, l).narrow(2, columns, l)
+    };
+    let planes = [true, false].map(|antiparallel| {
+        let mut sum = Tensor::<3>::zeros([b, l, l], &device);
+        let mut count = Tensor::<3>::zeros([b, l, l], &device);
+        for s in 0..=2 * r {
+            // Row i + s − r, column j ∓ (s − r), in the padded frame.
+            let column = if antiparallel { 2 * r - s } else { s };
+            sum = sum + window(&weighted, s, column);
+            count = count + window(&weights, s, column);
+        }
+        let mean = sum / count.clamp_min(1.0);
+        radial_basis_tensor(mean, spec).permute([0, 3, 1, 2]) // [B, K, L, L]
+    });
+    Tensor::cat(planes.to_vec(), 1)
+}
+
 /// `[B, L, L]` distances → `[B, L, L, K]` Gaussians.
 fn radial_basis_tensor(distance: Tensor<3>, spec: FeatureSpec) -> Tensor<4> {
     let [b, l, _] = distance.dims();
@@ -161,12 +217,21 @@ fn host_features(
     let mut pair = vec![0f32; b * l * l * 2 * k];
     let mut local = vec![0f32; b * l * 2 * local_width];
     let mut distance = vec![0f32; b * l * l];
+    let ladder_planes = 4 * k;
+    // One unused value per chain without them, so that every chain still gets a chunk.
+    let ladder_chunk = if spec.ladders {
+        l * l * ladder_planes
+    } else {
+        1
+    };
+    let mut ladders = vec![0f32; b * ladder_chunk];
     if b * l > 0 {
         pair.par_chunks_mut(l * l * 2 * k)
             .zip(local.par_chunks_mut(l * 2 * local_width))
             .zip(distance.par_chunks_mut(l * l))
+            .zip(ladders.par_chunks_mut(ladder_chunk))
             .enumerate()
-            .for_each(|(item, ((pair, local), distance))| {
+            .for_each(|(item, (((pair, local), distance), ladders))| {
                 let mask = &mask[item * l..(item + 1) * l];
                 for (t, trace) in traces.iter().enumerate() {
                     let coords = &trace[item * l * 3..(item + 1) * l * 3];
@@ -179,6 +244,10 @@ fn host_features(
                     };
                     let basis = Basis { centres: k, step };
                     with_best_isa!(chain_features(coords, mask, basis, slots));
+                    if spec.ladders {
+                        let planes = &mut ladders[t * 2 * k * l * l..(t + 1) * 2 * k * l * l];
+                        with_best_isa!(ladder_features(coords, mask, basis, planes));
+                    }
                 }
             });
     }
@@ -188,6 +257,9 @@ fn host_features(
         inverse_distance: spec
             .distances
             .then(|| Tensor::from_data(TensorData::new(distance, [b, l, l]), &device)),
+        ladders: spec.ladders.then(|| {
+            Tensor::from_data(TensorData::new(ladders, [b, ladder_planes, l, l]), &device)
+        }),
     }
 }
 
@@ -262,6 +334,52 @@ fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, mut slots: Slots<'
     }
 }
 
+/// One chain's ladder planes for one trace (`planes` `[2K, L, L]`: antiparallel, then
+/// parallel): each pair's distance averaged over the pairs (i + s, j ∓ s), |s| ≤ 2, whose
+/// residues are both in the chain, then the basis of it, a row at a time. Sums run in the
+/// tensor formulation's order (s ascending; absent terms add zero).
+#[inline(always)]
+fn ladder_features(coords: &[f32], mask: &[f32], basis: Basis, planes: &mut [f32]) {
+    let l = mask.len();
+    let k = basis.centres;
+    let reach = LADDER_REACH as i64;
+    let mut distance = vec![0f32; l * l];
+    for i in 0..l {
+        let p = &coords[i * 3..i * 3 + 3];
+        for j in 0..l {
+            let q = &coords[j * 3..j * 3 + 3];
+            let (dx, dy, dz) = (p[0] - q[0], p[1] - q[1], p[2] - q[2]);
+            distance[i * l + j] = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
+        }
+    }
+    let inside = |a: i64| (0..l as i64).contains(&a).then_some(a as usize);
+    let mut z = vec![0f32; l];
+    for (direction, sign) in [-1i64, 1].into_iter().enumerate() {
+        for i in 0..l {
+            for (j, z) in z.iter_mut().enumerate() {
+                let (mut sum, mut count) = (0f32, 0f32);
+                for s in -reach..=reach {
+                    if let (Some(a), Some(c)) = (inside(i as i64 + s), inside(j as i64 + sign * s))
+                    {
+                        let w = mask[a] * mask[c];
+                        sum += w * distance[a * l + c];
+                        count += w;
+                    }
+                }
+                *z = sum / count.max(1.0) / basis.step;
+            }
+            for c in 0..k {
+                let start = (direction * k + c) * l * l + i * l;
+                let centre = c as f32;
+                for (v, &z) in planes[start..start + l].iter_mut().zip(&z) {
+                    let u = z - centre;
+                    *v = exp(-u * u);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +388,50 @@ mod tests {
     use diffgen_core::SeededRng;
 
     use crate::space::ProteinContext;
+
+    /// A hairpin: two straight strands, 0.33 nm per residue, 0.48 nm apart, antiparallel.
+    /// Along a paired pair's antiparallel diagonal every distance is 0.48 nm, so its ladder
+    /// planes hold the basis of 0.48 exactly; along the parallel one they are the mean of
+    /// distances that grow away from the pair.
+    #[test]
+    fn ladder_features_average_along_the_antiparallel_and_parallel_diagonals() {
+        let device = Device::flex();
+        let (n, rise, gap) = (12usize, 0.33f32, 0.48f32);
+        let l = 2 * n;
+        let position = |k: usize| match k < n {
+            true => [k as f32 * rise, 0.0, 0.0],
+            false => [(2 * n - 1 - k) as f32 * rise, gap, 0.0],
+        };
+        let coords: Vec<f32> = (0..l).flat_map(position).collect();
+        let x = tensor_from_vec(coords, [1, l, 3], &device);
+        let mask = ProteinContext::new(&[l], &device).mask;
+        let spec = FeatureSpec {
+            centres: 16,
+            farthest: 2.0,
+            distances: false,
+            ladders: true,
+        };
+        let planes = to_vec(host_features(&x, &x, &mask, spec).ladders.unwrap()); // [1, 4K, L, L]
+        let step = 2.0 / 15.0;
+        let basis = |d: f32, c: usize| (-((d / step - c as f32).powi(2))).exp();
+        let distance = |a: usize, b: usize| {
+            let (p, q) = (position(a), position(b));
+            ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
+        };
+        for i in 2..n - 2 {
+            let j = 2 * n - 1 - i; // i's partner
+            let parallel = (0..5).map(|s| distance(i + s - 2, j + s - 2)).sum::<f32>() / 5.0;
+            assert!(parallel > gap + 0.1, "{parallel}");
+            for c in 0..16 {
+                let at = |plane: usize| planes[(plane * 16 + c) * l * l + i * l + j];
+                assert!((at(0) - basis(gap, c)).abs() < 1e-5, "antiparallel {i} {c}");
+                assert!(
+                    (at(1) - basis(parallel, c)).abs() < 1e-5,
+                    "parallel {i} {c}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn the_host_pass_gives_the_tensor_formulations_figures() {
@@ -292,6 +454,7 @@ mod tests {
             centres: 16,
             farthest: 2.0,
             distances: true,
+            ladders: true,
         };
         let ours = host_features(&x, &previous, &mask, spec);
         let theirs = tensor_features(&x, &previous, &mask, spec);
@@ -302,6 +465,11 @@ mod tests {
                 "inverse distance",
                 to_vec(ours.inverse_distance.unwrap()),
                 to_vec(theirs.inverse_distance.unwrap()),
+            ),
+            (
+                "ladders",
+                to_vec(ours.ladders.unwrap()),
+                to_vec(theirs.ladders.unwrap()),
             ),
         ] {
             assert_eq!(a.len(), b.len(), "{what}");

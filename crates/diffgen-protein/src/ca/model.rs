@@ -7,7 +7,7 @@
 //! adds the trace's handedness (`chirality.rs`).
 
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
@@ -60,6 +60,12 @@ pub struct CaDenoiserConfig {
     /// by a learned function of their distance (the equivariant and chiral readouts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub radial_field: bool,
+    /// The attention biases also read each pair's distances averaged along the chain in
+    /// both directions (`features.rs`), where a β-ladder shows through noise that hides it
+    /// in single distances. Zero-initialised, so that `train --init` from a run without
+    /// them starts as that run's network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ladder_features: bool,
     /// Condition on the chain's fold class (absent: unconditional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold_class: Option<FoldClassConditioning>,
@@ -142,6 +148,11 @@ impl CaDenoiserConfig {
             time_in: LinearConfig::new(self.time_features, h).init(device),
             time_out: LinearConfig::new(h, h).init(device),
             pair: LinearConfig::new(2 * self.rbf, self.heads * bias_sets).init(device),
+            ladder: self.ladder_features.then(|| {
+                LinearConfig::new(4 * self.rbf, self.heads * bias_sets)
+                    .with_initializer(Initializer::Zeros)
+                    .init(device)
+            }),
             blocks,
             norm_out: LayerNormConfig::new(h)
                 .with_epsilon(LAYER_NORM_EPSILON)
@@ -174,6 +185,7 @@ pub struct CaDenoiser {
     time_in: Linear,
     time_out: Linear,
     pair: Linear,
+    ladder: Option<Linear>,
     blocks: Vec<TransformerBlock>,
     norm_out: LayerNorm,
     output: Linear,
@@ -225,6 +237,7 @@ impl CaDenoiser {
             centres: self.rbf,
             farthest: self.rbf_max,
             distances: radial,
+            ladders: self.ladder.is_some(),
         };
         let distances = distance_features(&x, &previous, &mask, spec);
         let mut h = match &self.readout {
@@ -242,8 +255,14 @@ impl CaDenoiser {
         }; // [B, L, H]
            // Set k of the distance biases: block k's heads (the readout's last).
         let heads = self.heads;
-        let bias_set =
-            |k: usize| project_pairs(&self.pair, &distances.pair, k * heads..(k + 1) * heads); // [B, heads, L, L]
+        let bias_set = |k: usize| {
+            let columns = k * heads..(k + 1) * heads;
+            let bias = project_pairs(&self.pair, &distances.pair, columns.clone()); // [B, heads, L, L]
+            match (&self.ladder, &distances.ladders) {
+                (Some(layer), Some(ladders)) => bias + project_pairs(layer, ladders, columns),
+                _ => bias,
+            }
+        };
         let relative = relative_offsets(self.max_relative, l, &device);
         let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
         for (k, block) in self.blocks.iter().enumerate() {
