@@ -1,7 +1,8 @@
 //! Writes `weights/test-split-reference.json`: the metrics' figures for the test split, which
-//! `metrics::evaluate` uses when no data is at hand, and the test split's novelty (max
+//! `metrics::evaluate` uses when no data is at hand, the test split's novelty (max
 //! TM-score to the fixed train subset), the novelty figure's reference column (several
-//! minutes: 298 × 48 alignments). Run after changing a metric:
+//! minutes: 298 × 48 alignments), and the Ramachandran JS natural train chains get against
+//! it by set size (`rama_floor.rs`). Run after changing a metric:
 //!
 //! ```sh
 //! cargo run --release -p diffgen-protein --example reference_stats -- [DATA_ROOT]
@@ -11,9 +12,11 @@
 
 use std::path::PathBuf;
 
+use diffgen_core::SeededRng;
 use diffgen_protein::io::{load_split, SHARED_FILE};
 use diffgen_protein::metrics::{BundledReference, SetStats};
 use diffgen_protein::novelty::{load_subset, novelty};
+use diffgen_protein::rama_floor::{measure_floor, FLOOR_DRAWS, FLOOR_RESIDUES};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::env::args()
@@ -32,13 +35,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pairs as f64 / seconds,
         novel.mean_max_tm
     );
+    let stats = SetStats::compute(&test);
+    let pool = load_split(&root, "train")?;
+    let mut rng = SeededRng::new(0);
+    let rama_js_floor: Vec<_> = FLOOR_RESIDUES
+        .iter()
+        .map(|&n| measure_floor(&pool, &stats.rama_hist, n, FLOOR_DRAWS, &mut rng))
+        .collect();
+    for f in &rama_js_floor {
+        println!(
+            "rama JS of {} natural train residues: {:.4} (rebuilt from CA {:.4})",
+            f.residues, f.natural, f.rebuilt
+        );
+    }
     let bundled = BundledReference {
         source: format!(
             "test split of {SHARED_FILE} ({} domains), by examples/reference_stats.rs",
             test.len()
         ),
-        stats: SetStats::compute(&test),
+        stats,
         novelty_max_tm: Some(novel.mean_max_tm),
+        rama_js_floor,
     };
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights/test-split-reference.json");
     let mut json = serde_json::to_string(&bundled)?;

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod novelty;
 pub mod page;
+pub mod rama_floor;
 pub mod rebuild;
 pub mod space;
 pub mod structure;

@@ -18,6 +18,7 @@ use crate::dssp::{dssp, three_state};
 use crate::error::ProteinError;
 use crate::geometry::{angles_from_backbone, radius_of_gyration};
 use crate::novelty::{novelty, NOVELTY_CHAINS, NOVELTY_MAX_SAMPLES};
+use crate::rama_floor::{floor_at, RamaFloor};
 use crate::structure::Backbone;
 use crate::tmscore::tm_align;
 
@@ -49,7 +50,8 @@ pub struct MetricRow {
     /// The samples' value.
     pub samples: f64,
     /// The reference's value; `None` when there is none (novelty without a bundled figure).
-    /// For `rama_js` it is the reference's even-vs-odd divergence, the floor.
+    /// For `rama_js` it is the floor: what natural chains of the samples' residue count get
+    /// against the test split, or else the reference's even-vs-odd divergence.
     pub reference: Option<f64>,
 }
 
@@ -122,6 +124,10 @@ pub struct BundledReference {
     /// Mean max TM-score of the test split to the novelty train subset (`novelty.rs`).
     #[serde(default)]
     pub novelty_max_tm: Option<f64>,
+    /// The Ramachandran JS natural train chains get against these figures, by set size
+    /// (`rama_floor.rs`).
+    #[serde(default)]
+    pub rama_js_floor: Vec<RamaFloor>,
 }
 
 /// The bundled test-split figures.
@@ -351,6 +357,7 @@ pub fn evaluate_into(
         ));
     }
     let ours = SetStats::compute(samples);
+    let bundled = bundled_reference()?;
     let (theirs, source) = match reference {
         // Samples evaluated against themselves (a check of the metrics): compute once.
         Some(r) if std::ptr::eq(r, samples) => (
@@ -364,12 +371,29 @@ pub fn evaluate_into(
                 r.len()
             ),
         ),
-        None => {
-            let b = bundled_reference()?;
-            (b.stats, format!("bundled figures: {}", b.source))
-        }
+        None => (
+            bundled.stats.clone(),
+            format!("bundled figures: {}", bundled.source),
+        ),
     };
     let mut rows = ours.rows(&theirs);
+    // The floor table was measured against the test split: it applies where that is the
+    // reference (the same histogram).
+    let floor = (theirs.rama_hist == bundled.stats.rama_hist)
+        .then(|| floor_at(&bundled.rama_js_floor, ours.residues))
+        .flatten();
+    let rama_note = match floor {
+        Some(f) => {
+            if let Some(row) = rows.iter_mut().find(|r| r.name == "rama_js") {
+                row.reference = Some(f.natural);
+            }
+            format!(
+                "rama_js: Jensen-Shannon divergence (base 2, 0..1) of {RAMA_BINS}x{RAMA_BINS} (phi, psi) histograms, samples vs reference; a histogram of few residues is noisy, so the reference column is what natural train chains of the samples' {} residues get ({:.3}; with N, C, O rebuilt from their CA, the floor of a CA model: {:.3}); the reference's even vs odd halves differ by {:.3}",
+                ours.residues, f.natural, f.rebuilt, theirs.rama_js_halves
+            )
+        }
+        None => format!("rama_js: Jensen-Shannon divergence (base 2, 0..1) of {RAMA_BINS}x{RAMA_BINS} (phi, psi) histograms, samples vs reference; the reference column is the divergence between its even and odd structures (the sampling floor)"),
+    };
     let mut notes = vec![
         format!("reference column: {source}"),
         format!(
@@ -379,7 +403,7 @@ pub fn evaluate_into(
         "ss_*: 3-state fractions (H,G,I / E,B / rest) from the built-in DSSP, which follows mkdssp 4.2".to_string(),
         format!("rg_ratio_mean: mean Rg(CA) / ({RG_PREFACTOR}·L^{RG_EXPONENT}), the data set's fit; 1 = as compact as natural domains of that length"),
         format!("clash_rate_*: CA pairs with |i-j| >= {CLASH_MIN_SEPARATION} closer than {CLASH_DISTANCE} Å; per structure (any clash) and per pair"),
-        format!("rama_js: Jensen-Shannon divergence (base 2, 0..1) of {RAMA_BINS}x{RAMA_BINS} (phi, psi) histograms, samples vs reference; the reference column is the divergence between its even and odd structures (the sampling floor)"),
+        rama_note,
         "designability (ProteinMPNN + ESMFold) is not computed: these are offline proxies".to_string(),
     ];
     notes.push(novelty_row(samples, train, &mut rows));
