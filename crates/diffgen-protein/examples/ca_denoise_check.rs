@@ -3,7 +3,7 @@
 //! RMSD to x₀ — whether the network is precise near the data, separately from the sampler —
 //! and the helix and strand shares DSSP finds on x̂₀ rebuilt (beside the real traces rebuilt).
 //! With `DENOISE_CHAINS=beta` it takes chains with at least 20 % strand, to see whether the
-//! network keeps β-ladders it is given.
+//! network keeps β-ladders it is given. `DENOISE_COUNT` sets how many chains (default 16).
 //!   cargo run --release -p diffgen-protein --example ca_denoise_check -- CHECKPOINT [t …]
 
 use std::path::{Path, PathBuf};
@@ -29,6 +29,9 @@ fn main() {
     };
     let data = std::env::var("DIFFGEN_DATA").unwrap_or_else(|_| "../shared/datasets".into());
     let beta = std::env::var("DENOISE_CHAINS").is_ok_and(|v| v == "beta");
+    let count: usize = std::env::var("DENOISE_COUNT")
+        .map(|v| v.parse().expect("DENOISE_COUNT"))
+        .unwrap_or(16);
     let device = Device::flex();
     let loaded = load(&CaPipeline, Some(&checkpoint), &device).expect("checkpoint");
     let chains: Vec<_> = io::load_split(Path::new(&data), "test")
@@ -36,7 +39,7 @@ fn main() {
         .into_iter()
         .filter(|b| (60..=128).contains(&b.len()))
         .filter(|b| !beta || strand_share(b.dssp.as_deref().unwrap_or("")) >= 0.2)
-        .take(16)
+        .take(count)
         .collect();
     let lengths: Vec<usize> = chains.iter().map(|b| b.len()).collect();
     let l = *lengths.iter().max().unwrap();

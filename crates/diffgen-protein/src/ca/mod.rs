@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod features;
 pub mod model;
+pub mod pair_track;
 pub mod readout;
 pub mod space;
 pub mod steric;

@@ -13,6 +13,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::chirality::{dihedral_features, DIHEDRAL_FEATURES};
 use super::features::{distance_features, project_pairs, FeatureSpec};
+use super::pair_track::{PairTrack, PairTrackConfig};
 use super::readout::{CaReadout, CoordinateReadout, RadialInputs};
 use diffgen_core::{CoreError, Denoiser, Objective};
 use diffgen_nn::{
@@ -66,6 +67,10 @@ pub struct CaDenoiserConfig {
     /// them starts as that run's network.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ladder_features: bool,
+    /// A pair state carried through the blocks (`pair_track.rs`); absent: the biases are
+    /// the distance features' projections alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair_track: Option<PairTrackConfig>,
     /// Condition on the chain's fold class (absent: unconditional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold_class: Option<FoldClassConditioning>,
@@ -153,6 +158,10 @@ impl CaDenoiserConfig {
                     .with_initializer(Initializer::Zeros)
                     .init(device)
             }),
+            pair_track: self.pair_track.map(|track| {
+                let ladders = self.ladder_features.then_some(4 * self.rbf);
+                track.init(h, self.heads, self.layers, 2 * self.rbf, ladders, device)
+            }),
             blocks,
             norm_out: LayerNormConfig::new(h)
                 .with_epsilon(LAYER_NORM_EPSILON)
@@ -186,6 +195,7 @@ pub struct CaDenoiser {
     time_out: Linear,
     pair: Linear,
     ladder: Option<Linear>,
+    pair_track: Option<PairTrack>,
     blocks: Vec<TransformerBlock>,
     norm_out: LayerNorm,
     output: Linear,
@@ -265,8 +275,16 @@ impl CaDenoiser {
         };
         let relative = relative_offsets(self.max_relative, l, &device);
         let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
+        let mut track = self
+            .pair_track
+            .as_ref()
+            .map(|t| (t, t.start(&distances.pair, distances.ladders.as_ref()))); // z [B, C, L, L]
+        let with_track = |k: usize, track: &Option<(&PairTrack, Tensor<4>)>| match track {
+            Some((t, z)) => bias_set(k) + t.biases(k, z),
+            None => bias_set(k),
+        };
         for (k, block) in self.blocks.iter().enumerate() {
-            let bias = bias_set(k);
+            let bias = with_track(k, &track);
             h = block.forward(
                 h,
                 time.clone(),
@@ -274,11 +292,12 @@ impl CaDenoiser {
                 Some(bias),
                 key_mask.clone(),
             );
+            track = track.map(|(t, z)| (t, t.update(k, z, &h)));
         }
         let h = self.norm_out.forward(h);
         match &self.readout {
             Some(readout) => {
-                let bias = bias_set(self.blocks.len());
+                let bias = with_track(self.blocks.len(), &track);
                 // x̂₀ is the trace moved along the field; other objectives are the field.
                 let radial = distances
                     .inverse_distance

@@ -244,7 +244,12 @@ mod tests {
         }
     }
 
-    fn config(readout: &str) -> CaDenoiserConfig {
+    /// A small network; `pairs`: with ladder features and a pair track too.
+    fn config(readout: &str, pairs: bool) -> CaDenoiserConfig {
+        let extra = match pairs {
+            true => "ladder_features = true\npair_track = { channels = 8 }",
+            false => "",
+        };
         diffgen_core::config::parse_toml(
             &format!(
                 r#"
@@ -255,6 +260,7 @@ mod tests {
                 rbf = 16
                 readout = "{readout}"
                 radial_field = true
+                {extra}
                 "#
             ),
             std::path::Path::new("test.toml"),
@@ -395,12 +401,13 @@ mod tests {
         let m = mask.clone().unsqueeze_dim(2);
         let x = remove_mean_with_mask(tensor_from_vec(values, [2, l, 3], &device) * m.clone(), m);
         let t = Tensor::<1>::from_floats([0.3, 0.7], &device);
-        for readout in ["equivariant", "chiral"] {
+        let designs = [("equivariant", false), ("chiral", false), ("chiral", true)];
+        for (readout, pairs) in designs {
             for objective in [Objective::Sample, Objective::FlowVelocity] {
-                let model = config(readout)
+                let model = config(readout, pairs)
                     .init(objective, &device)
                     .map(&mut Randomise(SeededRng::new(5)));
-                let what = format!("{readout}, {objective:?}");
+                let what = format!("{readout}, pair track {pairs}, {objective:?}");
                 let out = model.forward(
                     x.clone(),
                     t.clone(),
