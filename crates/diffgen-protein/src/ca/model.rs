@@ -263,28 +263,29 @@ impl CaDenoiser {
                 .input
                 .forward(Tensor::cat(vec![x.clone(), previous.clone()], 2)),
         }; // [B, L, H]
-           // Set k of the distance biases: block k's heads (the readout's last).
+           // Set k of the attention biases, block k's heads (the readout's last): from the
+           // distance features, and from the ladder features and the pair state z where the
+           // network has them.
         let heads = self.heads;
-        let bias_set = |k: usize| {
+        let biases = |k: usize, z: Option<&Tensor<4>>| {
             let columns = k * heads..(k + 1) * heads;
-            let bias = project_pairs(&self.pair, &distances.pair, columns.clone()); // [B, heads, L, L]
-            match (&self.ladder, &distances.ladders) {
-                (Some(layer), Some(ladders)) => bias + project_pairs(layer, ladders, columns),
-                _ => bias,
+            let mut bias = project_pairs(&self.pair, &distances.pair, columns.clone()); // [B, heads, L, L]
+            if let (Some(layer), Some(ladders)) = (&self.ladder, &distances.ladders) {
+                bias = bias + project_pairs(layer, ladders, columns);
             }
+            if let (Some(track), Some(z)) = (&self.pair_track, z) {
+                bias = bias + track.biases(k, z);
+            }
+            bias
         };
         let relative = relative_offsets(self.max_relative, l, &device);
         let key_mask = (mask.clone() - 1.0).mul_scalar(1e4); // [B, L]
-        let mut track = self
+        let mut z = self
             .pair_track
             .as_ref()
-            .map(|t| (t, t.start(&distances.pair, distances.ladders.as_ref()))); // z [B, C, L, L]
-        let with_track = |k: usize, track: &Option<(&PairTrack, Tensor<4>)>| match track {
-            Some((t, z)) => bias_set(k) + t.biases(k, z),
-            None => bias_set(k),
-        };
+            .map(|track| track.start(&distances.pair, distances.ladders.as_ref())); // [B, C, L, L]
         for (k, block) in self.blocks.iter().enumerate() {
-            let bias = with_track(k, &track);
+            let bias = biases(k, z.as_ref());
             h = block.forward(
                 h,
                 time.clone(),
@@ -292,12 +293,14 @@ impl CaDenoiser {
                 Some(bias),
                 key_mask.clone(),
             );
-            track = track.map(|(t, z)| (t, t.update(k, z, &h)));
+            z = z
+                .zip(self.pair_track.as_ref())
+                .map(|(z, track)| track.update(k, z, &h));
         }
         let h = self.norm_out.forward(h);
         match &self.readout {
             Some(readout) => {
-                let bias = with_track(self.blocks.len(), &track);
+                let bias = biases(self.blocks.len(), z.as_ref());
                 // x̂₀ is the trace moved along the field; other objectives are the field.
                 let radial = distances
                     .inverse_distance
