@@ -235,6 +235,7 @@ fn host_features(
                 let mask = &mask[item * l..(item + 1) * l];
                 for (t, trace) in traces.iter().enumerate() {
                     let coords = &trace[item * l * 3..(item + 1) * l * 3];
+                    let distance_matrix = chain_distances(coords, l);
                     let slots = Slots {
                         pair,
                         pair_offset: t * k,
@@ -243,10 +244,10 @@ fn host_features(
                         inverse_distance: (t == 0).then_some(&mut *distance),
                     };
                     let basis = Basis { centres: k, step };
-                    with_best_isa!(chain_features(coords, mask, basis, slots));
+                    with_best_isa!(chain_features(&distance_matrix, mask, basis, slots));
                     if spec.ladders {
                         let planes = &mut ladders[t * 2 * k * l * l..(t + 1) * 2 * k * l * l];
-                        with_best_isa!(ladder_features(coords, mask, basis, planes));
+                        with_best_isa!(ladder_features(&distance_matrix, mask, basis, planes));
                     }
                 }
             });
@@ -282,26 +283,34 @@ struct Slots<'a> {
     inverse_distance: Option<&'a mut [f32]>,
 }
 
-/// One chain's pairs for one trace (`coords` `[L, 3]`, `mask` `[L]`), a row at a time:
-/// residue i's distances to every j, then each centre's Gaussians along that row of the
-/// centre's plane, with the vectorisable `exp` — contiguous stores, a lane per pair. (Each
-/// unordered pair once, by a recurrence over the centres, wrote half its values down
-/// columns and vectorised nothing.)
+/// One chain's distances `[L, L]` for one trace (`coords` `[L, 3]`), in the tensor
+/// formulation's order: squares summed, then ε, then the root.
+fn chain_distances(coords: &[f32], l: usize) -> Vec<f32> {
+    let mut distance = vec![0f32; l * l];
+    for i in 0..l {
+        let p = &coords[i * 3..i * 3 + 3];
+        for (j, d) in distance[i * l..(i + 1) * l].iter_mut().enumerate() {
+            let q = &coords[j * 3..j * 3 + 3];
+            let (dx, dy, dz) = (p[0] - q[0], p[1] - q[1], p[2] - q[2]);
+            *d = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
+        }
+    }
+    distance
+}
+
+/// One chain's pairs for one trace (`distance` `[L, L]`, `mask` `[L]`), a row at a time:
+/// each centre's Gaussians along that row of the centre's plane, with the vectorisable
+/// `exp` — contiguous stores, a lane per pair. (Each unordered pair once, by a recurrence
+/// over the centres, wrote half its values down columns and vectorised nothing.)
 #[inline(always)]
-fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, mut slots: Slots<'_>) {
+fn chain_features(distance: &[f32], mask: &[f32], basis: Basis, mut slots: Slots<'_>) {
     let l = mask.len();
     let k = basis.centres;
     let local_width = slots.local.len() / l.max(1);
     let histogram = LOCAL_OFFSETS.len() * k;
     let mut z = vec![0f32; l];
     for i in 0..l {
-        let p = &coords[i * 3..i * 3 + 3];
-        for (j, z) in z.iter_mut().enumerate() {
-            let q = &coords[j * 3..j * 3 + 3];
-            let (dx, dy, dz) = (p[0] - q[0], p[1] - q[1], p[2] - q[2]);
-            // The order of the tensor formulation: squares summed, then ε, then the root.
-            *z = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
-        }
+        z.copy_from_slice(&distance[i * l..(i + 1) * l]);
         if let Some(inverse) = slots.inverse_distance.as_deref_mut() {
             for (j, (v, &d)) in inverse[i * l..(i + 1) * l].iter_mut().zip(&z).enumerate() {
                 *v = if i == j { 0.0 } else { 1.0 / d };
@@ -334,24 +343,15 @@ fn chain_features(coords: &[f32], mask: &[f32], basis: Basis, mut slots: Slots<'
     }
 }
 
-/// One chain's ladder planes for one trace (`planes` `[2K, L, L]`: antiparallel, then
-/// parallel): each pair's distance averaged over the pairs (i + s, j ∓ s), |s| ≤ 2, whose
-/// residues are both in the chain, then the basis of it, a row at a time. Sums run in the
-/// tensor formulation's order (s ascending; absent terms add zero).
+/// One chain's ladder planes for one trace (`distance` `[L, L]`; `planes` `[2K, L, L]`:
+/// antiparallel, then parallel): each pair's distance averaged over the pairs (i + s, j ∓ s),
+/// |s| ≤ 2, whose residues are both in the chain, then the basis of it, a row at a time.
+/// Sums run in the tensor formulation's order (s ascending; absent terms add zero).
 #[inline(always)]
-fn ladder_features(coords: &[f32], mask: &[f32], basis: Basis, planes: &mut [f32]) {
+fn ladder_features(distance: &[f32], mask: &[f32], basis: Basis, planes: &mut [f32]) {
     let l = mask.len();
     let k = basis.centres;
     let reach = LADDER_REACH as i64;
-    let mut distance = vec![0f32; l * l];
-    for i in 0..l {
-        let p = &coords[i * 3..i * 3 + 3];
-        for j in 0..l {
-            let q = &coords[j * 3..j * 3 + 3];
-            let (dx, dy, dz) = (p[0] - q[0], p[1] - q[1], p[2] - q[2]);
-            distance[i * l + j] = (dx * dx + dy * dy + dz * dz + 1e-8).sqrt();
-        }
-    }
     let inside = |a: i64| (0..l as i64).contains(&a).then_some(a as usize);
     let mut z = vec![0f32; l];
     for (direction, sign) in [-1i64, 1].into_iter().enumerate() {
