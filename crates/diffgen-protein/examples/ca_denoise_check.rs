@@ -31,7 +31,8 @@ fn main() {
     let beta = std::env::var("DENOISE_CHAINS").is_ok_and(|v| v == "beta");
     let count: usize = std::env::var("DENOISE_COUNT")
         .map(|v| v.parse().expect("DENOISE_COUNT"))
-        .unwrap_or(16);
+        .unwrap_or(16)
+        .max(1);
     let device = Device::flex();
     let loaded = load(&CaPipeline, Some(&checkpoint), &device).expect("checkpoint");
     let chains: Vec<_> = io::load_split(Path::new(&data), "test")

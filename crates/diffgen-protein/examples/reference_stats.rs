@@ -12,11 +12,10 @@
 
 use std::path::PathBuf;
 
-use diffgen_core::SeededRng;
 use diffgen_protein::io::{load_split, SHARED_FILE};
 use diffgen_protein::metrics::{BundledReference, SetStats};
 use diffgen_protein::novelty::{load_subset, novelty};
-use diffgen_protein::rama_floor::{measure_floor, FLOOR_DRAWS, FLOOR_RESIDUES};
+use diffgen_protein::rama_floor::measure_table;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::env::args()
@@ -37,11 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let stats = SetStats::compute(&test);
     let pool = load_split(&root, "train")?;
-    let mut rng = SeededRng::new(0);
-    let rama_js_floor: Vec<_> = FLOOR_RESIDUES
-        .iter()
-        .map(|&n| measure_floor(&pool, &stats.rama_hist, n, FLOOR_DRAWS, &mut rng))
-        .collect();
+    let rama_js_floor = measure_table(&pool, &stats.rama_hist);
     for f in &rama_js_floor {
         println!(
             "rama JS of {} natural train residues: {:.4} (rebuilt from CA {:.4})",

@@ -50,8 +50,9 @@ pub struct MetricRow {
     /// The samples' value.
     pub samples: f64,
     /// The reference's value; `None` when there is none (novelty without a bundled figure).
-    /// For `rama_js` it is the floor: what natural chains of the samples' residue count get
-    /// against the test split, or else the reference's even-vs-odd divergence.
+    /// For `rama_js` it is what natural chains of the samples' residue count get against
+    /// the test split (no generator's set of that size can expect less), or else the
+    /// reference's even-vs-odd divergence.
     pub reference: Option<f64>,
 }
 
@@ -357,12 +358,15 @@ pub fn evaluate_into(
         ));
     }
     let ours = SetStats::compute(samples);
-    let bundled = bundled_reference()?;
-    let (theirs, source) = match reference {
+    // The bundled figures: the reference when none is given (then they must parse), and
+    // where the reference is the test split, the Ramachandran floor table.
+    let bundled = bundled_reference();
+    let (theirs, source, bundled) = match reference {
         // Samples evaluated against themselves (a check of the metrics): compute once.
         Some(r) if std::ptr::eq(r, samples) => (
             ours.clone(),
             format!("the samples themselves ({} structures)", r.len()),
+            bundled.ok(),
         ),
         Some(r) => (
             SetStats::compute(r),
@@ -370,18 +374,20 @@ pub fn evaluate_into(
                 "the given reference set ({} structures, computed now)",
                 r.len()
             ),
+            bundled.ok(),
         ),
-        None => (
-            bundled.stats.clone(),
-            format!("bundled figures: {}", bundled.source),
-        ),
+        None => {
+            let b = bundled?;
+            let source = format!("bundled figures: {}", b.source);
+            (b.stats.clone(), source, Some(b))
+        }
     };
     let mut rows = ours.rows(&theirs);
     // The floor table was measured against the test split: it applies where that is the
     // reference (the same histogram).
-    let floor = (theirs.rama_hist == bundled.stats.rama_hist)
-        .then(|| floor_at(&bundled.rama_js_floor, ours.residues))
-        .flatten();
+    let floor = bundled
+        .filter(|b| b.stats.rama_hist == theirs.rama_hist)
+        .and_then(|b| floor_at(&b.rama_js_floor, ours.residues));
     let rama_note = match floor {
         Some(f) => {
             if let Some(row) = rows.iter_mut().find(|r| r.name == "rama_js") {

@@ -43,12 +43,14 @@ pub fn measure_floor(
     draws: usize,
     rng: &mut SeededRng,
 ) -> RamaFloor {
+    // Chains too short for a (φ, ψ) pair would never fill a set.
+    let pool: Vec<&Backbone> = pool.iter().filter(|b| b.len() >= 3).collect();
     let (mut natural, mut rebuilt) = (0.0, 0.0);
     for _ in 0..draws {
         let mut set = Vec::new();
         let mut left = residues;
         while left >= 3 && !pool.is_empty() {
-            let chain = &pool[rng.int_inclusive(0, pool.len() - 1)];
+            let chain = pool[rng.int_inclusive(0, pool.len() - 1)];
             let n = chain.len().min(WINDOW).min(left);
             let start = rng.int_inclusive(0, chain.len() - n);
             set.push(chain.slice(start..start + n));
@@ -66,7 +68,17 @@ pub fn measure_floor(
     }
 }
 
-/// The table's floor at `residues`: linear in log(residues) between its points, the end
+/// The bundled table: [`FLOOR_DRAWS`] sets at each of [`FLOOR_RESIDUES`] from `pool`, in
+/// that order from one seeded stream (seed 0), so that it can be measured again exactly.
+pub fn measure_table(pool: &[Backbone], reference: &[u64]) -> Vec<RamaFloor> {
+    let mut rng = SeededRng::new(0);
+    FLOOR_RESIDUES
+        .iter()
+        .map(|&n| measure_floor(pool, reference, n, FLOOR_DRAWS, &mut rng))
+        .collect()
+}
+
+/// The floor of `table` (sorted by residues) at `residues`: linear in log(residues) between its points, the end
 /// points' values beyond them; `None` for an empty table.
 pub fn floor_at(table: &[RamaFloor], residues: usize) -> Option<RamaFloor> {
     let first = table.first()?;

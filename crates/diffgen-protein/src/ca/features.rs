@@ -34,7 +34,7 @@ pub struct DistanceFeatures {
     /// `[B, 4K, L, L]` (when asked for): the basis of each pair's distances averaged along
     /// the chain in both directions — over (i + s, j − s), an antiparallel ladder, then over
     /// (i + s, j + s), a parallel one, s = −2 … 2 within the chain — for x, then for the
-    /// estimate. A β-ladder is a run of such pairs at 4.5–5.5 Å; one noisy distance hides
+    /// estimate; pairs with padding included (the attention's key mask hides them). A β-ladder is a run of such pairs at 4.5–5.5 Å; one noisy distance hides
     /// it, five averaged along the run show it (`[model] ladder_features`).
     pub ladders: Option<Tensor<4>>,
 }
@@ -79,7 +79,8 @@ pub fn tensor_features(
 ) -> DistanceFeatures {
     let distance = pairwise_distances(x.clone()); // [B, L, L]
     let rbf_x = radial_basis_tensor(distance.clone(), spec);
-    let rbf_p = radial_basis_tensor(pairwise_distances(previous.clone()), spec);
+    let previous_distance = pairwise_distances(previous.clone()); // [B, L, L]
+    let rbf_p = radial_basis_tensor(previous_distance.clone(), spec);
     let pairs =
         (mask.clone().unsqueeze_dim::<3>(2) * mask.clone().unsqueeze_dim(1)).unsqueeze_dim::<4>(3); // [B, L, L, 1]
     let local = Tensor::cat(
@@ -91,7 +92,6 @@ pub fn tensor_features(
     ); // [B, L, 14K]
     let ladders = spec.ladders.then(|| {
         let pairs = pairs.squeeze_dim::<3>(3); // [B, L, L]
-        let previous_distance = pairwise_distances(previous.clone());
         Tensor::cat(
             vec![
                 ladder_basis_tensor(distance.clone(), pairs.clone(), spec),
@@ -283,6 +283,17 @@ struct Slots<'a> {
     inverse_distance: Option<&'a mut [f32]>,
 }
 
+/// Centre `c`'s Gaussians exp(−(z − c)²) of a row of distances `z` (in units of the
+/// centres' spacing), with the vectorisable `exp`.
+#[inline(always)]
+fn basis_row(plane: &mut [f32], z: &[f32], c: usize) {
+    let centre = c as f32;
+    for (v, &z) in plane.iter_mut().zip(z) {
+        let u = z - centre;
+        *v = exp(-u * u);
+    }
+}
+
 /// One chain's distances `[L, L]` for one trace (`coords` `[L, 3]`), in the tensor
 /// formulation's order: squares summed, then ε, then the root.
 fn chain_distances(coords: &[f32], l: usize) -> Vec<f32> {
@@ -323,11 +334,7 @@ fn chain_features(distance: &[f32], mask: &[f32], basis: Basis, mut slots: Slots
         for c in 0..k {
             let start = (slots.pair_offset + c) * l * l + i * l;
             let plane = &mut slots.pair[start..start + l];
-            let centre = c as f32;
-            for (v, &z) in plane.iter_mut().zip(&z) {
-                let u = z - centre;
-                *v = exp(-u * u);
-            }
+            basis_row(plane, &z, c);
             if mask[i] == 0.0 {
                 continue;
             }
@@ -370,11 +377,7 @@ fn ladder_features(distance: &[f32], mask: &[f32], basis: Basis, planes: &mut [f
             }
             for c in 0..k {
                 let start = (direction * k + c) * l * l + i * l;
-                let centre = c as f32;
-                for (v, &z) in planes[start..start + l].iter_mut().zip(&z) {
-                    let u = z - centre;
-                    *v = exp(-u * u);
-                }
+                basis_row(&mut planes[start..start + l], &z, c);
             }
         }
     }

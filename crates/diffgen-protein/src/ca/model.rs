@@ -122,6 +122,19 @@ impl CaDenoiserConfig {
                 "needs readout = \"equivariant\" or \"chiral\"",
             ));
         }
+        // The track feeds the readout's biases too, which the absolute readout has none of.
+        if self.pair_track.is_some() && self.readout == CaReadout::Absolute {
+            return Err(CoreError::setting(
+                "model.pair_track",
+                "needs readout = \"equivariant\" or \"chiral\"",
+            ));
+        }
+        if self.pair_track.is_some_and(|t| t.channels == 0) {
+            return Err(CoreError::setting(
+                "model.pair_track.channels",
+                "must be positive",
+            ));
+        }
         if self.rbf < 2 || !(self.rbf_max.is_finite() && self.rbf_max > 0.0) {
             return Err(CoreError::setting(
                 "model.rbf/rbf_max",
@@ -316,6 +329,17 @@ impl CaDenoiser {
             }
             None => self.output.forward(h) * mask.unsqueeze_dim(2), // [B, L, 3]
         }
+    }
+}
+
+impl CaDenoiser {
+    /// The same network without its ladder projection and pair track: what a run started
+    /// from it with `train --init` began as, while they are still at their zero start.
+    #[cfg(test)]
+    pub(crate) fn without_pair_extras(mut self) -> CaDenoiser {
+        self.ladder = None;
+        self.pair_track = None;
+        self
     }
 }
 

@@ -382,6 +382,41 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
+    /// The ladder projection and the pair track start at zero, so that a run started from
+    /// weights without them begins as that network; once they are not zero, they count.
+    #[test]
+    fn ladders_and_the_pair_track_start_silent_and_then_change_the_output() {
+        let device = Device::flex();
+        let lengths = [6usize, 4];
+        let mut rng = SeededRng::new(8);
+        let values: Vec<f32> = rng.normal_vec(2 * 6 * 3).iter().map(|v| 0.4 * v).collect();
+        let x = tensor_from_vec(values, [2, 6, 3], &device);
+        let mask = crate::space::ProteinContext::new(&lengths, &device).mask;
+        let t = Tensor::<1>::from_floats([0.2, 0.6], &device);
+        let run = |model: &CaDenoiser| {
+            let estimate = Some(x.clone().mul_scalar(0.9));
+            to_vec(model.forward(x.clone(), t.clone(), mask.clone(), None, estimate))
+        };
+        let largest_gap = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max)
+        };
+        let fresh = config("chiral", true)
+            .init(Objective::Sample, &device)
+            .map(&mut Randomise(SeededRng::new(5)));
+        // Randomised: every part counts.
+        let plain = fresh.clone().without_pair_extras();
+        let gap = largest_gap(&run(&fresh), &run(&plain));
+        assert!(gap > 1e-3, "the extras change nothing: {gap}");
+        // Freshly initialised: the extras' outputs are zero.
+        let fresh = config("chiral", true).init(Objective::Sample, &device);
+        let plain = fresh.clone().without_pair_extras();
+        let gap = largest_gap(&run(&fresh), &run(&plain));
+        assert!(gap < 1e-6, "a fresh start differs: {gap}");
+    }
+
     #[test]
     fn the_readouts_rotate_with_the_trace_and_only_the_chiral_one_sees_mirror_images() {
         let device = Device::flex();
