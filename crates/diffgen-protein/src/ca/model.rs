@@ -276,9 +276,10 @@ impl CaDenoiser {
                 .input
                 .forward(Tensor::cat(vec![x.clone(), previous.clone()], 2)),
         }; // [B, L, H]
-           // Set k of the attention biases, block k's heads (the readout's last): from the
-           // distance features, and from the ladder features and the pair state z where the
-           // network has them.
+
+        // Set k of the attention biases, block k's heads (the readout's last): from the
+        // distance features, and from the ladder features and the pair state z where the
+        // network has them.
         let heads = self.heads;
         let biases = |k: usize, z: Option<&Tensor<4>>| {
             let columns = k * heads..(k + 1) * heads;
